@@ -1,0 +1,38 @@
+/**
+ * Typed errors. Every error a user can cause names where it happened:
+ * a config field path, or a file and line, so it can be fixed without a debugger.
+ */
+
+/** A configuration value is invalid. `path` is the dotted field path, e.g. `domains[2].sources[0].path`. */
+export class ConfigError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(`config ${path}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Why a document could not be used. Also the key under which skips are counted in stats. */
+export type DataErrorReason =
+  | "malformed_json"
+  | "invalid_utf8"
+  | "missing_field"
+  | "not_a_string"
+  | "empty_document"
+  | "unreadable_file"
+  | "bad_format";
+
+/** Input data is bad. `file` and `line` (1-based, when the format has lines) point at it. */
+export class DataError extends Error {
+  constructor(
+    readonly reason: DataErrorReason,
+    readonly file: string,
+    readonly line: number | undefined,
+    detail: string,
+  ) {
+    super(`${file}${line === undefined ? "" : `:${line}`}: ${reason}: ${detail}`);
+    this.name = "DataError";
+  }
+}
