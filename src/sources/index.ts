@@ -1,0 +1,91 @@
+/**
+ * Source specs as they appear in a config, and the factory that opens them.
+ * The config module embeds `sourceSpecSchema`; the loader calls `openSource`.
+ */
+import * as path from "node:path";
+import { z } from "zod";
+import type { DocumentSource } from "./types.js";
+import { defaultCacheDir, inflateToCache } from "./gzip-cache.js";
+import { openJsonl } from "./jsonl.js";
+import { openMegatron } from "./megatron.js";
+import { openNanoGpt } from "./nanogpt.js";
+import { openText } from "./text.js";
+
+const path_ = z.string().min(1);
+
+export const jsonlSpecSchema = z.strictObject({
+  type: z.literal("jsonl"),
+  /** A `.jsonl` file, or `.gz` (decompressed once into the cache dir). */
+  path: path_,
+  /** Field with the document text; dotted paths reach nested objects. */
+  field: z.string().min(1).default("text"),
+});
+
+export const textSpecSchema = z.strictObject({
+  type: z.literal("text"),
+  /** Directory to search. */
+  path: path_,
+  /** Files under `path` to read, e.g. `ca??` or `**\/*.txt`. */
+  glob: z.string().min(1).default("**/*"),
+  split: z.enum(["file", "paragraph"]).default("file"),
+  transform: z.enum(["none", "brown_pos"]).default("none"),
+});
+
+export const megatronSpecSchema = z.strictObject({
+  type: z.literal("megatron"),
+  /** Path prefix: `<path>.bin` and `<path>.idx`. */
+  path: path_,
+});
+
+export const nanogptSpecSchema = z.strictObject({
+  type: z.literal("nanogpt"),
+  /** Raw uint16 token file. */
+  path: path_,
+  eos_id: z.int().min(0).max(65535),
+});
+
+export const sourceSpecSchema = z.discriminatedUnion("type", [
+  jsonlSpecSchema,
+  textSpecSchema,
+  megatronSpecSchema,
+  nanogptSpecSchema,
+]);
+
+/** A validated spec, defaults filled in. */
+export type SourceSpec = z.output<typeof sourceSpecSchema>;
+/** A spec as written in a config file. */
+export type SourceSpecInput = z.input<typeof sourceSpecSchema>;
+
+export interface OpenSourceOptions {
+  /** Relative paths in the spec are resolved against this (the config file's directory). */
+  readonly baseDir: string;
+  /** Where `.jsonl.gz` files are decompressed. Default `<tmpdir>/mixload-cache`. */
+  readonly cacheDir?: string;
+}
+
+/**
+ * Open a source. Missing or unreadable files throw `DataError("unreadable_file")`;
+ * structurally broken files (bad Megatron index, odd-sized nanoGPT file) `DataError("bad_format")`.
+ * Errors and bad documents name the resolved path (the `.gz`, never its cache file).
+ */
+export async function openSource(spec: SourceSpec, options: OpenSourceOptions): Promise<DocumentSource> {
+  const resolved = path.resolve(options.baseDir, spec.path);
+  switch (spec.type) {
+    case "jsonl":
+      if (spec.path.endsWith(".gz")) {
+        const cached = await inflateToCache(resolved, options.cacheDir ?? defaultCacheDir());
+        return openJsonl(cached, { field: spec.field, shownAs: resolved });
+      }
+      return openJsonl(resolved, { field: spec.field });
+    case "text":
+      return openText(resolved, { glob: spec.glob, split: spec.split, transform: spec.transform });
+    case "megatron":
+      return openMegatron(resolved);
+    case "nanogpt":
+      return openNanoGpt(resolved, { eosId: spec.eos_id });
+  }
+}
+
+export type { BadDocument, DocumentSource, RawDocument } from "./types.js";
+export { MegatronWriter } from "./megatron.js";
+export { openJsonl, openMegatron, openNanoGpt, openText };

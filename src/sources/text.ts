@@ -1,0 +1,129 @@
+/**
+ * Plain-text folders: the files under `dir` matching `glob`, in sorted path order,
+ * as one document per file or one per paragraph (runs of lines separated by blank lines).
+ *
+ * Paragraph offsets are found at open with one streaming pass per file. Files are opened
+ * per read rather than held open: a folder can have more files than the fd limit allows.
+ */
+import * as fs from "node:fs";
+import type { BadDocument, DocumentSource, RawDocument } from "./types.js";
+import { DataError } from "../util/errors.js";
+import { GrowableF64, countNewlines, decodeUtf8, firstInvalidUtf8, openForRead, readExact } from "./io.js";
+import { globFiles } from "./glob.js";
+import { scanLines } from "./lines.js";
+import { stripBrownTags } from "./brown.js";
+
+export type TextSplit = "file" | "paragraph";
+export type TextTransform = "none" | "brown_pos";
+
+export interface TextOptions {
+  /** Pattern relative to `dir` (`*`, `?`, `[..]`, `**`). Default every file: `**\/*`. */
+  readonly glob?: string;
+  readonly split?: TextSplit;
+  /** `brown_pos`: strip Brown-corpus part-of-speech tags (see brown.ts). */
+  readonly transform?: TextTransform;
+}
+
+export async function openText(dir: string, options: TextOptions = {}): Promise<DocumentSource> {
+  const glob = options.glob ?? "**/*";
+  const description = `${dir}/${glob}`;
+  let files: string[];
+  try {
+    files = globFiles(dir, glob);
+  } catch (e) {
+    throw new DataError("unreadable_file", dir, undefined, (e as Error).message);
+  }
+  if (files.length === 0) throw new DataError("unreadable_file", description, undefined, "the glob matches no files");
+  const transform = options.transform ?? "none";
+  if ((options.split ?? "file") === "file") return new TextSource(description, files, undefined, transform);
+
+  const fileOf = new GrowableF64();
+  const starts = new GrowableF64();
+  const ends = new GrowableF64();
+  const lines = new GrowableF64();
+  for (let f = 0; f < files.length; f++) {
+    const { fd } = openForRead(files[f]);
+    try {
+      let open = false; // inside a paragraph?
+      await scanLines(fd, (start, end, line, blank) => {
+        if (blank) open = false;
+        else if (!open) {
+          fileOf.push(f);
+          starts.push(start);
+          ends.push(end);
+          lines.push(line);
+          open = true;
+        } else ends.setLast(end);
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  const paragraphs = { fileOf: fileOf.finish(), starts: starts.finish(), ends: ends.finish(), lines: lines.finish() };
+  return new TextSource(description, files, paragraphs, transform);
+}
+
+interface Paragraphs {
+  readonly fileOf: Float64Array;
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+  /** 1-based line of each paragraph's first line. */
+  readonly lines: Float64Array;
+}
+
+class TextSource implements DocumentSource {
+  readonly numDocuments: number;
+
+  constructor(
+    readonly description: string,
+    private readonly files: readonly string[],
+    private readonly paragraphs: Paragraphs | undefined,
+    private readonly transform: TextTransform,
+  ) {
+    this.numDocuments = paragraphs ? paragraphs.starts.length : files.length;
+  }
+
+  read(index: number): RawDocument | BadDocument {
+    if (!(index >= 0 && index < this.numDocuments)) throw new RangeError(`document ${index} out of range`);
+    const p = this.paragraphs;
+    const file = this.files[p ? p.fileOf[index] : index];
+    const firstLine = p ? p.lines[index] : 1;
+    let bytes: Uint8Array;
+    try {
+      bytes = p ? readRange(file, p.starts[index], p.ends[index]) : fs.readFileSync(file);
+    } catch (e) {
+      return { kind: "bad", reason: "unreadable_file", file, detail: (e as Error).message };
+    }
+    const raw = decodeUtf8(bytes);
+    if (raw === undefined) {
+      const at = firstInvalidUtf8(bytes);
+      const line = firstLine + countNewlines(bytes, at);
+      return { kind: "bad", reason: "invalid_utf8", file, line, detail: `invalid UTF-8 at byte ${at} of the document` };
+    }
+    const text = this.transform === "brown_pos" ? untagParagraphs(raw) : raw.replace(/\r$/, "");
+    if (text.trim() === "") return { kind: "bad", reason: "empty_document", file, line: firstLine, detail: "no text" };
+    return { kind: "text", text };
+  }
+
+  close(): void {
+    // Nothing held open: files are opened per read.
+  }
+}
+
+function readRange(file: string, start: number, end: number): Uint8Array {
+  const fd = fs.openSync(file, "r");
+  try {
+    return readExact(fd, start, end - start);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Untag each blank-line-separated paragraph; paragraphs stay separated by one blank line. */
+function untagParagraphs(text: string): string {
+  return text
+    .split(/\n(?:[ \t\r\f\v]*\n)+/)
+    .map(stripBrownTags)
+    .filter((p) => p !== "")
+    .join("\n\n");
+}
