@@ -8,7 +8,8 @@ import { isSpaceByte, scanChunks } from "./io.js";
 /** `start`/`end` are byte offsets (end excludes the `\n`); `line` is 1-based. */
 export type OnLine = (start: number, end: number, line: number, blank: boolean) => void;
 
-export async function scanLines(fd: number, onLine: OnLine): Promise<void> {
+/** `chunkBytes` only matters to tests, which use tiny chunks to exercise lines split across reads. */
+export async function scanLines(fd: number, onLine: OnLine, chunkBytes?: number): Promise<void> {
   let lineStart = 0;
   let line = 1;
   let blank = true;
@@ -28,7 +29,7 @@ export async function scanLines(fd: number, onLine: OnLine): Promise<void> {
       i = nl + 1;
     }
     fileEnd = pos + bytes.length;
-  });
+  }, chunkBytes);
   // A last line without a trailing newline still counts.
   if (fileEnd > lineStart) onLine(lineStart, fileEnd, line, blank);
 }
