@@ -1,0 +1,124 @@
+/**
+ * Shared pieces: feedback validation (done in full before any mixer mutates),
+ * simplex arithmetic, and strict readers for restore().
+ */
+import { ConfigError } from "../src/util/errors.js";
+import { MixerInputError, type DomainFeedback, type DomainInfo, type MixerState, type StepFeedback } from "./types.js";
+
+/** A validated domain entry of one step. `loss` is the mean training loss loss_sum/tokens. */
+export interface Signal extends DomainFeedback {
+  index: number;
+  loss: number;
+}
+
+const NONNEG_OPTIONAL = ["excess_loss_sum", "ref_loss_sum", "eval_loss"] as const;
+
+function finite(x: unknown): x is number {
+  return typeof x === "number" && Number.isFinite(x);
+}
+
+/**
+ * Check a whole step before anything changes. Returns the present domains (tokens > 0) in index order.
+ * `lastStep` enforces strictly increasing steps, which is what makes replay of recorded feedback exact.
+ */
+export function checkFeedback(fb: StepFeedback, domains: readonly DomainInfo[], lastStep: number): Signal[] {
+  if (!Number.isSafeInteger(fb.step) || fb.step < 0) throw new MixerInputError("*", "step", fb.step, "must be a non-negative integer");
+  if (fb.step <= lastStep) throw new MixerInputError("*", "step", fb.step, `must be greater than the last folded step ${lastStep}`);
+  if (fb.lr !== undefined && !(finite(fb.lr) && fb.lr >= 0)) throw new MixerInputError("*", "lr", fb.lr);
+  if (!(fb.domains instanceof Map)) throw new MixerInputError("*", "domains", fb.domains, "must be a Map of domain index to signals");
+  const out: Signal[] = [];
+  for (const [k, d] of fb.domains) {
+    if (!Number.isInteger(k) || k < 0 || k >= domains.length) throw new MixerInputError(`#${String(k)}`, "domain", k, `unknown domain index (K = ${domains.length})`);
+    const name = domains[k].name;
+    if (typeof d !== "object" || d === null) throw new MixerInputError(name, "signals", d, "must be an object");
+    if (!(finite(d.loss_sum) && d.loss_sum >= 0)) throw new MixerInputError(name, "loss_sum", d.loss_sum);
+    if (!(Number.isSafeInteger(d.tokens) && d.tokens >= 0)) throw new MixerInputError(name, "tokens", d.tokens, "must be a non-negative integer");
+    for (const f of NONNEG_OPTIONAL) {
+      const v = d[f];
+      if (v !== undefined && !(finite(v) && v >= 0)) throw new MixerInputError(name, f, v);
+    }
+    if (d.grad_alignment !== undefined && !finite(d.grad_alignment)) throw new MixerInputError(name, "grad_alignment", d.grad_alignment, "must be finite");
+    if (d.tokens > 0) out.push({ ...d, index: k, loss: d.loss_sum / d.tokens });
+  }
+  return out.sort((a, b) => a.index - b.index);
+}
+
+/** exp(x − max) / Σ: a softmax that cannot overflow for finite logits. */
+export function softmax(logits: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  const out = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < out.length; i++) sum += out[i] = Math.exp(logits[i] - max);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/** α ← (1 − c)·α + c/K: the ε/K smoothing every paper uses; it is also what guarantees the floor c/K. */
+export function smooth(w: Float64Array, c: number): Float64Array {
+  const K = w.length;
+  const out = new Float64Array(K);
+  for (let i = 0; i < K; i++) out[i] = (1 - c) * w[i] + c / K;
+  return out;
+}
+
+export function normalize(w: ArrayLike<number>): Float64Array {
+  let sum = 0;
+  for (let i = 0; i < w.length; i++) sum += w[i];
+  const out = new Float64Array(w.length);
+  for (let i = 0; i < w.length; i++) out[i] = w[i] / sum;
+  return out;
+}
+
+export const uniformWeights = (K: number): Float64Array => new Float64Array(K).fill(1 / K);
+
+/** Natural proportions ∝ DomainInfo.tokens (uniform if every count is 0). */
+export function naturalWeights(domains: readonly DomainInfo[]): Float64Array {
+  const total = domains.reduce((s, d) => s + d.tokens, 0);
+  return total > 0 ? normalize(domains.map((d) => d.tokens)) : uniformWeights(domains.length);
+}
+
+/** Every entry finite: the last check before a mixer commits new weights. */
+export function allFinite(xs: ArrayLike<number>): boolean {
+  for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i])) return false;
+  return true;
+}
+
+/** Running mean of weights (DoReMi's avg_domain_weights, DoGE's avg_dw): avg ← avg + (w − avg)/n. */
+export function runningMean(avg: Float64Array, w: Float64Array, n: number): Float64Array {
+  const out = new Float64Array(avg.length);
+  for (let i = 0; i < avg.length; i++) out[i] = avg[i] + (w[i] - avg[i]) / n;
+  return out;
+}
+
+/** Map a `{domain name: value}` config object onto a length-K vector; unknown names are a ConfigError at `path`. */
+export function byName(map: Record<string, number>, domains: readonly DomainInfo[], path: string, fill: number): Float64Array {
+  const idx = new Map(domains.map((d, i) => [d.name, i]));
+  const out = new Float64Array(domains.length).fill(fill);
+  for (const [name, v] of Object.entries(map)) {
+    const i = idx.get(name);
+    if (i === undefined) throw new ConfigError(`${path}.${name}`, `unknown domain "${name}" (known: ${[...idx.keys()].join(", ")})`);
+    out[i] = v;
+  }
+  return out;
+}
+
+// ---- restore() readers: a corrupt blob is a config problem, named by its field ----
+
+export function readNum(s: MixerState, key: string): number {
+  const v = s[key];
+  if (!finite(v)) throw new ConfigError(`mixer.state.${key}`, `expected a finite number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function readVec(s: MixerState, key: string, K: number): Float64Array {
+  const v = s[key];
+  if (!Array.isArray(v) || v.length !== K || !v.every(finite)) throw new ConfigError(`mixer.state.${key}`, `expected ${K} finite numbers`);
+  return Float64Array.from(v as number[]);
+}
+
+export function readName(s: MixerState, expected: string): void {
+  if (s.name !== expected) throw new ConfigError("mixer.state.name", `state belongs to mixer "${String(s.name)}", not "${expected}"`);
+}
+
+export const vec = (w: Float64Array): number[] => Array.from(w);

@@ -1,0 +1,121 @@
+/**
+ * Bounded Levenberg–Marquardt for the small per-domain laws (Velocitune's E + B/D^β,
+ * BiMix's five-coefficient law, ADO's power law). Residuals and the Jacobian are
+ * filled by plain loops into Float64Arrays (n can be thousands); the p×p damped
+ * normal equations (p ≤ 5) are solved with mathjs. Bounds are enforced by projecting
+ * every trial point, which is enough for laws whose optimum is usually interior.
+ */
+import { lusolve } from "mathjs";
+
+export interface LeastSquares {
+  /** Number of residuals. */
+  n: number;
+  /** Number of parameters. */
+  p: number;
+  /** Fill r (length n) at θ; when J is given also the Jacobian ∂r/∂θ, row-major n×p. */
+  evaluate(theta: Float64Array, r: Float64Array, J: Float64Array | null): void;
+}
+
+export interface FitOptions {
+  lower?: ArrayLike<number>;
+  upper?: ArrayLike<number>;
+  maxIter?: number;
+  /** Stop when a step improves the sum of squares by less than this fraction. */
+  tol?: number;
+}
+
+export interface FitResult {
+  theta: Float64Array;
+  sse: number;
+  iterations: number;
+}
+
+function project(theta: Float64Array, lo?: ArrayLike<number>, hi?: ArrayLike<number>): Float64Array {
+  for (let j = 0; j < theta.length; j++) {
+    if (lo && theta[j] < lo[j]) theta[j] = lo[j];
+    if (hi && theta[j] > hi[j]) theta[j] = hi[j];
+  }
+  return theta;
+}
+
+function sumSq(r: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < r.length; i++) s += r[i] * r[i];
+  return s;
+}
+
+export function levenbergMarquardt(ls: LeastSquares, theta0: ArrayLike<number>, opt: FitOptions = {}): FitResult {
+  const { n, p } = ls;
+  const maxIter = opt.maxIter ?? 100;
+  const tol = opt.tol ?? 1e-10;
+  let theta = project(Float64Array.from(theta0), opt.lower, opt.upper);
+  const r = new Float64Array(n), J = new Float64Array(n * p), rTrial = new Float64Array(n);
+  ls.evaluate(theta, r, J);
+  let sse = sumSq(r);
+  let lambda = 1e-3;
+  let it = 0;
+  for (; it < maxIter && Number.isFinite(sse); it++) {
+    // Normal equations JᵀJ δ = −Jᵀr, damped on the diagonal (Marquardt's scaling).
+    const A: number[][] = Array.from({ length: p }, () => new Array<number>(p).fill(0));
+    const g: number[] = new Array<number>(p).fill(0);
+    for (let i = 0; i < n; i++) {
+      const row = i * p;
+      for (let a = 0; a < p; a++) {
+        const ja = J[row + a];
+        g[a] -= ja * r[i];
+        for (let b = a; b < p; b++) A[a][b] += ja * J[row + b];
+      }
+    }
+    for (let a = 0; a < p; a++) for (let b = 0; b < a; b++) A[a][b] = A[b][a];
+    let accepted = false;
+    while (!accepted && lambda < 1e12) {
+      const M = A.map((row, a) => row.map((v, b) => (a === b ? v + lambda * (v + 1e-12) : v)));
+      let delta: number[];
+      try {
+        delta = (lusolve(M, g) as number[][]).map((x) => x[0]);
+      } catch {
+        lambda *= 10; // singular even with damping: damp harder
+        continue;
+      }
+      const trial = project(Float64Array.from(theta, (t, j) => t + delta[j]), opt.lower, opt.upper);
+      ls.evaluate(trial, rTrial, null);
+      const sseTrial = sumSq(rTrial);
+      if (Number.isFinite(sseTrial) && sseTrial < sse) {
+        const gain = (sse - sseTrial) / Math.max(sse, 1e-300);
+        theta = trial;
+        sse = sseTrial;
+        ls.evaluate(theta, r, J);
+        lambda = Math.max(lambda / 3, 1e-12);
+        accepted = true;
+        if (gain < tol) return { theta, sse, iterations: it + 1 };
+      } else {
+        lambda *= 4;
+      }
+    }
+    if (!accepted) break; // no downhill step at any damping: a (local) minimum
+  }
+  return { theta, sse, iterations: it };
+}
+
+/** Try several starting points; keep the lowest sum of squares (ADO fits from a grid of starts too). */
+export function bestOf(ls: LeastSquares, starts: ArrayLike<number>[], opt: FitOptions = {}): FitResult {
+  let best: FitResult | null = null;
+  for (const s of starts) {
+    const f = levenbergMarquardt(ls, s, opt);
+    if (Number.isFinite(f.sse) && (best === null || f.sse < best.sse)) best = f;
+  }
+  return best ?? { theta: Float64Array.from(starts[0]), sse: Infinity, iterations: 0 };
+}
+
+/** Coefficient of determination of predictions against observations. */
+export function rSquared(obs: ArrayLike<number>, pred: ArrayLike<number>): number {
+  let mean = 0;
+  for (let i = 0; i < obs.length; i++) mean += obs[i];
+  mean /= obs.length;
+  let ssRes = 0, ssTot = 0;
+  for (let i = 0; i < obs.length; i++) {
+    ssRes += (obs[i] - pred[i]) ** 2;
+    ssTot += (obs[i] - mean) ** 2;
+  }
+  return ssTot > 0 ? 1 - ssRes / ssTot : ssRes === 0 ? 1 : 0;
+}
