@@ -79,7 +79,7 @@ class JsonlSource implements DocumentSource {
 
     const view = bytes.subarray(0, len);
     const json = decodeUtf8(view);
-    if (json === undefined) return bad("invalid_utf8", `invalid UTF-8 at byte ${firstInvalidUtf8(view) + 1} of the line`);
+    if (json === undefined) return bad("invalid_utf8", `invalid UTF-8 at byte offset ${firstInvalidUtf8(view)} of the line`);
 
     let value: unknown;
     try {

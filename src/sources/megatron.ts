@@ -50,7 +50,8 @@ export function parseIndex(idx: Buffer, idxPath: string, binSize: number, binPat
     throw new DataError("bad_format", file, undefined, what);
   };
   if (idx.length < HEADER_BYTES) fail(`truncated: ${idx.length} bytes, shorter than the ${HEADER_BYTES}-byte header`);
-  if (!idx.subarray(0, 9).equals(MAGIC)) fail(`wrong magic ${JSON.stringify(idx.subarray(0, 9).toString("latin1"))}, expected "MMIDIDX\\0\\0"`);
+  const magic = idx.subarray(0, 9);
+  if (!magic.equals(MAGIC)) fail(`wrong magic ${JSON.stringify(magic.toString("latin1"))}, expected "MMIDIDX\\0\\0"`);
   const version = idx.readBigUInt64LE(9);
   if (version !== 1n) fail(`unsupported version ${version}, expected 1`);
   const dtype = idx.readUInt8(17);
@@ -60,7 +61,8 @@ export function parseIndex(idx: Buffer, idxPath: string, binSize: number, binPat
   const docCount = idx.readBigUInt64LE(26);
   const need = BigInt(HEADER_BYTES) + seqCount * 12n + docCount * 8n;
   if (BigInt(idx.length) < need) {
-    fail(`truncated: header declares ${seqCount} sequences and ${docCount} document indices (${need} bytes), file has ${idx.length}`);
+    const declared = `${seqCount} sequences and ${docCount} document indices (${need} bytes)`;
+    fail(`truncated: header declares ${declared}, file has ${idx.length}`);
   }
   const S = Number(seqCount);
   const D = Number(docCount);
@@ -68,13 +70,15 @@ export function parseIndex(idx: Buffer, idxPath: string, binSize: number, binPat
   if (extra !== 0 && extra !== S) fail(`${extra} unexpected bytes after the document indices`);
 
   // slice() copies to a fresh, aligned buffer: the arrays start at odd offsets in the file.
-  const at = (off: number, bytes: number): ArrayBuffer => idx.buffer.slice(idx.byteOffset + off, idx.byteOffset + off + bytes) as ArrayBuffer;
+  const at = (off: number, bytes: number): ArrayBuffer =>
+    idx.buffer.slice(idx.byteOffset + off, idx.byteOffset + off + bytes) as ArrayBuffer;
   const lengths = new Int32Array(at(HEADER_BYTES, S * 4));
   const rawPointers = new BigInt64Array(at(HEADER_BYTES + S * 4, S * 8));
   const rawDocs = new BigInt64Array(at(HEADER_BYTES + S * 12, D * 8));
 
   if (D < 1 || rawDocs[0] !== 0n || rawDocs[D - 1] !== seqCount) {
-    fail(`document indices must run from 0 to the sequence count ${S}, got ${D === 0 ? "none" : `${rawDocs[0]}..${rawDocs[D - 1]}`}`);
+    const got = D === 0 ? "none" : `${rawDocs[0]}..${rawDocs[D - 1]}`;
+    fail(`document indices must run from 0 to the sequence count ${S}, got ${got}`);
   }
   const docIndices = new Float64Array(D);
   for (let d = 0; d < D; d++) {
@@ -205,7 +209,9 @@ export class MegatronWriter {
     private readonly options: MegatronWriterOptions,
   ) {
     assertLittleEndian();
-    if (!Number.isInteger(options.vocabSize) || options.vocabSize < 1) throw new RangeError(`vocabSize must be a positive integer, got ${options.vocabSize}`);
+    if (!Number.isInteger(options.vocabSize) || options.vocabSize < 1) {
+      throw new RangeError(`vocabSize must be a positive integer, got ${options.vocabSize}`);
+    }
     this.dtype = options.vocabSize <= 65536 ? DTYPE_UINT16 : DTYPE_INT32;
     this.itemSize = this.dtype === DTYPE_UINT16 ? 2 : 4;
     const tag = `${process.pid}.${Date.now()}.tmp`;
@@ -220,7 +226,9 @@ export class MegatronWriter {
     const vocab = this.options.vocabSize;
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
-      if (t < 0 || t >= vocab) throw new RangeError(`token ${t} at position ${i} of document ${this.lengths.length} is outside [0, ${vocab})`);
+      if (t < 0 || t >= vocab) {
+        throw new RangeError(`token ${t} at position ${i} of document ${this.lengths.length} is outside [0, ${vocab})`);
+      }
     }
     const bytes = tokens.length * this.itemSize;
     if (this.used + bytes > this.buf.length) this.flush();

@@ -98,7 +98,7 @@ class TextSource implements DocumentSource {
     if (raw === undefined) {
       const at = firstInvalidUtf8(bytes);
       const line = firstLine + countNewlines(bytes, at);
-      return { kind: "bad", reason: "invalid_utf8", file, line, detail: `invalid UTF-8 at byte ${at} of the document` };
+      return { kind: "bad", reason: "invalid_utf8", file, line, detail: `invalid UTF-8 at byte offset ${at} of the document` };
     }
     const text = this.transform === "brown_pos" ? untagParagraphs(raw) : raw.replace(/\r$/, "");
     if (text.trim() === "") return { kind: "bad", reason: "empty_document", file, line: firstLine, detail: "no text" };

@@ -67,7 +67,7 @@ describe("jsonl source", () => {
       "last, no newline",
     ]);
     const bad = src.read(5);
-    expect(bad).toMatchObject({ file, detail: expect.stringContaining("byte 10") });
+    expect(bad).toMatchObject({ file, detail: expect.stringContaining("byte offset 9") });
     src.close();
   });
 
