@@ -1,0 +1,83 @@
+/**
+ * The run configuration: one typed object, validated at the edge (OLMo-core style).
+ * Every field has a default where a sensible one exists; every error names its field path.
+ */
+import os from "node:os";
+import { z } from "zod";
+import { sourceSpecSchema } from "../sources/index.js";
+
+const positiveInt = z.number().int().positive();
+
+export const tokenizerSchema = z
+  .object({
+    /** Path to an HF tokenizer.json. */
+    path: z.string().min(1),
+    /** Path to tokenizer_config.json (eos/pad tokens come from it unless given here). */
+    config: z.string().min(1).optional(),
+    eos: z.string().min(1).optional(),
+    pad: z.string().min(1).optional(),
+    /** Tokenizer worker threads; 0 tokenizes in the main thread. Default: one per core. */
+    workers: z.number().int().min(0).max(256).default(Math.max(1, os.availableParallelism())),
+  })
+  .strict();
+
+export const packingSchema = z
+  .object({
+    /** best_fit: Ding et al. 2024 best-fit packing; concat: concatenate and cut; pad: one document per row. */
+    strategy: z.enum(["best_fit", "concat", "pad"]).default("best_fit"),
+    /** Streaming buffer size (document chunks) that best-fit packs over. */
+    buffer_docs: positiveInt.max(1 << 20).default(2048),
+    /** A best-fit row below this fill goes back into the buffer for the next round (its chunks wait for better partners)... */
+    min_fill: z.number().min(0).max(1).default(0.995),
+    /** ...but never more than this many rounds, so no chunk waits forever. */
+    max_hold_rounds: z.number().int().min(0).max(1000).default(8),
+  })
+  .strict();
+
+export const domainSchema = z
+  .object({
+    name: z.string().min(1).max(128),
+    sources: z.array(sourceSpecSchema).min(1),
+  })
+  .strict();
+
+export const mixerSpecSchema = z
+  .object({
+    name: z.string().min(1).default("uniform"),
+    params: z.unknown().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    run_id: z.string().min(1).optional(),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
+    seq_len: positiveInt.min(8).max(1 << 20).default(2048),
+    /** Sequences per rank per step (PROTOCOL.md `batch_size`). */
+    batch_size: positiveInt.max(1 << 16).default(8),
+    world: positiveInt.max(4096).default(1),
+    tokenizer: tokenizerSchema,
+    packing: packingSchema.default(() => packingSchema.parse({})),
+    on_error: z.enum(["fail", "skip"]).default("fail"),
+    /** repeat: a domain that runs out starts a new, reshuffled epoch; drop: it leaves the mix and the others are renormalised. */
+    on_exhausted: z.enum(["repeat", "drop"]).default("repeat"),
+    /** Where decompressed .jsonl.gz caches go (default: <tmp>/mixload-cache). */
+    cache_dir: z.string().min(1).optional(),
+    domains: z.array(domainSchema).min(1).max(32767),
+    mixer: mixerSpecSchema.default(() => mixerSpecSchema.parse({})),
+    /** Service settings (used by `mixload serve`). */
+    serve: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.domains.forEach((d, i) => {
+      const first = seen.get(d.name);
+      if (first !== undefined) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `duplicate domain name ${JSON.stringify(d.name)} (also domains[${first}])` });
+      seen.set(d.name, i);
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type DomainConfig = z.infer<typeof domainSchema>;
+export type MixerSpec = z.infer<typeof mixerSpecSchema>;

@@ -1,0 +1,234 @@
+/**
+ * One domain's documents, in a fresh seeded order every epoch, tokenized ahead of use.
+ *
+ * A domain is a list of sources seen as one index space [0, N). The document at
+ * (epoch e, position p) is `sources[permutation_e(p)]`, where permutation_e is a Feistel
+ * permutation keyed by (seed, domain, epoch) — so the reader's whole state is (epoch, position)
+ * and resuming costs nothing however far the run got.
+ *
+ * Tokenization runs ahead in blocks on the worker pool; blocks are consumed in position order,
+ * so which worker finished first never matters. Bad documents (see sources/types.ts) either stop
+ * the run with a DataError naming file:line (`on_error: fail`) or are skipped and counted by
+ * reason (`on_error: skip`) — at consumption time, so the counts are part of the resumable state.
+ */
+import type { DocumentSource, RawDocument, BadDocument } from "../sources/types.js";
+import type { TokenizerPool } from "../tokenize/pool.js";
+import { FeistelPermutation } from "../sample/permutation.js";
+import { hashInts } from "../util/hash.js";
+import { DataError } from "../util/errors.js";
+
+/** Where a document sits in the domain's stream: its epoch and position in that epoch's order. */
+export interface DocPosition {
+  readonly epoch: number;
+  readonly position: number;
+}
+
+export interface DomainDocument extends DocPosition {
+  readonly tokens: Int32Array;
+}
+
+export interface DomainReaderState {
+  epoch: number;
+  position: number;
+  exhausted: boolean;
+  skipped: Record<string, number>;
+}
+
+type Fetched = Int32Array | BadDocument;
+
+interface Block {
+  readonly epoch: number;
+  readonly start: number;
+  readonly results: Promise<Fetched[]>;
+}
+
+/** Documents tokenized per pool request: large enough to amortise messaging, small enough to stay responsive. */
+const BLOCK_DOCS = 64;
+
+export class DomainReader {
+  readonly numDocuments: number;
+  private readonly sourceStarts: number[] = [];
+  private epoch = 0;
+  private position = 0;
+  private exhausted = false;
+  private skipped: Record<string, number> = {};
+  private permutation: FeistelPermutation;
+  /** Blocks in flight, in position order; the first one starts at (epoch, position) minus what was consumed of it. */
+  private blocks: Block[] = [];
+  private frontConsumed = 0;
+  private frontResults: Fetched[] | null = null;
+  /** Where the next block to request starts. */
+  private aheadEpoch = 0;
+  private aheadPosition = 0;
+
+  constructor(
+    readonly index: number,
+    readonly name: string,
+    private readonly sources: readonly DocumentSource[],
+    private readonly seed: number,
+    private readonly pool: TokenizerPool,
+    private readonly onError: "fail" | "skip",
+    private readonly onExhausted: "repeat" | "drop",
+    /** How many documents to keep tokenizing ahead of use. */
+    private readonly lookahead = 4 * BLOCK_DOCS,
+  ) {
+    let total = 0;
+    for (const s of sources) {
+      this.sourceStarts.push(total);
+      total += s.numDocuments;
+    }
+    if (total === 0) throw new DataError("empty_document", sources.map((s) => s.description).join(", "), undefined, `domain ${JSON.stringify(name)} has no documents`);
+    this.numDocuments = total;
+    this.permutation = this.permutationFor(0);
+  }
+
+  get isExhausted(): boolean {
+    return this.exhausted;
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  state(): DomainReaderState {
+    return { epoch: this.epoch, position: this.position, exhausted: this.exhausted, skipped: { ...this.skipped } };
+  }
+
+  restore(state: DomainReaderState): void {
+    this.epoch = state.epoch;
+    this.position = state.position;
+    this.exhausted = state.exhausted;
+    this.skipped = { ...state.skipped };
+    this.permutation = this.permutationFor(this.epoch);
+    this.blocks = [];
+    this.frontResults = null;
+    this.frontConsumed = 0;
+    this.aheadEpoch = this.epoch;
+    this.aheadPosition = this.position;
+  }
+
+  skippedCounts(): Readonly<Record<string, number>> {
+    return this.skipped;
+  }
+
+  /**
+   * The next usable document, or null when the domain is exhausted under `on_exhausted: drop`.
+   * Throws DataError on a bad document under `on_error: fail`.
+   */
+  async next(): Promise<DomainDocument | null> {
+    let badInARow = 0;
+    for (;;) {
+      if (this.exhausted) return null;
+      this.topUp();
+      if (this.frontResults === null) {
+        this.frontResults = await this.blocks[0].results;
+      }
+      const fetched = this.frontResults[this.frontConsumed];
+      const here: DocPosition = { epoch: this.epoch, position: this.position };
+      this.frontConsumed += 1;
+      if (this.frontConsumed === this.frontResults.length) {
+        this.blocks.shift();
+        this.frontResults = null;
+        this.frontConsumed = 0;
+      }
+      this.advance();
+      if (fetched instanceof Int32Array) return { ...here, tokens: fetched };
+      this.reject(fetched);
+      if (++badInARow >= this.numDocuments) {
+        throw new DataError(fetched.reason, fetched.file, fetched.line, `every document of domain ${JSON.stringify(this.name)} is unusable (last: ${fetched.detail})`);
+      }
+    }
+  }
+
+  /** Re-read one document by position (resume rebuilds the packer buffer this way). */
+  async fetch(at: DocPosition): Promise<Int32Array> {
+    const raw = this.read(this.permutationFor(at.epoch).permute(at.position));
+    if (raw.kind === "bad") throw new DataError(raw.reason, raw.file, raw.line, `${raw.detail} (while restoring state: the data changed since it was saved)`);
+    if (raw.kind === "tokens") return raw.tokens;
+    return (await this.pool.encode([raw.text]))[0];
+  }
+
+  /**
+   * Estimated tokens in the domain: the mean length of up to `sample` documents (the first ones
+   * of epoch 0's order, so the estimate is deterministic) times the document count.
+   * `natural` and `temperature` mixers use it; `mixload tokenize` gives exact counts.
+   */
+  async estimateTokens(sample = 64): Promise<number> {
+    const n = Math.min(sample, this.numDocuments);
+    const fetched = await this.fetchBlock(0, 0, n);
+    let tokens = 0;
+    let good = 0;
+    for (const f of fetched) {
+      if (f instanceof Int32Array) {
+        tokens += f.length;
+        good += 1;
+      }
+    }
+    return good === 0 ? 0 : Math.round((tokens / good) * this.numDocuments);
+  }
+
+  private reject(bad: BadDocument): void {
+    if (this.onError === "fail") throw new DataError(bad.reason, bad.file, bad.line, bad.detail);
+    this.skipped[bad.reason] = (this.skipped[bad.reason] ?? 0) + 1;
+  }
+
+  private advance(): void {
+    this.position += 1;
+    if (this.position < this.numDocuments) return;
+    if (this.onExhausted === "drop") {
+      this.exhausted = true;
+      return;
+    }
+    this.epoch += 1;
+    this.position = 0;
+    this.permutation = this.permutationFor(this.epoch);
+  }
+
+  private permutationFor(epoch: number): FeistelPermutation {
+    return new FeistelPermutation(this.numDocuments, hashInts(this.seed, this.index, epoch));
+  }
+
+  /** Keep `lookahead` documents requested beyond the current position. */
+  private topUp(): void {
+    const consumedAhead = (this.aheadEpoch - this.epoch) * this.numDocuments + (this.aheadPosition - this.position);
+    let requested = consumedAhead;
+    while (requested < this.lookahead || this.blocks.length === 0) {
+      if (this.onExhausted === "drop" && this.aheadEpoch > 0) break;
+      const epoch = this.aheadEpoch;
+      const start = this.aheadPosition;
+      const end = Math.min(this.numDocuments, start + BLOCK_DOCS);
+      const results = this.fetchBlock(epoch, start, end);
+      // A failure is reported when the block is consumed (next() awaits it); never as an unhandled rejection.
+      results.catch(() => undefined);
+      this.blocks.push({ epoch, start, results });
+      requested += end - start;
+      if (end === this.numDocuments) {
+        this.aheadEpoch += 1;
+        this.aheadPosition = 0;
+      } else {
+        this.aheadPosition = end;
+      }
+    }
+  }
+
+  private fetchBlock(epoch: number, start: number, end: number): Promise<Fetched[]> {
+    const permutation = epoch === this.epoch ? this.permutation : this.permutationFor(epoch);
+    const raws: (RawDocument | BadDocument)[] = [];
+    for (let p = start; p < end; p++) raws.push(this.read(permutation.permute(p)));
+    const texts: string[] = [];
+    for (const r of raws) if (r.kind === "text") texts.push(r.text);
+    const encoded = texts.length === 0 ? Promise.resolve([]) : this.pool.encode(texts);
+    return encoded.then((ids) => {
+      let t = 0;
+      return raws.map((r) => (r.kind === "text" ? ids[t++] : r.kind === "tokens" ? r.tokens : r));
+    });
+  }
+
+  /** Document `global` of the domain's index space [0, N). */
+  private read(global: number): RawDocument | BadDocument {
+    // Few sources per domain: a linear scan from the end is fine and obvious.
+    let s = this.sources.length - 1;
+    while (this.sourceStarts[s] > global) s--;
+    return this.sources[s].read(global - this.sourceStarts[s]);
+  }
+}

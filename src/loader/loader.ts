@@ -1,0 +1,331 @@
+/**
+ * The loader: sources → tokenize → domain choice → packing → batch arrays, one step at a time.
+ *
+ *   const loader = await Loader.open(loadConfig("examples/configs/brown.json"));
+ *   const batch = await loader.next(weights);   // the global batch of the next step
+ *
+ * A batch is a pure function of (config, seed, the weights passed for each step so far).
+ * `state()` between steps captures everything needed to continue — domain cursors, sampler
+ * balance, packer buffer (as document references, see pack/stream.ts), counters — in space
+ * bounded by the buffer size, and `restore()` continues with identical bytes.
+ */
+import { createHash } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import type { LoadedConfig } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import { openSource } from "../sources/index.js";
+import type { DocumentSource } from "../sources/types.js";
+import { TokenizerPool } from "../tokenize/pool.js";
+import { DeficitSampler } from "../sample/deficit.js";
+import { StreamingPacker, type PackerState, type StreamDocument, type StreamItem } from "../pack/stream.js";
+import { assembleBatch, type Batch } from "../batch/assemble.js";
+import type { DomainInfo } from "../../mixers/types.js";
+import { DomainReader, type DomainReaderState } from "./domain-reader.js";
+
+/** Served-data counters; cumulative over the run and part of the state. */
+export interface LoaderCounters {
+  sequences: number;
+  tokens: number;
+  paddingTokens: number;
+  /** Per domain: non-padding tokens served, documents whose last piece was served. */
+  domainTokens: number[];
+  domainDocuments: number[];
+  /** Document cuts made, and the cuts that were unavoidable (Σ ⌈len/L⌉ − 1 over served documents). */
+  truncations: number;
+  minTruncations: number;
+}
+
+export interface LoaderState {
+  format: "mixload-loader-state";
+  version: 1;
+  /** Digest of the config fields that shape batches; a state only resumes the run it came from. */
+  fingerprint: string;
+  step: number;
+  sampler: number[];
+  /** Per domain, tokens owed in what was served: Σ_steps (w_i·T − T_i). */
+  servedOwed: number[];
+  readers: DomainReaderState[];
+  packer: PackerState;
+  counters: LoaderCounters;
+}
+
+export interface LoaderStats {
+  step: number;
+  documents: number;
+  tokens: number;
+  sequences: number;
+  fill_rate: number;
+  truncations: number;
+  min_truncations: number;
+  padding_tokens: number;
+  achieved: Record<string, number>;
+  documents_by_domain: Record<string, number>;
+  epochs: Record<string, number>;
+  skipped: Record<string, number>;
+}
+
+export interface LoaderOptions {
+  /** Override `tokenizer.workers` (e.g. 0 in tests). */
+  readonly workers?: number;
+}
+
+/** The config fields that determine the batch stream (not the mixer: its output is the weights passed in). */
+export function configFingerprint(config: Config): string {
+  const shaping = {
+    seed: config.seed,
+    seq_len: config.seq_len,
+    batch_size: config.batch_size,
+    world: config.world,
+    tokenizer: { path: path.basename(config.tokenizer.path), eos: config.tokenizer.eos, pad: config.tokenizer.pad },
+    packing: config.packing,
+    on_error: config.on_error,
+    on_exhausted: config.on_exhausted,
+    domains: config.domains,
+  };
+  return createHash("sha256").update(JSON.stringify(shaping)).digest("hex").slice(0, 32);
+}
+
+export class Loader {
+  readonly domains: readonly string[];
+  readonly seqLen: number;
+  /** Global rows per step: world × batch_size. */
+  readonly rowsPerStep: number;
+  readonly fingerprint: string;
+  private stepIndex = 0;
+  private weights: Float64Array;
+  private readonly eligible: Uint8Array;
+  private readonly sampler: DeficitSampler;
+  private readonly packer: StreamingPacker;
+  private counters: LoaderCounters;
+  private readonly servedOwed: Float64Array;
+
+  private constructor(
+    readonly config: Config,
+    private readonly sources: DocumentSource[][],
+    readonly tokenizer: TokenizerPool,
+    private readonly readers: DomainReader[],
+  ) {
+    const k = readers.length;
+    this.domains = config.domains.map((d) => d.name);
+    this.seqLen = config.seq_len;
+    this.rowsPerStep = config.world * config.batch_size;
+    this.fingerprint = configFingerprint(config);
+    this.weights = new Float64Array(k).fill(1 / k);
+    this.eligible = new Uint8Array(k).fill(1);
+    this.sampler = new DeficitSampler(k);
+    this.counters = emptyCounters(k);
+    this.servedOwed = new Float64Array(k);
+    this.packer = new StreamingPacker(
+      {
+        strategy: config.packing.strategy,
+        seqLen: config.seq_len,
+        bufferDocs: config.packing.buffer_docs,
+        minFill: config.packing.min_fill,
+        maxHoldRounds: config.packing.max_hold_rounds,
+      },
+      {
+        next: () => this.nextDocument(),
+        refetch: (domain, epoch, position) => this.readers[domain].fetch({ epoch, position }),
+        servedBalance: () => ({ owed: this.servedOwed, weights: this.effectiveWeights() }),
+      },
+    );
+  }
+
+  static async open(loaded: LoadedConfig, options: LoaderOptions = {}): Promise<Loader> {
+    const { config, baseDir } = loaded;
+    const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+    const sources: DocumentSource[][] = [];
+    try {
+      for (const domain of config.domains) {
+        const opened: DocumentSource[] = [];
+        sources.push(opened);
+        for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir }));
+      }
+    } catch (e) {
+      for (const list of sources) for (const s of list) s.close();
+      throw e;
+    }
+    const tokenizer = new TokenizerPool(
+      { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
+      options.workers ?? config.tokenizer.workers,
+    );
+    const readers = config.domains.map(
+      (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted),
+    );
+    return new Loader(config, sources, tokenizer, readers);
+  }
+
+  /** Names and (estimated) token counts, what mixers are built from. */
+  async domainInfo(): Promise<DomainInfo[]> {
+    const tokens = await Promise.all(this.readers.map((r) => r.estimateTokens()));
+    return this.domains.map((name, i) => ({ name, tokens: tokens[i] }));
+  }
+
+  /** The step the next call to `next()` builds. */
+  get step(): number {
+    return this.stepIndex;
+  }
+
+  /**
+   * Build the next step's global batch with `weights` (one per domain, non-negative, normalised
+   * here) steering every document drawn from now on. Returns null when every domain is
+   * exhausted (`on_exhausted: drop`) and nothing is left; a last partial step is padded.
+   */
+  async next(weights: ArrayLike<number>): Promise<Batch | null> {
+    this.setWeights(weights);
+    const rows = await this.packer.take(this.rowsPerStep);
+    if (rows.length === 0) return null;
+    while (rows.length < this.rowsPerStep) rows.push({ items: [] });
+    const batch = assembleBatch(rows, this.seqLen, this.tokenizer.padId);
+    const served = this.account(rows.map((r) => r.items as readonly StreamItem[]));
+    const effective = this.effectiveWeights();
+    let total = 0;
+    for (const n of served) total += n;
+    for (let i = 0; i < served.length; i++) this.servedOwed[i] += effective[i] * total - served[i];
+    this.stepIndex += 1;
+    return batch;
+  }
+
+  private setWeights(weights: ArrayLike<number>): void {
+    if (weights.length !== this.domains.length) throw new RangeError(`expected ${this.domains.length} weights, got ${weights.length}`);
+    let sum = 0;
+    for (let i = 0; i < weights.length; i++) {
+      const w = weights[i];
+      if (!Number.isFinite(w) || w < 0) throw new RangeError(`weight of domain ${JSON.stringify(this.domains[i])} must be finite and ≥ 0, got ${w}`);
+      sum += w;
+    }
+    if (!(sum > 0)) throw new RangeError("weights must not all be zero");
+    for (let i = 0; i < weights.length; i++) this.weights[i] = weights[i] / sum;
+  }
+
+  /** The packer's document feed: ask the sampler which domain, read that domain's next document. */
+  private async nextDocument(): Promise<StreamDocument | null> {
+    for (;;) {
+      const effective = this.effectiveWeights();
+      const domain = this.sampler.choose(effective, this.eligible);
+      if (domain < 0) return null;
+      const doc = await this.readers[domain].next();
+      if (doc === null) {
+        // `on_exhausted: drop`: the domain leaves; the others are renormalised by effectiveWeights().
+        this.eligible[domain] = 0;
+        continue;
+      }
+      this.sampler.record(domain, doc.tokens.length, effective);
+      return { domain, ...doc };
+    }
+  }
+
+  /** Current weights with exhausted domains removed and the rest renormalised. */
+  private effectiveWeights(): Float64Array {
+    let live = 0;
+    for (let i = 0; i < this.weights.length; i++) if (this.eligible[i]) live += this.weights[i];
+    if (live === 1 || live === 0) return this.weights;
+    const out = new Float64Array(this.weights.length);
+    for (let i = 0; i < out.length; i++) out[i] = this.eligible[i] ? this.weights[i] / live : 0;
+    return out;
+  }
+
+  /** Add a served step to the counters; returns its non-padding tokens per domain. */
+  private account(rows: readonly (readonly StreamItem[])[]): Float64Array {
+    const c = this.counters;
+    const L = this.seqLen;
+    const served = new Float64Array(this.domains.length);
+    for (const items of rows) {
+      c.sequences += 1;
+      let fill = 0;
+      for (const item of items) {
+        const n = item.tokens.length;
+        fill += n;
+        served[item.domain] += n;
+        c.domainTokens[item.domain] += n;
+        if (item.offset + n === item.docLength) {
+          c.domainDocuments[item.domain] += 1;
+          c.minTruncations += Math.ceil(item.docLength / L) - 1;
+        } else {
+          c.truncations += 1;
+        }
+      }
+      c.tokens += fill;
+      c.paddingTokens += L - fill;
+    }
+    return served;
+  }
+
+  stats(): LoaderStats {
+    const c = this.counters;
+    const achieved: Record<string, number> = {};
+    const documents: Record<string, number> = {};
+    const epochs: Record<string, number> = {};
+    const skipped: Record<string, number> = {};
+    this.domains.forEach((name, i) => {
+      achieved[name] = c.tokens === 0 ? 0 : c.domainTokens[i] / c.tokens;
+      documents[name] = c.domainDocuments[i];
+      epochs[name] = this.readers[i].currentEpoch;
+      for (const [reason, n] of Object.entries(this.readers[i].skippedCounts())) skipped[reason] = (skipped[reason] ?? 0) + n;
+    });
+    const total = c.tokens + c.paddingTokens;
+    return {
+      step: this.stepIndex,
+      documents: c.domainDocuments.reduce((a, b) => a + b, 0),
+      tokens: c.tokens,
+      sequences: c.sequences,
+      fill_rate: total === 0 ? 0 : c.tokens / total,
+      truncations: c.truncations,
+      min_truncations: c.minTruncations,
+      padding_tokens: c.paddingTokens,
+      achieved,
+      documents_by_domain: documents,
+      epochs,
+      skipped,
+    };
+  }
+
+  state(): LoaderState {
+    return {
+      format: "mixload-loader-state",
+      version: 1,
+      fingerprint: this.fingerprint,
+      step: this.stepIndex,
+      sampler: this.sampler.state(),
+      servedOwed: Array.from(this.servedOwed),
+      readers: this.readers.map((r) => r.state()),
+      packer: this.packer.state(),
+      counters: structuredClone(this.counters),
+    };
+  }
+
+  async restore(state: LoaderState): Promise<void> {
+    if (state.format !== "mixload-loader-state" || state.version !== 1) throw new Error("not a mixload loader state (format/version mismatch)");
+    if (state.fingerprint !== this.fingerprint) {
+      throw new Error(`state was saved by a run with a different config (fingerprint ${state.fingerprint}, this config ${this.fingerprint}): seed, seq_len, batch sizes, packing, domains and sources must match`);
+    }
+    if (state.readers.length !== this.readers.length) throw new Error(`state has ${state.readers.length} domains, config has ${this.readers.length}`);
+    this.stepIndex = state.step;
+    this.sampler.restore(state.sampler);
+    this.servedOwed.set(state.servedOwed);
+    state.readers.forEach((r, i) => {
+      this.readers[i].restore(r);
+      this.eligible[i] = r.exhausted ? 0 : 1;
+    });
+    this.counters = structuredClone(state.counters);
+    await this.packer.restore(state.packer);
+  }
+
+  async close(): Promise<void> {
+    await this.tokenizer.close();
+    for (const list of this.sources) for (const s of list) s.close();
+  }
+}
+
+function emptyCounters(k: number): LoaderCounters {
+  return {
+    sequences: 0,
+    tokens: 0,
+    paddingTokens: 0,
+    domainTokens: new Array<number>(k).fill(0),
+    domainDocuments: new Array<number>(k).fill(0),
+    truncations: 0,
+    minTruncations: 0,
+  };
+}

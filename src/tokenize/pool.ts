@@ -1,0 +1,106 @@
+/**
+ * A worker_threads pool for tokenization.
+ *
+ * Determinism: a request's reply holds its documents in request order, whichever worker
+ * ran it, and callers consume replies by request, not by completion order, so the token
+ * stream never depends on the number of workers or their timing. With `workers: 0` the
+ * tokenizer runs in the calling thread (same ids, no parallelism): useful for tests and tiny runs.
+ */
+import { Worker } from "node:worker_threads";
+import { fileURLToPath } from "node:url";
+import { loadTokenizer, type LoadedTokenizer, type TokenizerFiles, type TokenizerInfo } from "./tokenizer.js";
+import type { EncodeReply, EncodeRequest } from "./worker.js";
+
+/** The compiled worker. Under vitest this module runs from src/*.ts, so point at dist/ (built by `npm test`). */
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith(".ts")) return here.replace(/([\\/])src([\\/]tokenize[\\/])pool\.ts$/, "$1dist$1src$2worker.js");
+  return here.replace(/pool\.js$/, "worker.js");
+}
+
+interface Pending {
+  resolve(docs: Int32Array[]): void;
+  reject(error: Error): void;
+}
+
+export class TokenizerPool implements TokenizerInfo {
+  readonly vocabSize: number;
+  readonly eosId: number;
+  readonly padId: number;
+  private readonly local: LoadedTokenizer;
+  private readonly workers: Worker[] = [];
+  private readonly inFlight: number[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private closed = false;
+
+  constructor(files: TokenizerFiles, numWorkers: number) {
+    // The main thread keeps a copy too: it answers vocab/eos questions and decodes for tools.
+    this.local = loadTokenizer(files);
+    this.vocabSize = this.local.vocabSize;
+    this.eosId = this.local.eosId;
+    this.padId = this.local.padId;
+    for (let w = 0; w < numWorkers; w++) {
+      const worker = new Worker(workerFile(), { workerData: files });
+      worker.on("message", (reply: EncodeReply) => this.onReply(w, reply));
+      worker.on("error", (error: unknown) => this.failAll(error instanceof Error ? error : new Error(String(error))));
+      worker.unref();
+      this.workers.push(worker);
+      this.inFlight.push(0);
+    }
+  }
+
+  get numWorkers(): number {
+    return this.workers.length;
+  }
+
+  /** Encode texts (each gets EOS appended); resolves with one Int32Array per text, in order. */
+  encode(texts: readonly string[]): Promise<Int32Array[]> {
+    if (this.closed) return Promise.reject(new Error("tokenizer pool is closed"));
+    if (this.workers.length === 0 || texts.length === 0) return Promise.resolve(texts.map((t) => this.local.encode(t)));
+    // Least-loaded worker; ties to the lowest index. Only the speed depends on this choice.
+    let w = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.inFlight[i] < this.inFlight[w]) w = i;
+    const id = this.nextId++;
+    this.inFlight[w] += 1;
+    const request: EncodeRequest = { id, texts };
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.workers[w].ref();
+      this.workers[w].postMessage(request);
+    });
+  }
+
+  decode(ids: ArrayLike<number>): string {
+    return this.local.decode(ids);
+  }
+
+  private onReply(worker: number, reply: EncodeReply): void {
+    this.inFlight[worker] -= 1;
+    if (this.inFlight[worker] === 0) this.workers[worker].unref();
+    const waiter = this.pending.get(reply.id);
+    if (waiter === undefined) return;
+    this.pending.delete(reply.id);
+    if ("error" in reply) {
+      waiter.reject(new Error(`tokenizer worker failed: ${reply.error}`));
+      return;
+    }
+    const docs: Int32Array[] = [];
+    let start = 0;
+    for (let i = 0; i < reply.ends.length; i++) {
+      docs.push(reply.ids.subarray(start, reply.ends[i]));
+      start = reply.ends[i];
+    }
+    waiter.resolve(docs);
+  }
+
+  private failAll(error: Error): void {
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

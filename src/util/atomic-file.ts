@@ -1,0 +1,29 @@
+/**
+ * Crash-safe file writes: write a temporary file beside the target, fsync it, rename it over
+ * the target, fsync the folder. A reader sees the old file or the new one, never half of one.
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, "w");
+  try {
+    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  try {
+    const dfd = fs.openSync(dir, "r");
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on a folder; the rename itself is still atomic.
+  }
+}
