@@ -18,7 +18,7 @@ import { openSource } from "../sources/index.js";
 import type { DocumentSource } from "../sources/types.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { DeficitSampler } from "../sample/deficit.js";
-import { StreamingPacker, type PackerState, type StreamDocument, type StreamItem } from "../pack/stream.js";
+import { StreamingPacker, toRef, type ItemRef, type PackerState, type StreamDocument, type StreamItem } from "../pack/stream.js";
 import { assembleBatch, type Batch } from "../batch/assemble.js";
 import type { DomainInfo } from "../../mixers/types.js";
 import { DomainReader, type DomainReaderState } from "./domain-reader.js";
@@ -99,6 +99,7 @@ export class Loader {
   private readonly packer: StreamingPacker;
   private counters: LoaderCounters;
   private readonly servedOwed: Float64Array;
+  private lastRows: readonly (readonly StreamItem[])[] = [];
 
   private constructor(
     readonly config: Config,
@@ -178,13 +179,19 @@ export class Loader {
     if (rows.length === 0) return null;
     while (rows.length < this.rowsPerStep) rows.push({ items: [] });
     const batch = assembleBatch(rows, this.seqLen, this.tokenizer.padId);
-    const served = this.account(rows.map((r) => r.items as readonly StreamItem[]));
+    this.lastRows = rows.map((r) => r.items as readonly StreamItem[]);
+    const served = this.account(this.lastRows);
     const effective = this.effectiveWeights();
     let total = 0;
     for (const n of served) total += n;
     for (let i = 0; i < served.length; i++) this.servedOwed[i] += effective[i] * total - served[i];
     this.stepIndex += 1;
     return batch;
+  }
+
+  /** Where every piece of the last batch came from, row by row: (domain, epoch, position, offset, length). */
+  lastServed(): ItemRef[][] {
+    return this.lastRows.map((row) => row.map(toRef));
   }
 
   private setWeights(weights: ArrayLike<number>): void {

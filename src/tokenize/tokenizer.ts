@@ -55,10 +55,26 @@ function tokenString(value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Parsed tokenizers by file, per thread: a tokenizer.json can be megabytes (llama3: 9 MB, ~1 s to
+ * parse) and is immutable, so loaders, tools and tests in one process share one copy.
+ */
+const parsed = new Map<string, { json: Record<string, unknown>; config: Record<string, unknown>; tokenizer: Tokenizer }>();
+
+function parse(files: TokenizerFiles): { json: Record<string, unknown>; config: Record<string, unknown>; tokenizer: Tokenizer } {
+  const key = `${files.path}\0${files.configPath ?? ""}`;
+  let entry = parsed.get(key);
+  if (entry === undefined) {
+    const json = readJson(files.path, "tokenizer.path");
+    const config = files.configPath === undefined ? {} : readJson(files.configPath, "tokenizer.config");
+    entry = { json, config, tokenizer: new Tokenizer(json, config) };
+    parsed.set(key, entry);
+  }
+  return entry;
+}
+
 export function loadTokenizer(files: TokenizerFiles): LoadedTokenizer {
-  const json = readJson(files.path, "tokenizer.path");
-  const config = files.configPath === undefined ? {} : readJson(files.configPath, "tokenizer.config");
-  const tokenizer = new Tokenizer(json, config);
+  const { json, config, tokenizer } = parse(files);
 
   // Vocabulary size = one past the largest id, counting added tokens (they may lie past the model vocab).
   let vocabSize = 0;
