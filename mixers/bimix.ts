@@ -173,19 +173,24 @@ export class BimixMixer implements Mixer {
   update(fb: StepFeedback): void {
     const present = checkFeedback(fb, this.domains, this.lastStep);
     if (!this.needsFeedback) { this.lastStep = fb.step; return; }
-    const online = this.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] }));
-    for (const sig of present) {
-      if (!(sig.loss > 0) || !(this.w[sig.index] > 0)) continue; // ln L, ln r undefined at 0: the law cannot use it
-      const o = online[sig.index];
-      o.r.push(this.w[sig.index]); o.s.push(fb.step + 1); o.loss.push(sig.loss);
-      if (o.r.length > this.p.max_points) for (const k of ["r", "s", "loss"] as const) o[k] = o[k].filter((_, j) => j % 2 === 1);
-    }
+    const adds: [number, number][] = []; // (domain, loss); r is the current weight, s = step + 1
+    for (const sig of present) if (sig.loss > 0 && this.w[sig.index] > 0) adds.push([sig.index, sig.loss]); // ln L, ln r need > 0
+    const refit = (fb.step + 1) % this.p.refit_every === 0;
+    // Between refits append in place (after validation nothing can throw); a refit works on copies.
+    const online = refit ? this.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })) : this.online;
     let laws = this.laws, w = this.w;
-    if ((fb.step + 1) % this.p.refit_every === 0) {
+    for (const [i, loss] of adds) this.append(online[i], this.w[i], fb.step + 1, loss);
+    if (refit) {
       [laws, w] = this.fitAndOptimise(online);
       if (!allFinite(w)) throw new MixerInputError("*", "loss_sum", "fit", "refit produced non-finite weights");
     }
     Object.assign(this, { online, laws, w, lastStep: fb.step });
+  }
+
+  /** Record one tuple; past max_points drop every other one (older history thinned, deterministic). */
+  private append(o: Series, r: number, s: number, loss: number): void {
+    o.r.push(r); o.s.push(s); o.loss.push(loss);
+    if (o.r.length > this.p.max_points) for (const k of ["r", "s", "loss"] as const) o[k] = o[k].filter((_, j) => j % 2 === 1);
   }
 
   state(): MixerState {

@@ -38,7 +38,8 @@ export function checkFeedback(fb: StepFeedback, domains: readonly DomainInfo[], 
       if (v !== undefined && !(finite(v) && v >= 0)) throw new MixerInputError(name, f, v);
     }
     if (d.grad_alignment !== undefined && !finite(d.grad_alignment)) throw new MixerInputError(name, "grad_alignment", d.grad_alignment, "must be finite");
-    if (d.tokens > 0) out.push({ ...d, index: k, loss: d.loss_sum / d.tokens });
+    // Fields copied by hand: object spread is ~2 µs per entry in V8 here, the whole update budget.
+    if (d.tokens > 0) out.push({ index: k, loss: d.loss_sum / d.tokens, loss_sum: d.loss_sum, tokens: d.tokens, excess_loss_sum: d.excess_loss_sum, ref_loss_sum: d.ref_loss_sum, grad_alignment: d.grad_alignment, eval_loss: d.eval_loss });
   }
   return out.sort((a, b) => a.index - b.index);
 }

@@ -162,10 +162,11 @@ export class VelocituneMixer implements Mixer {
       Object.assign(this, { winLoss, winTokens, winEval, tokensSeen, inWindow, lastStep: fb.step });
       return;
     }
-    // Window complete: measure ℓ_i, extend history, refit, move the weights.
+    // Window complete: measure ℓ_i, refit, move the weights. History is appended at commit
+    // (append-only, so nothing is copied per window; a throw above leaves it untouched).
     const loss = Float64Array.from(this.loss), init = Float64Array.from(this.init);
     const signals = [...this.signals];
-    const history = this.history.map((h) => ({ d: [...h.d], loss: [...h.loss] }));
+    const fresh = new Array<boolean>(this.K).fill(false);
     for (let i = 0; i < this.K; i++) {
       let l = -1;
       if (winEval[i] >= 0) { l = winEval[i]; signals[i] = "eval_loss"; }
@@ -173,12 +174,12 @@ export class VelocituneMixer implements Mixer {
       if (l < 0) continue;
       loss[i] = l;
       if (init[i] < 0) init[i] = l;
-      history[i].d.push(tokensSeen);
-      history[i].loss.push(l);
+      fresh[i] = true;
     }
     const onlineFits = this.onlineFits.map((f, i) => {
-      if (!Number.isNaN(this.fixedTarget[i]) || history[i].d.length < 4) return f;
-      const fit = fitDataLaw(history[i].d, history[i].loss);
+      const h = this.history[i];
+      if (!Number.isNaN(this.fixedTarget[i]) || h.d.length + (fresh[i] ? 1 : 0) < 4) return f;
+      const fit = fresh[i] ? fitDataLaw([...h.d, tokensSeen], [...h.loss, loss[i]]) : fitDataLaw(h.d, h.loss);
       return [fit.E, fit.B, fit.beta].every(Number.isFinite) ? fit : f;
     });
     const target = Float64Array.from(this.fixedTarget, (t, i) => (Number.isNaN(t) && onlineFits[i] ? lawAt(onlineFits[i]!, this.p.target_tokens!) : t));
@@ -191,8 +192,9 @@ export class VelocituneMixer implements Mixer {
       w = smooth(softmax(Float64Array.from(this.w, (a, i) => Math.log(a) + this.p.eta * velocity[i])), this.p.eps);
       if (!allFinite(w)) throw new MixerInputError("*", "loss_sum", vec(loss), "velocity update is not finite");
     }
+    fresh.forEach((f, i) => { if (f) { this.history[i].d.push(tokensSeen); this.history[i].loss.push(loss[i]); } });
     Object.assign(this, {
-      w, velocity, loss, init, signals, history, onlineFits, tokensSeen, lastStep: fb.step, inWindow: 0,
+      w, velocity, loss, init, signals, onlineFits, tokensSeen, lastStep: fb.step, inWindow: 0,
       winLoss: new Float64Array(this.K), winTokens: new Float64Array(this.K), winEval: new Float64Array(this.K).fill(-1),
     });
   }
