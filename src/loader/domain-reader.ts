@@ -42,11 +42,18 @@ interface Block {
   readonly results: Promise<Fetched[]>;
 }
 
-/** Documents tokenized per pool request: large enough to amortise messaging, small enough to stay responsive. */
+/**
+ * Documents tokenized per pool request: large enough to amortise messaging, small enough to stay
+ * responsive. Without workers, tokenizing ahead buys nothing, so the block and lookahead shrink.
+ */
 const BLOCK_DOCS = 64;
+const INLINE_BLOCK_DOCS = 4;
 
 export class DomainReader {
   readonly numDocuments: number;
+  /** Documents per tokenizer request, and how many to keep tokenizing ahead of use. */
+  private readonly blockDocs: number;
+  private readonly lookahead: number;
   private readonly sourceStarts: number[] = [];
   private epoch = 0;
   private position = 0;
@@ -69,9 +76,9 @@ export class DomainReader {
     private readonly pool: TokenizerPool,
     private readonly onError: "fail" | "skip",
     private readonly onExhausted: "repeat" | "drop",
-    /** How many documents to keep tokenizing ahead of use. */
-    private readonly lookahead = 4 * BLOCK_DOCS,
   ) {
+    this.blockDocs = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : BLOCK_DOCS;
+    this.lookahead = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : 4 * BLOCK_DOCS;
     let total = 0;
     for (const s of sources) {
       this.sourceStarts.push(total);
@@ -196,7 +203,7 @@ export class DomainReader {
       if (this.onExhausted === "drop" && this.aheadEpoch > 0) break;
       const epoch = this.aheadEpoch;
       const start = this.aheadPosition;
-      const end = Math.min(this.numDocuments, start + BLOCK_DOCS);
+      const end = Math.min(this.numDocuments, start + this.blockDocs);
       const results = this.fetchBlock(epoch, start, end);
       // A failure is reported when the block is consumed (next() awaits it); never as an unhandled rejection.
       results.catch(() => undefined);
