@@ -48,6 +48,30 @@ export const mixerSpecSchema = z
   })
   .strict();
 
+/** `mixload serve`: endpoints, feedback lag, prefetch depth and the re-ask window. */
+export const serveSchema = z
+  .object({
+    /** ROUTER endpoint for requests (PROTOCOL.md `control`). */
+    control: z.string().min(1).default("tcp://127.0.0.1:5555"),
+    /** PUB endpoint of the `weights` topic. */
+    weights: z.string().min(1).default("tcp://127.0.0.1:5556"),
+    /** Feedback of step s sets the weights from step s + feedback_lag (≥ 1: batch s must exist before its feedback can). */
+    feedback_lag: z.number().int().min(1).max(1000).default(2),
+    /** Steps built ahead of the highest step fetched. */
+    prefetch: z.number().int().min(0).max(1024).default(4),
+    /** Steps kept for re-asks, counted back from the highest step fetched; default max(16, 2·lag + 2). */
+    keep_steps: z.number().int().positive().max(1 << 16).optional(),
+    /** Run directory (schedule.jsonl, config.json, state.bin); relative to the config file. Default runs/<run_id>. */
+    run_dir: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.keep_steps !== undefined && s.keep_steps < 2 * s.feedback_lag + 2) {
+      ctx.addIssue({ code: "custom", path: ["keep_steps"], message: `must be ≥ 2·feedback_lag + 2 = ${2 * s.feedback_lag + 2}, got ${s.keep_steps}` });
+    }
+  })
+  .transform((s) => ({ ...s, keep_steps: s.keep_steps ?? Math.max(16, 2 * s.feedback_lag + 2) }));
+
 export const configSchema = z
   .object({
     run_id: z.string().min(1).optional(),
@@ -65,8 +89,8 @@ export const configSchema = z
     cache_dir: z.string().min(1).optional(),
     domains: z.array(domainSchema).min(1).max(32767),
     mixer: mixerSpecSchema.default(() => mixerSpecSchema.parse({})),
-    /** Service settings (used by `mixload serve`). */
-    serve: z.record(z.string(), z.unknown()).optional(),
+    /** Service settings (used by `mixload serve`, docs/PROTOCOL.md). */
+    serve: serveSchema.default(() => serveSchema.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -81,3 +105,4 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type DomainConfig = z.infer<typeof domainSchema>;
 export type MixerSpec = z.infer<typeof mixerSpecSchema>;
+export type ServeConfig = z.infer<typeof serveSchema>;
