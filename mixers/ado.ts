@@ -112,7 +112,7 @@ export class AdoMixer implements Mixer {
     this.laws = new Array<number[] | null>(K).fill(null);
   }
 
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return Float64Array.from(this.p);
   }
 

@@ -166,7 +166,7 @@ export class BimixMixer implements Mixer {
     return [laws, r ?? this.w];
   }
 
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return Float64Array.from(this.w);
   }
 

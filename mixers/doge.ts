@@ -57,7 +57,7 @@ export class DogeMixer implements Mixer {
     this.align = new Float64Array(K);
   }
 
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return Float64Array.from(this.w);
   }
 

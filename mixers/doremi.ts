@@ -71,7 +71,7 @@ export class DoremiMixer implements Mixer {
     this.signals = new Array<Source>(K).fill("none");
   }
 
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return Float64Array.from(this.w);
   }
 

@@ -17,7 +17,7 @@ export class NaturalMixer extends FixedMixer {
     });
     this.w = naturalWeights(domains);
   }
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return Float64Array.from(this.w);
   }
   describe(): Record<string, unknown> {

@@ -57,7 +57,7 @@ export class OdmMixer implements Mixer {
     this.explore = 1 / K;
   }
 
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return Float64Array.from(this.pi);
   }
 

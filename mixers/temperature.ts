@@ -22,7 +22,7 @@ export class TemperatureMixer extends FixedMixer {
     });
     this.w = softmax(domains.map((d) => Math.log(d.tokens) / p.T));
   }
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return Float64Array.from(this.w);
   }
   describe(): Record<string, unknown> {

@@ -11,7 +11,7 @@ export class UniformMixer extends FixedMixer {
   constructor(domains: readonly DomainInfo[]) {
     super(domains);
   }
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return uniformWeights(this.domains.length);
   }
   describe(): Record<string, unknown> {

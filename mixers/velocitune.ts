@@ -141,7 +141,7 @@ export class VelocituneMixer implements Mixer {
     this.onlineFits = new Array<LawFit | null>(K).fill(null);
   }
 
-  weights(): Float64Array {
+  weights(_step?: number): Float64Array {
     return Float64Array.from(this.w);
   }
 
