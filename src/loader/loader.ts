@@ -246,11 +246,11 @@ export class Loader {
         fill += n;
         served[item.domain] += n;
         c.domainTokens[item.domain] += n;
+        // Counted when a document's last piece is served, so both figures cover the same documents.
         if (item.offset + n === item.docLength) {
           c.domainDocuments[item.domain] += 1;
+          c.truncations += item.piece;
           c.minTruncations += Math.ceil(item.docLength / L) - 1;
-        } else {
-          c.truncations += 1;
         }
       }
       c.tokens += fill;

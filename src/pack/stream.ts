@@ -30,13 +30,15 @@ export interface StreamItem extends PackItem {
   readonly position: number;
   /** Where the piece starts in its document, and the document's full length. */
   readonly offset: number;
+  /** 0 for a document's first piece, then 1, 2, …: the last piece's number is the cuts made in it. */
+  readonly piece: number;
   readonly docLength: number;
   /** Best-fit rounds this item has been held back. */
   held: number;
 }
 
-/** [id, domain, epoch, position, offset, length, docLength, held]: an item without its tokens. */
-export type ItemRef = [number, number, number, number, number, number, number, number];
+/** [id, domain, epoch, position, offset, length, docLength, held, piece]: an item without its tokens. */
+export type ItemRef = [number, number, number, number, number, number, number, number, number];
 
 export interface PackerState {
   nextId: number;
@@ -44,8 +46,8 @@ export interface PackerState {
   queue: ItemRef[][];
   /** best_fit: chunks waiting for a round. concat: the row being filled. */
   pending: ItemRef[];
-  /** concat: the rest of the document being cut, as [domain, epoch, position, offset, docLength]. */
-  carry: [number, number, number, number, number] | null;
+  /** concat: the rest of the document being cut, as [domain, epoch, position, offset, docLength, next piece]. */
+  carry: [number, number, number, number, number, number] | null;
 }
 
 export interface PackingOptions {
@@ -65,14 +67,14 @@ export interface DocumentFeed {
 }
 
 export function toRef(item: StreamItem): ItemRef {
-  return [item.id, item.domain, item.epoch, item.position, item.offset, item.tokens.length, item.docLength, item.held];
+  return [item.id, item.domain, item.epoch, item.position, item.offset, item.tokens.length, item.docLength, item.held, item.piece];
 }
 
 export class StreamingPacker {
   private readonly queue: StreamItem[][] = [];
   private queueHead = 0;
   private pending: StreamItem[] = [];
-  private carry: { doc: StreamDocument; offset: number } | null = null;
+  private carry: { doc: StreamDocument; offset: number; piece: number } | null = null;
   private nextId = 0;
   private exhausted = false;
   private readonly bestFit: BestFitPacker;
@@ -194,18 +196,19 @@ export class StreamingPacker {
   private cut(doc: StreamDocument, size: number, from = 0): StreamItem[] {
     const pieces: StreamItem[] = [];
     for (let offset = from; offset < doc.tokens.length; offset += size) {
-      pieces.push(this.item(doc, offset, Math.min(size, doc.tokens.length - offset)));
+      pieces.push(this.item(doc, offset, Math.min(size, doc.tokens.length - offset), pieces.length));
     }
     return pieces;
   }
 
-  private item(doc: StreamDocument, offset: number, length: number): StreamItem {
+  private item(doc: StreamDocument, offset: number, length: number, piece: number): StreamItem {
     return {
       id: this.nextId++,
       domain: doc.domain,
       epoch: doc.epoch,
       position: doc.position,
       offset,
+      piece,
       docLength: doc.tokens.length,
       tokens: doc.tokens.subarray(offset, offset + length),
       held: 0,
@@ -225,13 +228,13 @@ export class StreamingPacker {
           this.exhausted = true;
           return;
         }
-        this.carry = { doc, offset: 0 };
+        this.carry = { doc, offset: 0, piece: 0 };
       }
-      const { doc, offset } = this.carry;
+      const { doc, offset, piece } = this.carry;
       const length = Math.min(L - fill, doc.tokens.length - offset);
-      this.pending.push(this.item(doc, offset, length));
+      this.pending.push(this.item(doc, offset, length, piece));
       fill += length;
-      this.carry = offset + length === doc.tokens.length ? null : { doc, offset: offset + length };
+      this.carry = offset + length === doc.tokens.length ? null : { doc, offset: offset + length, piece: piece + 1 };
     }
     this.queue.push(this.pending);
     this.pending = [];
@@ -263,7 +266,7 @@ export class StreamingPacker {
       nextId: this.nextId,
       queue: this.queue.slice(this.queueHead).map((row) => row.map(toRef)),
       pending: this.pending.map(toRef),
-      carry: this.carry === null ? null : [this.carry.doc.domain, this.carry.doc.epoch, this.carry.doc.position, this.carry.offset, this.carry.doc.tokens.length],
+      carry: this.carry === null ? null : [this.carry.doc.domain, this.carry.doc.epoch, this.carry.doc.position, this.carry.offset, this.carry.doc.tokens.length, this.carry.piece],
     };
   }
 
@@ -283,9 +286,9 @@ export class StreamingPacker {
       return tokens;
     };
     const rebuild = async (ref: ItemRef): Promise<StreamItem> => {
-      const [id, domain, epoch, position, offset, length, docLength, held] = ref;
+      const [id, domain, epoch, position, offset, length, docLength, held, piece] = ref;
       const tokens = await load(domain, epoch, position, docLength);
-      return { id, domain, epoch, position, offset, docLength, held, tokens: tokens.subarray(offset, offset + length) };
+      return { id, domain, epoch, position, offset, piece, docLength, held, tokens: tokens.subarray(offset, offset + length) };
     };
     this.queue.length = 0;
     this.queueHead = 0;
@@ -293,8 +296,8 @@ export class StreamingPacker {
     this.pending = await Promise.all(state.pending.map(rebuild));
     this.carry = null;
     if (state.carry !== null) {
-      const [domain, epoch, position, offset, docLength] = state.carry;
-      this.carry = { doc: { domain, epoch, position, tokens: await load(domain, epoch, position, docLength) }, offset };
+      const [domain, epoch, position, offset, docLength, piece] = state.carry;
+      this.carry = { doc: { domain, epoch, position, tokens: await load(domain, epoch, position, docLength) }, offset, piece };
     }
     this.nextId = state.nextId;
     this.exhausted = false;
