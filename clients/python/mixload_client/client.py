@@ -1,0 +1,221 @@
+"""A DEALER client for the mixload service, wire protocol v1 (docs/PROTOCOL.md).
+
+Every request is ``[b"", msgpack header, *array frames]`` and so is every reply; arrays are
+raw little-endian C-order buffers described by the header's ``arrays`` list. Only pyzmq,
+msgpack and numpy are needed (no torch).
+
+Timeouts use the "lazy pirate" pattern: on a timeout the socket is closed and a fresh one
+re-asks. Re-asking is always safe — the same ``(step, rank)`` returns identical bytes and
+feedback for a ``(step, rank)`` is idempotent — and a fresh socket means a late reply to
+the first ask can never be mistaken for the reply to the next request.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import msgpack
+import numpy as np
+import zmq
+
+PROTOCOL_VERSION = 1
+
+#: PROTOCOL.md dtype names → little-endian numpy dtypes.
+DTYPES: Dict[str, np.dtype] = {
+    name: np.dtype(code)
+    for name, code in {
+        "uint8": "u1", "int8": "i1", "int16": "<i2", "uint16": "<u2", "int32": "<i4",
+        "uint32": "<u4", "int64": "<i8", "float32": "<f4", "float64": "<f8",
+    }.items()
+}
+
+#: Optional per-domain feedback signals; sent as top-level maps keyed by domain name.
+OPTIONAL_SIGNALS = ("ref_loss_sum", "excess_loss_sum", "grad_alignment")
+
+
+class MixloadError(Exception):
+    """An ``ok: false`` reply: ``code`` is one of PROTOCOL.md's error codes."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class MixloadTimeout(MixloadError):
+    """No reply after every retry (the service is down or unreachable)."""
+
+    def __init__(self, message: str):
+        super().__init__("timeout", message)
+
+
+def decode_arrays(header: Mapping[str, Any], frames: Sequence[Any]) -> Dict[str, np.ndarray]:
+    """Frames 1..n → named numpy arrays, by the header's ``arrays`` list (name, dtype, shape).
+
+    The arrays are read-only views on the received frames (no copy)."""
+    specs = header.get("arrays", [])
+    if len(specs) != len(frames):
+        raise MixloadError("bad_reply", f"header lists {len(specs)} arrays but {len(frames)} frames follow")
+    out: Dict[str, np.ndarray] = {}
+    for spec, frame in zip(specs, frames):
+        name, dtype, shape = spec["name"], spec["dtype"], tuple(int(n) for n in spec["shape"])
+        if dtype not in DTYPES:
+            raise MixloadError("bad_reply", f"array {name!r}: unknown dtype {dtype!r}")
+        buf = frame.buffer if isinstance(frame, zmq.Frame) else frame
+        arr = np.frombuffer(buf, dtype=DTYPES[dtype])
+        if arr.size != int(np.prod(shape, dtype=np.int64)):
+            raise MixloadError("bad_reply", f"array {name!r}: {arr.size} elements for shape {list(shape)}")
+        out[name] = arr.reshape(shape)
+    return out
+
+
+def encode_arrays(arrays: Mapping[str, np.ndarray]) -> Tuple[List[Dict[str, Any]], List[bytes]]:
+    """Named numpy arrays → (the header's ``arrays`` list, frames), little-endian C order."""
+    specs, frames = [], []
+    for name, a in arrays.items():
+        le = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        dtype = next((k for k, dt in DTYPES.items() if dt == le.dtype), None)
+        if dtype is None:
+            raise ValueError(f"array {name!r}: dtype {a.dtype} is not in the protocol")
+        specs.append({"name": name, "dtype": dtype, "shape": list(le.shape)})
+        frames.append(le.tobytes())
+    return specs, frames
+
+
+class MixloadClient:
+    """One trainer rank's connection to the service's ``control`` endpoint.
+
+    ``timeout_ms`` bounds one ask; ``retries`` re-asks follow on a fresh socket before
+    :class:`MixloadTimeout`. A ``not_ready`` batch (its feedback has not arrived yet) is
+    retried with exponential backoff for up to ``not_ready_timeout_s``.
+    """
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", rank: int = 0, world: int = 1,
+                 timeout_ms: int = 10_000, retries: int = 3, not_ready_timeout_s: float = 120.0,
+                 context: Optional[zmq.Context] = None):
+        self.endpoint = endpoint
+        self.rank = rank
+        self.world = world
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.not_ready_timeout_s = not_ready_timeout_s
+        self._ctx = context or zmq.Context.instance()
+        self._sock: Optional[zmq.Socket] = None
+        self.info: Optional[Dict[str, Any]] = None  # the hello reply
+
+    # -- transport ---------------------------------------------------------------------
+
+    def _socket(self) -> zmq.Socket:
+        if self._sock is None:
+            s = self._ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self.endpoint)
+            self._sock = s
+        return self._sock
+
+    def _reset(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def close(self) -> None:
+        self._reset()
+
+    def __enter__(self) -> "MixloadClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def request(self, header: Dict[str, Any], frames: Sequence[bytes] = ()) -> Tuple[Dict[str, Any], List[Any]]:
+        """Send one request; return ``(reply header, array frames)``. Raises :class:`MixloadError`
+        on ``ok: false`` and :class:`MixloadTimeout` when every ask timed out."""
+        msg = [b"", msgpack.packb({"v": PROTOCOL_VERSION, **header}, use_bin_type=True), *frames]
+        for attempt in range(self.retries + 1):
+            sock = self._socket()
+            sock.send_multipart(msg, copy=False)
+            if sock.poll(self.timeout_ms, zmq.POLLIN):
+                reply = sock.recv_multipart(copy=False)
+                # A DEALER receives the empty delimiter first, as REQ would strip it.
+                if len(reply) >= 2 and len(reply[0].bytes) == 0:
+                    reply = reply[1:]
+                head = msgpack.unpackb(reply[0].bytes, raw=False)
+                if not isinstance(head, dict):
+                    raise MixloadError("bad_reply", f"reply header is a {type(head).__name__}, not a map")
+                if head.get("ok") is not True:
+                    err = head.get("error") or {}
+                    raise MixloadError(str(err.get("code", "internal")), str(err.get("message", repr(head))))
+                return head, list(reply[1:])
+            self._reset()  # lazy pirate: drop the socket so a late reply cannot be misread
+        raise MixloadTimeout(f"{header.get('op')} to {self.endpoint}: no reply in {self.retries + 1} × {self.timeout_ms} ms")
+
+    # -- ops ---------------------------------------------------------------------------
+
+    def hello(self) -> Dict[str, Any]:
+        """Handshake: domains, seq_len, batch_size, next_step, vocab/eos/pad ids, weights, feedback_lag."""
+        head, _ = self.request({"op": "hello", "rank": self.rank, "world": self.world})
+        self.info = head
+        return head
+
+    @property
+    def domains(self) -> List[str]:
+        if self.info is None:
+            self.hello()
+        assert self.info is not None
+        return list(self.info["domains"])
+
+    def batch(self, step: int) -> Dict[str, Any]:
+        """This rank's batch of ``step``: ``input_ids``, ``targets``, ``position_ids`` [B, L] int32,
+        ``domain_ids`` [B, L] int16, ``cu_seqlens`` [S+1] int32 (read-only numpy arrays), plus
+        ``step``, ``max_seqlen``, ``weights`` and ``weights_version`` from the header."""
+        delay, deadline = 0.005, time.monotonic() + self.not_ready_timeout_s
+        while True:
+            try:
+                head, frames = self.request({"op": "batch", "step": int(step), "rank": self.rank})
+                break
+            except MixloadError as e:
+                if e.code != "not_ready" or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        out: Dict[str, Any] = dict(decode_arrays(head, frames))
+        for k in ("step", "max_seqlen", "weights", "weights_version"):
+            out[k] = head.get(k)
+        return out
+
+    def feedback(self, step: int, domains: Mapping[str, Mapping[str, float]], lr: Optional[float] = None,
+                 **optional: Mapping[str, float]) -> Dict[str, Any]:
+        """Report this rank's per-domain losses for ``step``.
+
+        ``domains`` is ``{name: {loss_sum, tokens}}`` (as :func:`feedback_from_losses` returns);
+        optional signals (``excess_loss_sum``, ``ref_loss_sum``, ``grad_alignment``) may sit in
+        each domain's entry or come as keyword maps ``{name: value}``. On the wire they are
+        top-level maps with the same keys as ``domains``, as PROTOCOL.md specifies. Returns the
+        reply (``complete`` is true once every rank has reported ``step``)."""
+        unknown = set(optional) - set(OPTIONAL_SIGNALS)
+        if unknown:
+            raise TypeError(f"unknown feedback signal(s): {sorted(unknown)}")
+        core: Dict[str, Dict[str, float]] = {}
+        extra: Dict[str, Dict[str, float]] = {k: dict(v) for k, v in optional.items()}
+        for name, d in domains.items():
+            core[name] = {"loss_sum": float(d["loss_sum"]), "tokens": int(d["tokens"])}
+            for k in OPTIONAL_SIGNALS:
+                if k in d:
+                    extra.setdefault(k, {})[name] = float(d[k])
+        header: Dict[str, Any] = {"op": "feedback", "step": int(step), "rank": self.rank, "domains": core}
+        header.update({k: {n: float(x) for n, x in v.items()} for k, v in extra.items()})
+        if lr is not None:
+            header["lr"] = float(lr)
+        head, _ = self.request(header)
+        return head
+
+    def state(self) -> Tuple[int, bytes]:
+        """``(step, blob)``: the opaque resume state (``mixload serve --resume FILE``)."""
+        head, frames = self.request({"op": "state"})
+        arrays = decode_arrays(head, frames)
+        return int(head["step"]), arrays["state"].tobytes()
+
+    def stats(self) -> Dict[str, Any]:
+        """Weights, achieved mix, tokens served, fill rate, documents and epochs per domain."""
+        head, _ = self.request({"op": "stats"})
+        return head
