@@ -7,6 +7,8 @@ import { batchesCommand } from "./batches.js";
 import { formatPackStats, packStats } from "./pack-stats.js";
 import { tokenizeCommand } from "./tokenize.js";
 import { demoCommand } from "./demo.js";
+import { serveCommand } from "./serve.js";
+import { DEFAULT_GYM_MIXERS, gymCommand } from "./gym.js";
 
 function integer(min: number): (value: string) => number {
   return (value) => {
@@ -62,5 +64,32 @@ program
   .option("--config <file>", "run config", "examples/configs/brown.json")
   .option("--steps <n>", "steps", integer(1), 100)
   .action((o: { config: string; steps: number }) => runCommand(() => demoCommand(o)));
+
+program
+  .command("gym")
+  .description("compare mixers side by side on a real online n-gram learner (or --synthetic scaling laws); uniform always included")
+  .requiredOption("--config <file>", "gym config (a run config plus a `gym` section, e.g. examples/configs/gym-brown.json)")
+  .option("--mixers <list>", "comma-separated mixer names", DEFAULT_GYM_MIXERS)
+  .option("--steps <n>", "steps per mixer (default: gym.steps)", integer(1))
+  .option("--synthetic", "per-domain scaling laws with cross-domain transfer instead of the loader and learner")
+  .option("--json", "print the full report as JSON")
+  .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
+  .action((o: { config: string; mixers: string; steps?: number; synthetic?: boolean; json?: boolean; workers?: number }) =>
+    runCommand(() => gymCommand(o)),
+  );
+
+program
+  .command("serve")
+  .description("serve batches over ZeroMQ (docs/PROTOCOL.md) until SIGINT/SIGTERM, then write the final state")
+  .requiredOption("--config <file>", "run config (JSON)")
+  .option("--resume <file>", "continue from a state blob (the `state` op's bytes or a run dir's state.bin)")
+  .option("--run-dir <dir>", "run directory for config.json, schedule.jsonl and state.bin (default: config serve.run_dir, else runs/<run_id>)")
+  .option("--control <endpoint>", "ROUTER endpoint (overrides config serve.control)")
+  .option("--weights <endpoint>", "PUB endpoint (overrides config serve.weights)")
+  .option("--json", "progress as JSON lines on stderr")
+  .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
+  .action((o: { config: string; resume?: string; runDir?: string; control?: string; weights?: string; json?: boolean; workers?: number }) =>
+    runCommand(() => serveCommand(o)),
+  );
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,2 @@
+/** The TypeScript client of the loader service (docs/PROTOCOL.md). */
+export { MixloadClient, MixloadError, WeightsSubscriber, type ClientBatch, type ClientOptions, type FeedbackInput, type RawReply } from "./client.js";

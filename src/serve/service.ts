@@ -1,0 +1,797 @@
+/**
+ * The loader service (docs/PROTOCOL.md): a ROUTER answering hello/batch/feedback/state/stats
+ * and a PUB announcing every weight change.
+ *
+ * One object owns each piece of state:
+ * - the Loader builds steps strictly in order; the builder loop here runs it `prefetch` steps
+ *   ahead of the highest step fetched, and keeps a window of built steps (batch, weights,
+ *   digest, the loader state *before* the step) for re-asks and for `state` at any kept step;
+ * - the feedback book collects (step, rank) feedback; complete steps are folded into the mixer
+ *   in step order, and the weights a fold produces are pinned to step s + feedback_lag
+ *   (`schedule`), so the batches are a pure function of the recorded feedback;
+ * - the run log records every weight change, folded aggregate and step digest.
+ *
+ * Requests are handled concurrently: a `batch` for a built step is answered from the window
+ * while the builder is busy (the loader's work is async: tokenizer workers and file reads).
+ */
+import path from "node:path";
+import * as zmq from "zeromq";
+import { batchDigest, sliceRank, type Batch } from "../batch/assemble.js";
+import type { LoadedConfig } from "../config/load.js";
+import type { ServeConfig } from "../config/schema.js";
+import { Loader, type LoaderState } from "../loader/loader.js";
+import { decodeStateBlob, encodeStateBlob, readStateFile } from "../loader/state-blob.js";
+import { writeFileAtomic } from "../util/atomic-file.js";
+import { createMixer } from "../../mixers/registry.js";
+import { MixerInputError, type Mixer, type MixerState } from "../../mixers/types.js";
+import { encodeHeader, encodeMessage } from "../protocol/codec.js";
+import {
+  ProtocolError,
+  WEIGHTS_TOPIC,
+  type BatchReplyHeader,
+  type BatchRequest,
+  type DomainMap,
+  type FeedbackReply,
+  type FeedbackRequest,
+  type HelloReply,
+  type HelloRequest,
+  type Request,
+  type StatsReply,
+  type WeightsMessage,
+} from "../protocol/types.js";
+import { checkFeedback, parseRequest } from "../protocol/validate.js";
+import { aggregate, isComplete, rankFeedback, sameFeedback, type RankFeedback, type StepRecord } from "./feedback-book.js";
+import { RunLog } from "./run-log.js";
+
+/** Weights in force from `step` on, and their version. */
+export interface ScheduleEntry {
+  step: number;
+  version: number;
+  weights: number[];
+}
+
+/** Served-data counters (what `stats` reports): rank shares counted on their first fetch. */
+export interface ServedCounters {
+  tokens: number;
+  padding: number;
+  domainTokens: number[];
+  rankBatches: number;
+}
+
+/**
+ * The serve resume blob (inside the MIXLSTAT envelope of loader/state-blob.ts). `loader` and
+ * `mixer` have the layout of `batches --save-state` (cli/batches.ts RunState), so either
+ * command can read the other's blob; the rest is the service's own.
+ */
+export interface ServeState {
+  format: "mixload-serve-state";
+  version: 1;
+  run_id: string;
+  /** The step this blob resumes at: the loader state is the one before building it. */
+  step: number;
+  loader: LoaderState;
+  mixer: { name: string; state: MixerState };
+  schedule: {
+    /** Dynamic mixers: the weights for steps < feedback_lag, and the folds pinned to steps ≥ `step`. */
+    initial: ScheduleEntry;
+    entries: ScheduleEntry[];
+    /** Version counter: folds so far (dynamic), or the version of step `step` − 1 (static). */
+    version: number;
+    /** Static mixers: the weights of step `step` − 1, to detect the next change. */
+    prev: ScheduleEntry | null;
+  };
+  feedback: {
+    /** The next step to fold into the mixer. */
+    next_fold: number;
+    /** Recorded per-rank feedback for the steps still kept (null = rank not reported). */
+    steps: { step: number; ranks: (RankFeedback | null)[] }[];
+  };
+  served: ServedCounters;
+  feedback_lag: number;
+}
+
+export interface ServiceOptions {
+  /** Resume from a state blob (file path or bytes). */
+  resume?: string | Uint8Array;
+  /** Run directory; default config `serve.run_dir` (relative to the config), else runs/<run_id>. */
+  runDir?: string;
+  /** Tokenizer workers (overrides the config). */
+  workers?: number;
+  /** Endpoint overrides (tests bind random ports / ipc paths). */
+  control?: string;
+  weights?: string;
+}
+
+export interface ProgressEvent {
+  event: "progress" | "start" | "stop" | "warning";
+  step: number;
+  built_step: number;
+  steps_served: number;
+  tokens_served: number;
+  tokens_per_s: number;
+  weights_version: number;
+  weights: DomainMap<number>;
+  message?: string;
+}
+
+interface BuiltStep {
+  readonly step: number;
+  readonly batch: Batch;
+  readonly entry: ScheduleEntry;
+  readonly weightsMap: DomainMap<number>;
+  readonly loaderBefore: LoaderState;
+  /** Static mixers: the (version, weights) of the previous step, for `state` at this step. */
+  readonly prev: ScheduleEntry | null;
+  /** Encoded reply per rank, built on first fetch: the same (step, rank) always gets these bytes. */
+  readonly replies: (Buffer[] | undefined)[];
+}
+
+interface Waiter {
+  resolve: (b: BuiltStep) => void;
+  reject: (e: unknown) => void;
+}
+
+type Frames = Buffer[];
+
+const sameWeights = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+export class MixloadService {
+  readonly runId: string;
+  readonly runDir: string;
+  readonly controlEndpoint: string;
+  readonly weightsEndpoint: string;
+  readonly serve: ServeConfig;
+  readonly domains: readonly string[];
+  private readonly world: number;
+  private readonly batchSize: number;
+  private readonly lag: number;
+  private readonly router = new zmq.Router();
+  private readonly pub = new zmq.Publisher();
+  private readonly log: RunLog;
+  private readonly startedAt = Date.now();
+
+  // schedule
+  private initial: ScheduleEntry;
+  private readonly entries = new Map<number, ScheduleEntry>();
+  private version: number;
+  private prev: ScheduleEntry | null;
+
+  // window and builder
+  private readonly built = new Map<number, BuiltStep>();
+  private readonly waiters = new Map<number, Waiter[]>();
+  private inFlight: { step: number; loaderBefore: LoaderState } | null = null;
+  private building: Promise<void> | null = null;
+  private buildError: Error | null = null;
+  private exhaustedAt: number | null = null;
+  private readonly fetchedNext: number[];
+
+  // feedback
+  private readonly book = new Map<number, StepRecord>();
+  private nextFold: number;
+
+  private served: ServedCounters;
+  private closing = false;
+  private readonly handlers = new Set<Promise<void>>();
+  private sendChain: Promise<void> = Promise.resolve();
+  private receiving: Promise<void> | null = null;
+  private lastProgress = { at: Date.now(), tokens: 0 };
+
+  private constructor(
+    private readonly loaded: LoadedConfig,
+    private readonly loader: Loader,
+    private readonly mixer: Mixer,
+    options: ServiceOptions,
+    resume: ServeState | null,
+    private readonly onProgress: (e: ProgressEvent) => void,
+  ) {
+    const { config } = loaded;
+    this.serve = config.serve;
+    this.domains = loader.domains;
+    this.world = config.world;
+    this.batchSize = config.batch_size;
+    this.lag = config.serve.feedback_lag;
+    this.runId = config.run_id ?? resume?.run_id ?? `serve-${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${process.pid}`;
+    this.runDir = path.resolve(
+      options.runDir ?? (config.serve.run_dir !== undefined ? path.resolve(loaded.baseDir, config.serve.run_dir) : path.join("runs", this.runId)),
+    );
+    this.controlEndpoint = options.control ?? config.serve.control;
+    this.weightsEndpoint = options.weights ?? config.serve.weights;
+    const start = resume?.step ?? 0;
+    this.fetchedNext = new Array<number>(this.world).fill(start);
+    this.nextFold = resume?.feedback.next_fold ?? 0;
+    this.served = resume ? structuredClone(resume.served) : { tokens: 0, padding: 0, domainTokens: new Array<number>(this.domains.length).fill(0), rankBatches: 0 };
+    if (resume) {
+      this.initial = resume.schedule.initial;
+      for (const e of resume.schedule.entries) this.entries.set(e.step, e);
+      this.version = resume.schedule.version;
+      this.prev = resume.schedule.prev;
+      for (const s of resume.feedback.steps) this.book.set(s.step, { ranks: s.ranks });
+    } else {
+      this.initial = { step: 0, version: 0, weights: Array.from(mixer.weights(0)) };
+      this.version = 0;
+      this.prev = null;
+    }
+    this.log = new RunLog(this.runDir);
+  }
+
+  /** Open the loader and mixer (restoring `resume`), bind both sockets, start prefetching. */
+  static async open(loaded: LoadedConfig, options: ServiceOptions = {}, onProgress: (e: ProgressEvent) => void = () => {}): Promise<MixloadService> {
+    let resume: ServeState | null = null;
+    if (options.resume !== undefined) {
+      const value = typeof options.resume === "string" ? readStateFile(options.resume) : decodeStateBlob(options.resume);
+      resume = checkServeState(value, typeof options.resume === "string" ? options.resume : "resume blob");
+    }
+    const loader = await Loader.open(loaded, { workers: options.workers });
+    let service: MixloadService | undefined;
+    try {
+      const mixer = createMixer(loaded.config.mixer, await loader.domainInfo());
+      if (resume) {
+        if (resume.mixer.name !== mixer.name) throw new Error(`resume blob was saved with mixer ${resume.mixer.name}, the config has ${mixer.name}`);
+        if (resume.feedback_lag !== loaded.config.serve.feedback_lag) {
+          throw new Error(`resume blob was saved with feedback_lag ${resume.feedback_lag}, the config has ${loaded.config.serve.feedback_lag}`);
+        }
+        await loader.restore(resume.loader);
+        mixer.restore(resume.mixer.state);
+      }
+      service = new MixloadService(loaded, loader, mixer, options, resume, onProgress);
+      service.log.writeConfig(loaded.config);
+      await service.router.bind(service.controlEndpoint);
+      service.pub.linger = 0;
+      await service.pub.bind(service.weightsEndpoint);
+    } catch (e) {
+      if (service) {
+        service.router.close();
+        service.pub.close();
+        service.log.close();
+      }
+      await loader.close();
+      throw e;
+    }
+    service.announceStart(resume !== null);
+    service.receiving = service.receiveLoop();
+    service.pump();
+    service.emit("start");
+    return service;
+  }
+
+  // ---- schedule ----------------------------------------------------------------------
+
+  private get dynamic(): boolean {
+    return this.mixer.needsFeedback;
+  }
+
+  /** Publish and log the weights in force at the start (fresh or resumed). */
+  private announceStart(resumed: boolean): void {
+    if (this.dynamic) {
+      const step = this.loader.step;
+      const e = step < this.lag ? this.initial : this.entries.get(step);
+      if (e !== undefined) this.announce(e);
+      else if (!resumed) this.announce(this.initial);
+    } else if (this.prev !== null) {
+      this.announce(this.prev); // a fresh static run announces step 0 when it builds it
+    }
+  }
+
+  private staticEntry(step: number): ScheduleEntry {
+    const w = Array.from(this.mixer.weights(step));
+    return { step, version: this.prev === null ? 0 : sameWeights(this.prev.weights, w) ? this.prev.version : this.prev.version + 1, weights: w };
+  }
+
+  private weightsMap(w: ArrayLike<number>): DomainMap<number> {
+    const out: DomainMap<number> = {};
+    this.domains.forEach((name, i) => (out[name] = w[i]));
+    return out;
+  }
+
+  private announce(e: ScheduleEntry): void {
+    const msg: WeightsMessage = { v: 1, version: e.version, effective_step: e.step, weights: this.weightsMap(e.weights), mixer: this.mixer.name };
+    this.log.append({ v: 1, type: "weights", version: msg.version, effective_step: msg.effective_step, weights: msg.weights, mixer: msg.mixer });
+    this.pub.send([WEIGHTS_TOPIC, encodeHeader(msg)]).catch(() => {});
+  }
+
+  /** The weights for step s if they are determined (dynamic: the fold of s − lag is done). */
+  private dynamicEntry(step: number): ScheduleEntry | undefined {
+    return step < this.lag ? this.initial : this.entries.get(step);
+  }
+
+  // ---- builder -----------------------------------------------------------------------
+
+  private maxFetchedNext(): number {
+    let m = 0;
+    for (const n of this.fetchedNext) if (n > m) m = n;
+    return m;
+  }
+
+  private oldestKept(): number {
+    return Math.max(0, this.maxFetchedNext() - this.serve.keep_steps);
+  }
+
+  /** Build steps below this: `prefetch` beyond the highest fetched, and any step a request waits for. */
+  private buildTarget(): number {
+    let target = this.maxFetchedNext() + this.serve.prefetch;
+    for (const s of this.waiters.keys()) if (s + 1 > target) target = s + 1;
+    return target;
+  }
+
+  private pump(): void {
+    if (this.building !== null || this.closing || this.buildError !== null || this.exhaustedAt !== null) return;
+    if (this.loader.step >= this.buildTarget()) return;
+    this.building = this.buildLoop().finally(() => {
+      this.building = null;
+    });
+  }
+
+  private async buildLoop(): Promise<void> {
+    while (!this.closing && this.loader.step < this.buildTarget()) {
+      const step = this.loader.step;
+      let entry: ScheduleEntry;
+      let prev: ScheduleEntry | null = null;
+      if (this.dynamic) {
+        const e = this.dynamicEntry(step);
+        if (e === undefined) return; // waits for feedback of step − lag; a fold calls pump()
+        entry = e;
+      } else {
+        prev = this.prev;
+        entry = this.staticEntry(step);
+      }
+      const loaderBefore = this.loader.state();
+      this.inFlight = { step, loaderBefore };
+      let batch: Batch | null;
+      try {
+        batch = await this.loader.next(entry.weights);
+      } catch (e) {
+        this.buildError = e as Error;
+        this.inFlight = null;
+        this.warn(`building step ${step} failed: ${(e as Error).message}`);
+        this.rejectWaiters(() => new ProtocolError("internal", `building step ${step} failed: ${(e as Error).message}`));
+        return;
+      }
+      this.inFlight = null;
+      if (batch === null) {
+        this.exhaustedAt = step;
+        this.warn(`data exhausted at step ${step}`);
+        this.rejectWaiters((s) => new ProtocolError("step_out_of_range", `step ${s}: the data ran out at step ${step} (on_exhausted: drop)`, "step"));
+        return;
+      }
+      if (!this.dynamic && (this.prev === null || this.prev.version !== entry.version)) this.announce(entry);
+      if (!this.dynamic) this.prev = entry;
+      const weightsMap = this.weightsMap(entry.weights);
+      const b: BuiltStep = { step, batch, entry, weightsMap, loaderBefore, prev, replies: new Array(this.world) };
+      this.built.set(step, b);
+      this.log.append({ v: 1, type: "batch", step, version: entry.version, weights: weightsMap, digest: batchDigest(batch) });
+      const ws = this.waiters.get(step);
+      this.waiters.delete(step);
+      for (const w of ws ?? []) w.resolve(b);
+      this.evict();
+    }
+  }
+
+  private rejectWaiters(error: (step: number) => unknown): void {
+    for (const [step, ws] of this.waiters) for (const w of ws) w.reject(error(step));
+    this.waiters.clear();
+  }
+
+  private evict(): void {
+    const oldest = this.oldestKept();
+    for (const s of this.built.keys()) if (s < oldest) this.built.delete(s);
+    for (const s of this.book.keys()) if (s < oldest && s < this.nextFold) this.book.delete(s);
+    // Static mixers never wait for feedback, so a step that left the window incomplete is skipped.
+    if (!this.dynamic) {
+      while (this.nextFold < oldest && !this.isStepComplete(this.nextFold)) {
+        this.book.delete(this.nextFold);
+        this.nextFold += 1;
+      }
+      this.foldReady(-1);
+    }
+  }
+
+  // ---- sockets -----------------------------------------------------------------------
+
+  private async receiveLoop(): Promise<void> {
+    for (;;) {
+      let msg: Buffer[];
+      try {
+        msg = await this.router.receive();
+      } catch {
+        return; // socket closed
+      }
+      const id = msg[0];
+      // REQ and DEALER peers put an empty delimiter before frame 0 (PROTOCOL.md); a DEALER that does not is answered the same way.
+      const delimited = msg.length >= 2 && msg[1].length === 0;
+      const body = msg.slice(delimited ? 2 : 1);
+      const envelope = delimited ? [id, Buffer.alloc(0)] : [id];
+      const h = this.respond(body).then(
+        (reply) => this.send([...envelope, ...reply]),
+        (e) => this.send([...envelope, ...errorFrames(e)]),
+      );
+      this.handlers.add(h);
+      void h.finally(() => this.handlers.delete(h));
+    }
+  }
+
+  private send(frames: Buffer[]): Promise<void> {
+    this.sendChain = this.sendChain.then(() => this.router.send(frames)).catch(() => {});
+    return this.sendChain;
+  }
+
+  private async respond(body: Buffer[]): Promise<Frames> {
+    try {
+      const req = parseRequest(body);
+      return await this.dispatch(req);
+    } catch (e) {
+      return errorFrames(e);
+    }
+  }
+
+  private dispatch(req: Request): Frames | Promise<Frames> {
+    switch (req.op) {
+      case "hello":
+        return this.hello(req);
+      case "batch":
+        return this.batch(req);
+      case "feedback":
+        return this.feedback(req);
+      case "state":
+        return this.stateReply(req.step);
+      case "stats":
+        return [encodeHeader(this.stats())];
+    }
+  }
+
+  // ---- ops ---------------------------------------------------------------------------
+
+  private checkRank(rank: number): void {
+    if (rank >= this.world) throw new ProtocolError("bad_request", `rank: ${rank} is outside [0, ${this.world}) (world ${this.world})`, "rank");
+  }
+
+  private frontier(): number {
+    let m = Infinity;
+    for (const n of this.fetchedNext) if (n < m) m = n;
+    return m;
+  }
+
+  private currentEntry(): ScheduleEntry {
+    const last = this.built.get(this.loader.step - 1);
+    if (last) return last.entry;
+    if (this.dynamic) return this.dynamicEntry(this.loader.step) ?? this.initial;
+    return this.prev ?? this.initial;
+  }
+
+  private hello(req: HelloRequest): Frames {
+    if (req.world !== this.world) throw new ProtocolError("bad_request", `world: the service is configured for world ${this.world}, got ${req.world}`, "world");
+    this.checkRank(req.rank);
+    const next = this.frontier();
+    const e = this.built.get(next)?.entry ?? (this.dynamic ? this.dynamicEntry(next) : undefined) ?? this.currentEntry();
+    const tk = this.loader.tokenizer;
+    const reply: HelloReply = {
+      v: 1,
+      ok: true,
+      run_id: this.runId,
+      domains: [...this.domains],
+      seq_len: this.loader.seqLen,
+      batch_size: this.batchSize,
+      world: this.world,
+      next_step: next,
+      vocab_size: tk.vocabSize,
+      eos_id: tk.eosId,
+      pad_id: tk.padId,
+      weights: this.weightsMap(e.weights),
+      feedback_lag: this.lag,
+      mixer: this.mixer.name,
+      needs_feedback: this.dynamic,
+      prefetch: this.serve.prefetch,
+      keep_steps: this.serve.keep_steps,
+      weights_version: e.version,
+    };
+    return [encodeHeader(reply)];
+  }
+
+  private async batch(req: BatchRequest): Promise<Frames> {
+    this.checkRank(req.rank);
+    const b = await this.stepFor(req.step);
+    return this.rankReply(b, req.rank);
+  }
+
+  /** The built step `s`, waiting for the builder when s is next in line. */
+  private stepFor(s: number): BuiltStep | Promise<BuiltStep> {
+    const hit = this.built.get(s);
+    if (hit) return hit;
+    if (s < this.loader.step || s < this.oldestKept()) {
+      throw new ProtocolError("step_out_of_range", `step ${s} has left the window (kept: ${this.oldestKept()}..${this.loader.step - 1})`, "step");
+    }
+    if (this.buildError) throw new ProtocolError("internal", `the loader failed: ${this.buildError.message}`);
+    if (this.exhaustedAt !== null) throw new ProtocolError("step_out_of_range", `step ${s}: the data ran out at step ${this.exhaustedAt}`, "step");
+    const limit = this.maxFetchedNext() + this.serve.prefetch + 1;
+    if (s >= limit) {
+      throw new ProtocolError("step_out_of_range", `step ${s} is too far ahead: steps up to ${limit - 1} can be asked now (highest fetched + prefetch ${this.serve.prefetch} + 1)`, "step");
+    }
+    if (this.dynamic) {
+      for (let t = this.loader.step; t <= s; t++) {
+        if (this.dynamicEntry(t) === undefined) {
+          throw new ProtocolError("not_ready", `step ${s}: the weights of step ${t} wait for the feedback of step ${t - this.lag} from all ${this.world} ranks; retry later`, "step");
+        }
+      }
+    }
+    return new Promise<BuiltStep>((resolve, reject) => {
+      const list = this.waiters.get(s) ?? [];
+      list.push({ resolve, reject });
+      this.waiters.set(s, list);
+      this.pump();
+    });
+  }
+
+  private rankReply(b: BuiltStep, rank: number): Frames {
+    let frames = b.replies[rank];
+    if (frames === undefined) {
+      const B = this.batchSize;
+      const L = this.loader.seqLen;
+      const r = sliceRank(b.batch, rank, B);
+      let tokens = 0;
+      const perDomain = new Float64Array(this.domains.length);
+      for (let i = 0; i < r.domain_ids.length; i++) {
+        const d = r.domain_ids[i];
+        if (d >= 0) {
+          perDomain[d] += 1;
+          tokens += 1;
+        }
+      }
+      const header: Omit<BatchReplyHeader, "arrays"> = {
+        v: 1,
+        ok: true,
+        step: b.step,
+        rank,
+        weights_version: b.entry.version,
+        weights: b.weightsMap,
+        max_seqlen: r.max_seqlen,
+        tokens,
+      };
+      frames = encodeMessage(header, [
+        { name: "input_ids", array: r.input_ids, shape: [B, L] },
+        { name: "targets", array: r.targets, shape: [B, L] },
+        { name: "position_ids", array: r.position_ids, shape: [B, L] },
+        { name: "domain_ids", array: r.domain_ids, shape: [B, L] },
+        { name: "cu_seqlens", array: r.cu_seqlens, shape: [r.cu_seqlens.length] },
+      ]);
+      b.replies[rank] = frames;
+      // First fetch of this rank's share: count it as served.
+      this.served.tokens += tokens;
+      this.served.padding += B * L - tokens;
+      this.served.rankBatches += 1;
+      perDomain.forEach((n, i) => (this.served.domainTokens[i] += n));
+    }
+    if (b.step + 1 > this.fetchedNext[rank]) {
+      this.fetchedNext[rank] = b.step + 1;
+      this.evict();
+      this.pump();
+      this.maybeProgress();
+    }
+    return frames;
+  }
+
+  private isStepComplete(step: number): boolean {
+    const r = this.book.get(step);
+    return r !== undefined && isComplete(r);
+  }
+
+  private feedback(req: FeedbackRequest): Frames {
+    this.checkRank(req.rank);
+    const signals = checkFeedback(req, this.domains);
+    const s = req.step;
+    if (s >= this.loader.step) throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has not been built yet (next to build: ${this.loader.step})`, "step");
+    const fb = rankFeedback(signals, this.domains, req.lr);
+    let record = this.book.get(s);
+    if (record === undefined) {
+      if (s < this.nextFold || s < this.oldestKept()) throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has left the window (oldest kept: ${this.oldestKept()})`, "step");
+      record = { ranks: new Array<RankFeedback | null>(this.world).fill(null) };
+      this.book.set(s, record);
+    }
+    const had = record.ranks[req.rank];
+    if (had !== null) {
+      if (!sameFeedback(had, fb)) {
+        throw new ProtocolError("invalid_feedback", `step ${s} rank ${req.rank} already reported different feedback (a re-send must be identical)`, "rank");
+      }
+      return [encodeHeader({ v: 1, ok: true, step: s, complete: isComplete(record) } satisfies FeedbackReply)];
+    }
+    record.ranks[req.rank] = fb;
+    if (isComplete(record)) {
+      try {
+        this.foldReady(s);
+      } catch (e) {
+        record.ranks[req.rank] = null;
+        if (record.ranks.every((r) => r === null)) this.book.delete(s);
+        if (e instanceof MixerInputError) throw new ProtocolError("invalid_feedback", `the mixer rejected step ${s}: ${e.message}`, `domains.${e.domain}.${e.field}`);
+        throw e;
+      }
+    }
+    return [encodeHeader({ v: 1, ok: true, step: s, complete: isComplete(record) } satisfies FeedbackReply)];
+  }
+
+  /**
+   * Fold complete steps into the mixer in step order. An error folding `current` (the step the
+   * caller just completed) propagates with the mixer untouched; an error on a later, deferred
+   * step drops that step's feedback (its ranks must re-send) and is reported as a warning.
+   */
+  private foldReady(current: number): void {
+    for (;;) {
+      const step = this.nextFold;
+      const record = this.book.get(step);
+      if (record === undefined || !isComplete(record)) return;
+      const agg = aggregate(step, record, this.domains);
+      try {
+        this.mixer.update(agg.feedback);
+      } catch (e) {
+        if (step === current) throw e;
+        this.book.delete(step);
+        this.warn(`feedback of step ${step} dropped: ${(e as Error).message}`);
+        return;
+      }
+      this.nextFold = step + 1;
+      this.log.append(agg.lr === undefined ? { v: 1, type: "feedback", step, domains: agg.logged } : { v: 1, type: "feedback", step, domains: agg.logged, lr: agg.lr });
+      if (this.dynamic) {
+        this.version += 1;
+        const e: ScheduleEntry = { step: step + this.lag, version: this.version, weights: Array.from(this.mixer.weights(step + this.lag)) };
+        this.entries.set(e.step, e);
+        this.announce(e);
+        for (const k of this.entries.keys()) if (k < this.oldestKept()) this.entries.delete(k);
+        this.pump();
+      }
+    }
+  }
+
+  private stats(): StatsReply {
+    const ls = this.loader.stats();
+    const c = this.served;
+    const e = this.currentEntry();
+    const achieved: DomainMap<number> = {};
+    this.domains.forEach((name, i) => (achieved[name] = c.tokens === 0 ? 0 : c.domainTokens[i] / c.tokens));
+    return {
+      v: 1,
+      ok: true,
+      step: this.frontier(),
+      weights: this.weightsMap(e.weights),
+      achieved,
+      tokens_served: c.tokens,
+      fill_rate: c.tokens + c.padding === 0 ? 0 : c.tokens / (c.tokens + c.padding),
+      documents: ls.documents_by_domain,
+      epochs: ls.epochs,
+      built_step: this.loader.step,
+      weights_version: e.version,
+      folded_step: this.nextFold - 1,
+      mixer: this.mixer.describe(),
+      steps_served: this.frontier(),
+      rank_batches_served: c.rankBatches,
+      uptime_s: (Date.now() - this.startedAt) / 1000,
+    };
+  }
+
+  // ---- state -------------------------------------------------------------------------
+
+  /** The resume blob for step `step` (default: the lowest step not every rank has fetched). */
+  async stateBlob(step?: number): Promise<{ step: number; blob: Uint8Array }> {
+    const r = step ?? Math.max(this.frontier(), this.oldestKept());
+    const state = this.stateAt(r);
+    return { step: r, blob: encodeStateBlob(state) };
+  }
+
+  private async stateReply(step: number | undefined): Promise<Frames> {
+    const { step: r, blob } = await this.stateBlob(step);
+    return encodeMessage({ v: 1, ok: true, step: r }, [{ name: "state", array: blob, shape: [blob.length] }]);
+  }
+
+  private stateAt(r: number): ServeState {
+    let loaderState: LoaderState | undefined;
+    let prev: ScheduleEntry | null = this.prev;
+    const b = this.built.get(r);
+    if (b) {
+      loaderState = b.loaderBefore;
+      prev = b.prev;
+    } else if (this.inFlight !== null && this.inFlight.step === r) {
+      loaderState = this.inFlight.loaderBefore;
+    } else if (r === this.loader.step && this.inFlight === null) {
+      loaderState = this.loader.state();
+    }
+    if (loaderState === undefined) {
+      throw new ProtocolError("step_out_of_range", `state: step ${r} is not in the window (kept: ${this.oldestKept()}..${this.loader.step})`, "step");
+    }
+    const entries = [...this.entries.values()].filter((e) => e.step >= r).sort((a, b2) => a.step - b2.step);
+    const steps = [...this.book.entries()]
+      .sort((a, b2) => a[0] - b2[0])
+      .map(([step, rec]) => ({ step, ranks: rec.ranks.map((x) => (x === null ? null : structuredClone(x))) }));
+    return {
+      format: "mixload-serve-state",
+      version: 1,
+      run_id: this.runId,
+      step: r,
+      loader: loaderState,
+      mixer: { name: this.mixer.name, state: this.mixer.state() },
+      schedule: { initial: this.initial, entries, version: this.dynamic ? this.version : (prev?.version ?? 0), prev: this.dynamic ? null : prev },
+      feedback: { next_fold: this.nextFold, steps },
+      served: structuredClone(this.served),
+      feedback_lag: this.lag,
+    };
+  }
+
+  // ---- progress ----------------------------------------------------------------------
+
+  private emit(event: ProgressEvent["event"], message?: string): void {
+    const now = Date.now();
+    const dt = (now - this.lastProgress.at) / 1000;
+    const rate = dt > 0 ? (this.served.tokens - this.lastProgress.tokens) / dt : 0;
+    this.lastProgress = { at: now, tokens: this.served.tokens };
+    const e = this.currentEntry();
+    const ev: ProgressEvent = {
+      event,
+      step: this.frontier(),
+      built_step: this.loader.step,
+      steps_served: this.frontier(),
+      tokens_served: this.served.tokens,
+      tokens_per_s: Math.round(rate),
+      weights_version: e.version,
+      weights: this.weightsMap(e.weights),
+    };
+    if (message !== undefined) ev.message = message;
+    this.onProgress(ev);
+  }
+
+  private maybeProgress(): void {
+    if (Date.now() - this.lastProgress.at >= 1000) this.emit("progress");
+  }
+
+  private warn(message: string): void {
+    this.emit("warning", message);
+  }
+
+  // ---- shutdown ----------------------------------------------------------------------
+
+  /**
+   * Finish the replies in flight, write the final state blob (`state.bin` in the run dir) and
+   * the log, close everything. Returns the state file path (null if no state could be taken).
+   */
+  async close(options: { writeState?: boolean; graceMs?: number } = {}): Promise<string | null> {
+    if (this.closing) return null;
+    this.closing = true;
+    const grace = options.graceMs ?? 5000;
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, grace).unref());
+    await Promise.race([Promise.allSettled([...this.handlers]), deadline]);
+    await this.sendChain;
+    if (this.building) await Promise.race([this.building, deadline]);
+    this.rejectWaiters(() => new ProtocolError("internal", "the service is shutting down"));
+    await this.sendChain;
+    let file: string | null = null;
+    if (options.writeState !== false) {
+      try {
+        const { step, blob } = await this.stateBlob();
+        file = path.join(this.runDir, "state.bin");
+        writeFileAtomic(file, blob);
+        this.emit("stop", `state for step ${step} written to ${file}`);
+      } catch (e) {
+        this.warn(`could not write the final state: ${(e as Error).message}`);
+      }
+    }
+    this.router.linger = 1000;
+    this.router.close();
+    this.pub.close();
+    await this.receiving;
+    this.log.close();
+    await this.loader.close();
+    return file;
+  }
+}
+
+function errorFrames(e: unknown): Frames {
+  if (e instanceof ProtocolError) return [encodeHeader(e.reply())];
+  const message = e instanceof Error ? e.message : String(e);
+  return [encodeHeader(new ProtocolError("internal", message).reply())];
+}
+
+function checkServeState(value: unknown, where: string): ServeState {
+  const s = value as Partial<ServeState> | null;
+  if (typeof s !== "object" || s === null || s.format !== "mixload-serve-state" || s.version !== 1) {
+    throw new Error(`${where}: not a mixload serve state (was it written by \`mixload batches --save-state\`? serve needs the blob of \`serve\`'s state op or state.bin)`);
+  }
+  return s as ServeState;
+}
