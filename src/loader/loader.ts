@@ -100,6 +100,8 @@ export class Loader {
   private counters: LoaderCounters;
   private readonly servedOwed: Float64Array;
   private lastRows: readonly (readonly StreamItem[])[] = [];
+  /** effectiveWeights() cache; reset whenever the weights or the eligible domains change. */
+  private effective: Float64Array | null = null;
 
   private constructor(
     readonly config: Config,
@@ -204,6 +206,7 @@ export class Loader {
     }
     if (!(sum > 0)) throw new RangeError("weights must not all be zero");
     for (let i = 0; i < weights.length; i++) this.weights[i] = weights[i] / sum;
+    this.effective = null;
   }
 
   /** The packer's document feed: ask the sampler which domain, read that domain's next document. */
@@ -216,6 +219,7 @@ export class Loader {
       if (doc === null) {
         // `on_exhausted: drop`: the domain leaves; the others are renormalised by effectiveWeights().
         this.eligible[domain] = 0;
+        this.effective = null;
         continue;
       }
       this.sampler.record(domain, doc.tokens.length, effective);
@@ -223,13 +227,14 @@ export class Loader {
     }
   }
 
-  /** Current weights with exhausted domains removed and the rest renormalised. */
+  /** Current weights with exhausted domains removed and the rest renormalised (cached: asked once per document). */
   private effectiveWeights(): Float64Array {
+    if (this.effective !== null) return this.effective;
     let live = 0;
     for (let i = 0; i < this.weights.length; i++) if (this.eligible[i]) live += this.weights[i];
-    if (live === 1 || live === 0) return this.weights;
     const out = new Float64Array(this.weights.length);
-    for (let i = 0; i < out.length; i++) out[i] = this.eligible[i] ? this.weights[i] / live : 0;
+    for (let i = 0; i < out.length; i++) out[i] = this.eligible[i] && live > 0 ? this.weights[i] / live : 0;
+    this.effective = out;
     return out;
   }
 
@@ -315,6 +320,7 @@ export class Loader {
       this.readers[i].restore(r);
       this.eligible[i] = r.exhausted ? 0 : 1;
     });
+    this.effective = null;
     this.counters = structuredClone(state.counters);
     await this.packer.restore(state.packer);
   }

@@ -1,0 +1,115 @@
+/**
+ * `npm run bench`: each stage of mixload measured in one run, as medians of several repeats,
+ * printed as a table (or JSON with --json). Machines here are noisy: compare ratios, not single
+ * absolute times, and never put timings in tests.
+ *
+ * Stages so far (issue 6 adds the anchors: native tokenizers, raw ZeroMQ, stall, resume, memory):
+ *   pack.algorithm   chunk + best-fit decreasing over synthetic log-normal document lengths
+ *   pack.assemble    the same, plus laying rows out as the batch arrays of PROTOCOL.md
+ *   loader.megatron  the whole loader on the Brown corpus pre-tokenized to Megatron .bin/.idx
+ *   loader.text      the whole loader on Brown text, tokenized on the fly in the worker pool
+ *   packing.*        fill rate and truncations of best_fit / concat / pad on Brown
+ *   mixer.*          update cost for 64 domains
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { benchPacking } from "./pack.js";
+import { benchMixerUpdates } from "./mixers.js";
+import { packStats, type PackStatsReport } from "../src/cli/pack-stats.js";
+import { tokenizeCommand } from "../src/cli/tokenize.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const CACHE = path.join(ROOT, ".cache/bench");
+const REPEATS = Number(process.env.MIXLOAD_BENCH_REPEATS ?? 3);
+
+interface Row {
+  stage: string;
+  value: number;
+  unit: string;
+  target?: string;
+  note?: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Tokenize the Brown config once (cached) and write configs that read it back, one per strategy. */
+async function brownMegatronConfigs(): Promise<Record<string, string>> {
+  const brown = path.join(ROOT, "examples/configs/brown.json");
+  const out = path.join(CACHE, "brown-llama3");
+  const manifestFile = path.join(out, "manifest.json");
+  if (!fs.existsSync(manifestFile)) {
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = () => true; // tokenize prints its summary; keep the bench output clean
+    try {
+      await tokenizeCommand({ config: brown, out });
+    } finally {
+      process.stdout.write = write;
+    }
+  }
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8"));
+  const base = JSON.parse(fs.readFileSync(brown, "utf8"));
+  const configDir = path.dirname(brown);
+  base.tokenizer.path = path.resolve(configDir, base.tokenizer.path);
+  base.tokenizer.config = path.resolve(configDir, base.tokenizer.config);
+  const files: Record<string, string> = {};
+  for (const strategy of ["best_fit", "concat", "pad"]) {
+    const file = path.join(CACHE, `brown-megatron-${strategy}.json`);
+    fs.writeFileSync(file, JSON.stringify({ ...base, domains: manifest.config_fragment.domains, packing: { ...base.packing, strategy } }));
+    files[strategy] = file;
+  }
+  return files;
+}
+
+async function repeatPackStats(config: string, steps: number, workers?: number): Promise<{ report: PackStatsReport; tokensPerS: number }> {
+  const runs: PackStatsReport[] = [];
+  for (let r = 0; r < REPEATS; r++) runs.push(await packStats({ config, steps, workers }));
+  return { report: runs[0], tokensPerS: median(runs.map((x) => x.tokens_per_s)) };
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes("--json");
+  fs.mkdirSync(CACHE, { recursive: true });
+  const rows: Row[] = [];
+  const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+  log("packing algorithm (synthetic lengths)");
+  const packs = Array.from({ length: REPEATS }, () => benchPacking({ buffers: 60 }));
+  rows.push({ stage: "pack.algorithm", value: median(packs.map((p) => p.tokensPerSecond)) / 1e6, unit: "M tokens/s", target: "≥ 30", note: `fill ${packs[0].fillRate.toFixed(5)}, truncations ${packs[0].truncations} = min ${packs[0].minTruncations}` });
+  rows.push({ stage: "pack.assemble", value: median(packs.map((p) => p.endToEndTokensPerSecond)) / 1e6, unit: "M tokens/s", target: "≥ 30", note: "chunk + BFD + batch arrays" });
+
+  log("loader on pre-tokenized Brown (Megatron .bin/.idx)");
+  const configs = await brownMegatronConfigs();
+  const megatron = await repeatPackStats(configs.best_fit, 1000);
+  rows.push({ stage: "loader.megatron", value: megatron.tokensPerS / 1e6, unit: "M tokens/s", note: `whole loader, ${(megatron.report.tokens / megatron.report.documents).toFixed(0)} tokens/document` });
+
+  log("loader on Brown text, tokenized on the fly");
+  const text = await repeatPackStats(path.join(ROOT, "examples/configs/brown.json"), 100);
+  rows.push({ stage: "loader.text", value: text.tokensPerS / 1e6, unit: "M tokens/s", note: "bounded by tokenization (issue 6)" });
+
+  log("packing strategies on Brown, 100 steps of 8×2048");
+  for (const strategy of ["best_fit", "concat", "pad"]) {
+    const r = await packStats({ config: configs[strategy], steps: 100 });
+    rows.push({ stage: `packing.${strategy}.fill_rate`, value: r.fill_rate, unit: "", target: strategy === "best_fit" ? "≥ 0.998" : undefined });
+    rows.push({ stage: `packing.${strategy}.truncations`, value: r.truncations, unit: "", note: `min ${r.min_truncations}, documents ${r.documents}, mix L1 ${(100 * r.l1_error).toFixed(3)}%` });
+  }
+
+  log("mixer updates, 64 domains");
+  for (const m of benchMixerUpdates()) {
+    rows.push({ stage: `mixer.${m.name}`, value: m.microsPerUpdate, unit: m.name.startsWith("bimix") ? "µs (one fit)" : "µs/update", target: m.name === "doremi" || m.name === "doge" ? "≤ 100" : undefined });
+  }
+
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ repeats: REPEATS, rows }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`stage                              value          unit          target   note\n`);
+  for (const r of rows) {
+    const v = Number.isInteger(r.value) ? String(r.value) : r.value.toPrecision(5);
+    process.stdout.write(`${r.stage.padEnd(34)} ${v.padStart(12)}   ${r.unit.padEnd(13)} ${(r.target ?? "").padEnd(8)} ${r.note ?? ""}\n`);
+  }
+}
+
+await main();
