@@ -27,7 +27,9 @@ export function decodeHeader(frame: Uint8Array): Record<string, unknown> {
   } catch (e) {
     throw new ProtocolError("bad_request", `frame 0 is not MessagePack: ${(e as Error).message}`, "header");
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+  // Only a plain map: msgpackr turns the never-used byte 0xc1 into a placeholder object, not an error.
+  const proto: unknown = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
     throw new ProtocolError("bad_request", `frame 0 must be a MessagePack map, got ${describe(value)}`, "header");
   }
   return value as Record<string, unknown>;
@@ -38,6 +40,7 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   if (value instanceof Uint8Array) return "binary";
   if (typeof value === "number" && Number.isNaN(value)) return "NaN";
+  if (typeof value === "object" && Object.getPrototypeOf(value) !== Object.prototype) return "an undecodable value";
   return typeof value === "object" ? "a map" : `${typeof value} ${JSON.stringify(typeof value === "bigint" ? String(value) : value)}`;
 }
 

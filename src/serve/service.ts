@@ -142,8 +142,8 @@ const sameWeights = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => {
 export class MixloadService {
   readonly runId: string;
   readonly runDir: string;
-  readonly controlEndpoint: string;
-  readonly weightsEndpoint: string;
+  private readonly controlBind: string;
+  private readonly weightsBind: string;
   readonly serve: ServeConfig;
   readonly domains: readonly string[];
   private readonly world: number;
@@ -198,8 +198,8 @@ export class MixloadService {
     this.runDir = path.resolve(
       options.runDir ?? (config.serve.run_dir !== undefined ? path.resolve(loaded.baseDir, config.serve.run_dir) : path.join("runs", this.runId)),
     );
-    this.controlEndpoint = options.control ?? config.serve.control;
-    this.weightsEndpoint = options.weights ?? config.serve.weights;
+    this.controlBind = options.control ?? config.serve.control;
+    this.weightsBind = options.weights ?? config.serve.weights;
     const start = resume?.step ?? 0;
     this.fetchedNext = new Array<number>(this.world).fill(start);
     this.nextFold = resume?.feedback.next_fold ?? 0;
@@ -239,9 +239,9 @@ export class MixloadService {
       }
       service = new MixloadService(loaded, loader, mixer, options, resume, onProgress);
       service.log.writeConfig(loaded.config);
-      await service.router.bind(service.controlEndpoint);
+      await service.router.bind(service.controlBind);
       service.pub.linger = 0;
-      await service.pub.bind(service.weightsEndpoint);
+      await service.pub.bind(service.weightsBind);
     } catch (e) {
       if (service) {
         service.router.close();
@@ -256,6 +256,15 @@ export class MixloadService {
     service.pump();
     service.emit("start");
     return service;
+  }
+
+  /** The bound control endpoint (a `tcp://host:*` bind resolves to the port chosen). */
+  get controlEndpoint(): string {
+    return this.router.lastEndpoint ?? this.controlBind;
+  }
+
+  get weightsEndpoint(): string {
+    return this.pub.lastEndpoint ?? this.weightsBind;
   }
 
   // ---- schedule ----------------------------------------------------------------------
