@@ -31,7 +31,7 @@ describe("brown-4k tokenizer", () => {
       for (const p of fs.readFileSync(path.join(brown, f), "utf8").split(/\n\s*\n/)) {
         const text = stripBrownTags(p);
         if (text.length === 0) continue;
-        const ids = tok.encode(text, { add_special_tokens: false }).ids;
+        const ids: number[] = tok.encode(text, { add_special_tokens: false }).ids;
         expect(ids.every((id) => id >= 0 && id < N)).toBe(true);
         expect(tok.decode(ids, { skip_special_tokens: false })).toBe(text);
         tokens += ids.length;
