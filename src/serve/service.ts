@@ -164,6 +164,11 @@ export class MixloadService {
   private readonly built = new Map<number, BuiltStep>();
   private readonly waiters = new Map<number, Waiter[]>();
   private inFlight: { step: number; loaderBefore: LoaderState } | null = null;
+  /**
+   * Steps below this are built and in `built` (or evicted). Not `loader.step`: that advances
+   * inside `loader.next()`, a moment before the builder can file the step in the window.
+   */
+  private nextBuild: number;
   private building: Promise<void> | null = null;
   private buildError: Error | null = null;
   private exhaustedAt: number | null = null;
@@ -201,6 +206,7 @@ export class MixloadService {
     this.controlBind = options.control ?? config.serve.control;
     this.weightsBind = options.weights ?? config.serve.weights;
     const start = resume?.step ?? 0;
+    this.nextBuild = loader.step;
     this.fetchedNext = new Array<number>(this.world).fill(start);
     this.nextFold = resume?.feedback.next_fold ?? 0;
     this.served = resume ? structuredClone(resume.served) : { tokens: 0, padding: 0, domainTokens: new Array<number>(this.domains.length).fill(0), rankBatches: 0 };
@@ -276,7 +282,7 @@ export class MixloadService {
   /** Publish and log the weights in force at the start (fresh or resumed). */
   private announceStart(resumed: boolean): void {
     if (this.dynamic) {
-      const step = this.loader.step;
+      const step = this.nextBuild;
       const e = step < this.lag ? this.initial : this.entries.get(step);
       if (e !== undefined) this.announce(e);
       else if (!resumed) this.announce(this.initial);
@@ -328,15 +334,15 @@ export class MixloadService {
 
   private pump(): void {
     if (this.building !== null || this.closing || this.buildError !== null || this.exhaustedAt !== null) return;
-    if (this.loader.step >= this.buildTarget()) return;
+    if (this.nextBuild >= this.buildTarget()) return;
     this.building = this.buildLoop().finally(() => {
       this.building = null;
     });
   }
 
   private async buildLoop(): Promise<void> {
-    while (!this.closing && this.loader.step < this.buildTarget()) {
-      const step = this.loader.step;
+    while (!this.closing && this.nextBuild < this.buildTarget()) {
+      const step = this.nextBuild; // == loader.step: the loader builds in order
       let entry: ScheduleEntry;
       let prev: ScheduleEntry | null = null;
       if (this.dynamic) {
@@ -371,6 +377,7 @@ export class MixloadService {
       const weightsMap = this.weightsMap(entry.weights);
       const b: BuiltStep = { step, batch, entry, weightsMap, loaderBefore, prev, replies: new Array(this.world) };
       this.built.set(step, b);
+      this.nextBuild = step + 1;
       this.log.append({ v: 1, type: "batch", step, version: entry.version, weights: weightsMap, digest: batchDigest(batch) });
       const ws = this.waiters.get(step);
       this.waiters.delete(step);
@@ -464,9 +471,9 @@ export class MixloadService {
   }
 
   private currentEntry(): ScheduleEntry {
-    const last = this.built.get(this.loader.step - 1);
+    const last = this.built.get(this.nextBuild - 1);
     if (last) return last.entry;
-    if (this.dynamic) return this.dynamicEntry(this.loader.step) ?? this.initial;
+    if (this.dynamic) return this.dynamicEntry(this.nextBuild) ?? this.initial;
     return this.prev ?? this.initial;
   }
 
@@ -509,8 +516,8 @@ export class MixloadService {
   private stepFor(s: number): BuiltStep | Promise<BuiltStep> {
     const hit = this.built.get(s);
     if (hit) return hit;
-    if (s < this.loader.step || s < this.oldestKept()) {
-      throw new ProtocolError("step_out_of_range", `step ${s} has left the window (kept: ${this.oldestKept()}..${this.loader.step - 1})`, "step");
+    if (s < this.nextBuild || s < this.oldestKept()) {
+      throw new ProtocolError("step_out_of_range", `step ${s} has left the window (kept: ${this.oldestKept()}..${this.nextBuild - 1})`, "step");
     }
     if (this.buildError) throw new ProtocolError("internal", `the loader failed: ${this.buildError.message}`);
     if (this.exhaustedAt !== null) throw new ProtocolError("step_out_of_range", `step ${s}: the data ran out at step ${this.exhaustedAt}`, "step");
@@ -519,7 +526,7 @@ export class MixloadService {
       throw new ProtocolError("step_out_of_range", `step ${s} is too far ahead: steps up to ${limit - 1} can be asked now (highest fetched + prefetch ${this.serve.prefetch} + 1)`, "step");
     }
     if (this.dynamic) {
-      for (let t = this.loader.step; t <= s; t++) {
+      for (let t = this.nextBuild; t <= s; t++) {
         if (this.dynamicEntry(t) === undefined) {
           throw new ProtocolError("not_ready", `step ${s}: the weights of step ${t} wait for the feedback of step ${t - this.lag} from all ${this.world} ranks; retry later`, "step");
         }
@@ -590,7 +597,7 @@ export class MixloadService {
     this.checkRank(req.rank);
     const signals = checkFeedback(req, this.domains);
     const s = req.step;
-    if (s >= this.loader.step) throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has not been built yet (next to build: ${this.loader.step})`, "step");
+    if (s >= this.nextBuild) throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has not been built yet (next to build: ${this.nextBuild})`, "step");
     const fb = rankFeedback(signals, this.domains, req.lr);
     let record = this.book.get(s);
     if (record === undefined) {
@@ -667,7 +674,7 @@ export class MixloadService {
       fill_rate: c.tokens + c.padding === 0 ? 0 : c.tokens / (c.tokens + c.padding),
       documents: ls.documents_by_domain,
       epochs: ls.epochs,
-      built_step: this.loader.step,
+      built_step: this.nextBuild,
       weights_version: e.version,
       folded_step: this.nextFold - 1,
       mixer: this.mixer.describe(),
@@ -700,11 +707,11 @@ export class MixloadService {
       prev = b.prev;
     } else if (this.inFlight !== null && this.inFlight.step === r) {
       loaderState = this.inFlight.loaderBefore;
-    } else if (r === this.loader.step && this.inFlight === null) {
+    } else if (r === this.nextBuild && this.inFlight === null) {
       loaderState = this.loader.state();
     }
     if (loaderState === undefined) {
-      throw new ProtocolError("step_out_of_range", `state: step ${r} is not in the window (kept: ${this.oldestKept()}..${this.loader.step})`, "step");
+      throw new ProtocolError("step_out_of_range", `state: step ${r} is not in the window (kept: ${this.oldestKept()}..${this.nextBuild})`, "step");
     }
     const entries = [...this.entries.values()].filter((e) => e.step >= r).sort((a, b2) => a.step - b2.step);
     const steps = [...this.book.entries()]
@@ -735,7 +742,7 @@ export class MixloadService {
     const ev: ProgressEvent = {
       event,
       step: this.frontier(),
-      built_step: this.loader.step,
+      built_step: this.nextBuild,
       steps_served: this.frontier(),
       tokens_served: this.served.tokens,
       tokens_per_s: Math.round(rate),
