@@ -56,7 +56,7 @@ export const gymSchema = z
       .strict()
       .default({ mix: "natural", seed_offset: 1 }),
     /** The `lr` sent with every feedback (DoGE multiplies its alignment scores by it). */
-    doge_lr: z.number().positive().default(0.01),
+    doge_lr: z.number().positive().default(0.05),
     /** One entry per training domain (same names): documents never served in training. */
     heldout: z.array(domainSchema).default([]),
     /** Mixer name → params, overriding the gym's defaults for that mixer. */

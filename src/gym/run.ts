@@ -149,8 +149,11 @@ async function trainReference(g: GymConfig, info: DomainInfo[], held: HeldoutSet
         if (y[i] === IGNORE_INDEX) continue;
         const d = dom[i];
         served[d] += 1;
-        pairs.vals[pairs.slot((d * S + x[i]) * S + y[i])] += 1;
-        contexts.vals[contexts.slot(d * S + x[i])] += 1;
+        // slot() first: it may grow the map and replace `vals`.
+        const p = pairs.slot((d * S + x[i]) * S + y[i]);
+        pairs.vals[p] += 1;
+        const c = contexts.slot(d * S + x[i]);
+        contexts.vals[c] += 1;
       }
       learner.trainBatch(batch);
       if ((t + 1) % g.gym.eval_every === 0 || t === steps - 1) {
