@@ -25,12 +25,15 @@ export interface PackStatsReport {
   skipped: Record<string, number>;
   epochs: Record<string, number>;
   tokens_per_s: number;
+  /** Tokens per CPU-second of this process (all threads): steadier than wall time on a busy machine. */
+  tokens_per_cpu_s: number;
 }
 
 export async function packStats(options: PackStatsOptions): Promise<PackStatsReport> {
   const { loaded, loader, mixer } = await openRun(options.config, { workers: options.workers });
   try {
     const started = process.hrtime.bigint();
+    const cpuStarted = process.cpuUsage();
     const target = new Float64Array(loader.domains.length);
     let steps = 0;
     for (; steps < options.steps; steps++) {
@@ -40,6 +43,8 @@ export async function packStats(options: PackStatsOptions): Promise<PackStatsRep
       if ((await loader.next(w)) === null) break;
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = process.cpuUsage(cpuStarted);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const s = loader.stats();
     const targetByName: Record<string, number> = {};
     let l1 = 0;
@@ -63,6 +68,7 @@ export async function packStats(options: PackStatsOptions): Promise<PackStatsRep
       skipped: s.skipped,
       epochs: s.epochs,
       tokens_per_s: s.tokens / seconds,
+      tokens_per_cpu_s: s.tokens / cpuSeconds,
     };
   } finally {
     await loader.close();

@@ -24,6 +24,7 @@ export interface DocPosition {
 }
 
 export interface DomainDocument extends DocPosition {
+  readonly domain: number;
   readonly tokens: Int32Array;
 }
 
@@ -36,10 +37,11 @@ export interface DomainReaderState {
 
 type Fetched = Int32Array | BadDocument;
 
+/** A run of consecutive positions being read and tokenized; `results` is set once they are ready. */
 interface Block {
-  readonly epoch: number;
-  readonly start: number;
-  readonly results: Promise<Fetched[]>;
+  results: Fetched[] | null;
+  error: unknown;
+  readonly ready: Promise<void>;
 }
 
 /**
@@ -63,7 +65,8 @@ export class DomainReader {
   /** Blocks in flight, in position order; the first one starts at (epoch, position) minus what was consumed of it. */
   private blocks: Block[] = [];
   private frontConsumed = 0;
-  private frontResults: Fetched[] | null = null;
+  /** Bad documents in a row; a whole epoch of them means the domain is unusable. */
+  private badInARow = 0;
   /** Where the next block to request starts. */
   private aheadEpoch = 0;
   private aheadPosition = 0;
@@ -108,8 +111,8 @@ export class DomainReader {
     this.skipped = { ...state.skipped };
     this.permutation = this.permutationFor(this.epoch);
     this.blocks = [];
-    this.frontResults = null;
     this.frontConsumed = 0;
+    this.badInARow = 0;
     this.aheadEpoch = this.epoch;
     this.aheadPosition = this.position;
   }
@@ -123,25 +126,47 @@ export class DomainReader {
    * Throws DataError on a bad document under `on_error: fail`.
    */
   async next(): Promise<DomainDocument | null> {
-    let badInARow = 0;
+    for (;;) {
+      const doc = this.nextIfReady();
+      if (doc !== undefined) return doc;
+      await this.whenReady();
+    }
+  }
+
+  /** Resolves when `nextIfReady()` can answer (a failure is left for it to throw). */
+  whenReady(): Promise<void> {
+    this.topUp();
+    return this.blocks.length === 0 ? Promise.resolve() : this.blocks[0].ready;
+  }
+
+  /**
+   * `next()` without waiting: undefined when the next document is still being tokenized.
+   * Pre-tokenized sources are always ready, so the loader's hot path stays synchronous for them.
+   */
+  nextIfReady(): DomainDocument | null | undefined {
     for (;;) {
       if (this.exhausted) return null;
       this.topUp();
-      if (this.frontResults === null) {
-        this.frontResults = await this.blocks[0].results;
+      const block = this.blocks[0];
+      if (block.results === null) {
+        if (block.error !== undefined) throw block.error;
+        return undefined;
       }
-      const fetched = this.frontResults[this.frontConsumed];
-      const here: DocPosition = { epoch: this.epoch, position: this.position };
-      this.frontConsumed += 1;
-      if (this.frontConsumed === this.frontResults.length) {
+      const fetched = block.results[this.frontConsumed];
+      const epoch = this.epoch;
+      const position = this.position;
+      if (++this.frontConsumed === block.results.length) {
+        // (A block is never empty: topUp requests at least one position.)
         this.blocks.shift();
-        this.frontResults = null;
         this.frontConsumed = 0;
       }
       this.advance();
-      if (fetched instanceof Int32Array) return { ...here, tokens: fetched };
+      if (fetched instanceof Int32Array) {
+        this.badInARow = 0;
+        return { domain: this.index, epoch, position, tokens: fetched };
+      }
       this.reject(fetched);
-      if (++badInARow >= this.numDocuments) {
+      if (++this.badInARow >= this.numDocuments) {
         throw new DataError(fetched.reason, fetched.file, fetched.line, `every document of domain ${JSON.stringify(this.name)} is unusable (last: ${fetched.detail})`);
       }
     }
@@ -162,7 +187,10 @@ export class DomainReader {
    */
   async estimateTokens(sample = 64): Promise<number> {
     const n = Math.min(sample, this.numDocuments);
-    const fetched = await this.fetchBlock(0, 0, n);
+    const block = this.fetchBlock(0, 0, n);
+    await block.ready;
+    if (block.results === null) throw block.error;
+    const fetched = block.results;
     let tokens = 0;
     let good = 0;
     for (const f of fetched) {
@@ -204,10 +232,7 @@ export class DomainReader {
       const epoch = this.aheadEpoch;
       const start = this.aheadPosition;
       const end = Math.min(this.numDocuments, start + this.blockDocs);
-      const results = this.fetchBlock(epoch, start, end);
-      // A failure is reported when the block is consumed (next() awaits it); never as an unhandled rejection.
-      results.catch(() => undefined);
-      this.blocks.push({ epoch, start, results });
+      this.blocks.push(this.fetchBlock(epoch, start, end));
       requested += end - start;
       if (end === this.numDocuments) {
         this.aheadEpoch += 1;
@@ -218,17 +243,38 @@ export class DomainReader {
     }
   }
 
-  private fetchBlock(epoch: number, start: number, end: number): Promise<Fetched[]> {
+  /**
+   * Read positions [start, end) of an epoch now and tokenize their texts on the pool. A block
+   * with no text (pre-tokenized sources) is ready at once. A tokenizer failure is kept in the
+   * block and thrown when the block is consumed — never an unhandled rejection.
+   */
+  private fetchBlock(epoch: number, start: number, end: number): Block {
     const permutation = epoch === this.epoch ? this.permutation : this.permutationFor(epoch);
     const raws: (RawDocument | BadDocument)[] = [];
-    for (let p = start; p < end; p++) raws.push(this.read(permutation.permute(p)));
     const texts: string[] = [];
-    for (const r of raws) if (r.kind === "text") texts.push(r.text);
-    const encoded = texts.length === 0 ? Promise.resolve([]) : this.pool.encode(texts);
-    return encoded.then((ids) => {
+    for (let p = start; p < end; p++) {
+      const raw = this.read(permutation.permute(p));
+      raws.push(raw);
+      if (raw.kind === "text") texts.push(raw.text);
+    }
+    const resolve = (ids: readonly Int32Array[]): Fetched[] => {
       let t = 0;
       return raws.map((r) => (r.kind === "text" ? ids[t++] : r.kind === "tokens" ? r.tokens : r));
-    });
+    };
+    if (texts.length === 0) return { results: resolve([]), error: undefined, ready: Promise.resolve() };
+    const block: Block = {
+      results: null,
+      error: undefined,
+      ready: this.pool.encode(texts).then(
+        (ids) => {
+          block.results = resolve(ids);
+        },
+        (error: unknown) => {
+          block.error = error;
+        },
+      ),
+    };
+    return block;
   }
 
   /** Document `global` of the domain's index space [0, N). */

@@ -129,6 +129,7 @@ export class Loader {
       },
       {
         next: () => this.nextDocument(),
+        nextIfReady: () => this.nextDocumentIfReady(),
         refetch: (domain, epoch, position) => this.readers[domain].fetch({ epoch, position }),
         servedBalance: () => ({ owed: this.servedOwed, weights: this.effectiveWeights() }),
       },
@@ -209,13 +210,19 @@ export class Loader {
     this.effective = null;
   }
 
-  /** The packer's document feed: ask the sampler which domain, read that domain's next document. */
-  private async nextDocument(): Promise<StreamDocument | null> {
+  /**
+   * The packer's document feed: ask the sampler which domain, read that domain's next document.
+   * Returns undefined (without changing any state) when that document is still being tokenized;
+   * `nextDocument` then waits for it. The sampler's choice is a function of its state, so the
+   * retry picks the same domain.
+   */
+  private nextDocumentIfReady(): StreamDocument | null | undefined {
     for (;;) {
       const effective = this.effectiveWeights();
       const domain = this.sampler.choose(effective, this.eligible);
       if (domain < 0) return null;
-      const doc = await this.readers[domain].next();
+      const doc = this.readers[domain].nextIfReady();
+      if (doc === undefined) return undefined;
       if (doc === null) {
         // `on_exhausted: drop`: the domain leaves; the others are renormalised by effectiveWeights().
         this.eligible[domain] = 0;
@@ -223,7 +230,16 @@ export class Loader {
         continue;
       }
       this.sampler.record(domain, doc.tokens.length, effective);
-      return { domain, ...doc };
+      return doc;
+    }
+  }
+
+  private async nextDocument(): Promise<StreamDocument | null> {
+    for (;;) {
+      const doc = this.nextDocumentIfReady();
+      if (doc !== undefined) return doc;
+      const domain = this.sampler.choose(this.effectiveWeights(), this.eligible);
+      await this.readers[domain].whenReady();
     }
   }
 

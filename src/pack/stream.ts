@@ -61,6 +61,8 @@ export interface PackingOptions {
 /** Where documents come from (null: every domain is exhausted) and how a saved one is re-read. */
 export interface DocumentFeed {
   next(): Promise<StreamDocument | null>;
+  /** `next()` when the answer is at hand, else undefined (lets pre-tokenized input skip the await). */
+  nextIfReady?(): StreamDocument | null | undefined;
   refetch(domain: number, epoch: number, position: number): Promise<Int32Array>;
   /** Tokens each domain is owed in what has been served so far (w_i·served − served_i) and the current weights. */
   servedBalance?(): { owed: ArrayLike<number>; weights: ArrayLike<number> };
@@ -84,6 +86,12 @@ export class StreamingPacker {
     private readonly feed: DocumentFeed,
   ) {
     this.bestFit = new BestFitPacker(options.seqLen);
+  }
+
+  /** The feed's next document; synchronous when it is at hand (most calls), so no await per document. */
+  private nextDocument(): StreamDocument | null | Promise<StreamDocument | null> {
+    const doc = this.feed.nextIfReady?.();
+    return doc !== undefined ? doc : this.feed.next();
   }
 
   /** The next `n` rows; fewer only when every domain is exhausted (`on_exhausted: drop`). */
@@ -113,7 +121,8 @@ export class StreamingPacker {
   private async bestFitRound(): Promise<void> {
     const L = this.options.seqLen;
     while (this.pending.length < this.options.bufferDocs) {
-      const doc = await this.feed.next();
+      let doc = this.nextDocument();
+      if (doc instanceof Promise) doc = await doc;
       if (doc === null) {
         this.exhausted = true;
         break;
@@ -210,7 +219,8 @@ export class StreamingPacker {
       offset,
       piece,
       docLength: doc.tokens.length,
-      tokens: doc.tokens.subarray(offset, offset + length),
+      // A whole document (the common case) needs no view of its own.
+      tokens: offset === 0 && length === doc.tokens.length ? doc.tokens : doc.tokens.subarray(offset, offset + length),
       held: 0,
     };
   }
@@ -223,7 +233,8 @@ export class StreamingPacker {
     for (const item of this.pending) fill += item.tokens.length;
     while (fill < L) {
       if (this.carry === null) {
-        const doc = await this.feed.next();
+        let doc = this.nextDocument();
+      if (doc instanceof Promise) doc = await doc;
         if (doc === null) {
           this.exhausted = true;
           return;
@@ -243,7 +254,8 @@ export class StreamingPacker {
   // ---- pad ----
 
   private async padRows(): Promise<void> {
-    const doc = await this.feed.next();
+    let doc = this.nextDocument();
+    if (doc instanceof Promise) doc = await doc;
     if (doc === null) {
       this.exhausted = true;
       return;

@@ -113,7 +113,7 @@ export async function openMegatron(prefix: string): Promise<DocumentSource> {
     const index = parseIndex(idx, idxPath, bin.size, binPath);
     // Small token files are read into memory once: a positioned read per document costs a
     // system call (~5 µs), more than packing the document. Large ones stay on disk (page cache).
-    const preloaded = bin.size <= PRELOAD_LIMIT_BYTES ? readExact(bin.fd, 0, bin.size) : null;
+    const preloaded = bin.size <= PRELOAD_LIMIT_BYTES ? preload(bin.fd, bin.size, index) : null;
     return new MegatronSource(prefix, bin.fd, index, preloaded);
   } catch (e) {
     fs.closeSync(bin.fd);
@@ -122,7 +122,19 @@ export async function openMegatron(prefix: string): Promise<DocumentSource> {
 }
 
 /** `.bin` files up to this size are held in memory (see openMegatron). */
-export const PRELOAD_LIMIT_BYTES = 256 << 20;
+export const PRELOAD_LIMIT_BYTES = 128 << 20;
+
+/**
+ * The whole `.bin` widened to int32 once, so a single-sequence document is a zero-copy view.
+ * Null when a token does not fit int32 (int64 files): those go through the checked path.
+ */
+function preload(fd: number, size: number, index: MegatronIndex): Int32Array | null {
+  const itemSize = DTYPES.get(index.dtype)!.size;
+  for (let s = 0; s < index.pointers.length; s++) if (Number(index.pointers[s]) % itemSize !== 0) return null; // unaligned: keep the checked path
+  const bytes = readExact(fd, 0, size - (size % itemSize));
+  const out = new Int32Array(bytes.length / itemSize);
+  return convert(bytes, index.dtype, out, 0) === undefined ? out : null;
+}
 
 class MegatronSource implements DocumentSource {
   readonly numDocuments: number;
@@ -132,8 +144,8 @@ class MegatronSource implements DocumentSource {
     readonly description: string,
     private readonly fd: number,
     private readonly index: MegatronIndex,
-    /** The whole `.bin`, when small enough (8-byte aligned: a fresh buffer). */
-    private readonly preloaded: Uint8Array | null,
+    /** The whole `.bin` as int32 tokens, when small enough (see preload). */
+    private readonly preloaded: Int32Array | null,
   ) {
     this.numDocuments = index.docIndices.length - 1;
     this.size = DTYPES.get(index.dtype)!.size;
@@ -144,28 +156,30 @@ class MegatronSource implements DocumentSource {
     const { lengths, pointers, docIndices, dtype } = this.index;
     const first = docIndices[d];
     const last = docIndices[d + 1];
+    if (this.preloaded !== null && last === first + 1) {
+      const at = Number(pointers[first]) / this.size;
+      return { kind: "tokens", tokens: this.preloaded.subarray(at, at + lengths[first]) };
+    }
     let total = 0;
     for (let s = first; s < last; s++) total += lengths[s];
     const out = new Int32Array(total);
     let k = 0;
     for (let s = first; s < last; s++) {
       const n = lengths[s];
-      if (this.preloaded === null && dtype === DTYPE_INT32) {
+      if (this.preloaded !== null) {
+        const at = Number(pointers[s]) / this.size;
+        out.set(this.preloaded.subarray(at, at + n), k);
+      } else if (dtype === DTYPE_INT32) {
         // Read straight into the result: no conversion needed.
         readExact(this.fd, pointers[s], n * 4, new Uint8Array(out.buffer, k * 4, n * 4));
       } else {
-        const bytes = this.bytes(pointers[s], n * this.size);
+        const bytes = readExact(this.fd, pointers[s], n * this.size);
         const bad = convert(bytes, dtype, out, k);
         if (bad !== undefined) return { kind: "bad", reason: "bad_format", file: `${this.description}.bin`, detail: bad };
       }
       k += n;
     }
     return { kind: "tokens", tokens: out };
-  }
-
-  private bytes(pointer: number, length: number): Uint8Array {
-    if (this.preloaded === null) return readExact(this.fd, pointer, length);
-    return this.preloaded.subarray(pointer, pointer + length);
   }
 
   close(): void {

@@ -34,13 +34,21 @@ export class TokenizerPool implements TokenizerInfo {
   private nextId = 0;
   private closed = false;
 
-  constructor(files: TokenizerFiles, numWorkers: number) {
+  constructor(
+    private readonly files: TokenizerFiles,
+    private readonly requestedWorkers: number,
+  ) {
     // The main thread keeps a copy too: it answers vocab/eos questions and decodes for tools.
     this.local = loadTokenizer(files);
     this.vocabSize = this.local.vocabSize;
     this.eosId = this.local.eosId;
     this.padId = this.local.padId;
-    for (let w = 0; w < numWorkers; w++) {
+  }
+
+  /** Workers start on the first text to encode: a run over pre-tokenized data never pays for them. */
+  private startWorkers(): void {
+    const files = this.files;
+    for (let w = 0; w < this.requestedWorkers; w++) {
       const worker = new Worker(workerFile(), { workerData: files });
       worker.on("message", (reply: EncodeReply) => this.onReply(w, reply));
       worker.on("error", (error: unknown) => this.failAll(error instanceof Error ? error : new Error(String(error))));
@@ -51,13 +59,14 @@ export class TokenizerPool implements TokenizerInfo {
   }
 
   get numWorkers(): number {
-    return this.workers.length;
+    return this.requestedWorkers;
   }
 
   /** Encode texts (each gets EOS appended); resolves with one Int32Array per text, in order. */
   encode(texts: readonly string[]): Promise<Int32Array[]> {
     if (this.closed) return Promise.reject(new Error("tokenizer pool is closed"));
-    if (this.workers.length === 0 || texts.length === 0) return Promise.resolve(texts.map((t) => this.local.encode(t)));
+    if (this.requestedWorkers === 0 || texts.length === 0) return Promise.resolve(texts.map((t) => this.local.encode(t)));
+    if (this.workers.length === 0) this.startWorkers();
     // Least-loaded worker; ties to the lowest index. Only the speed depends on this choice.
     let w = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.inFlight[i] < this.inFlight[w]) w = i;
