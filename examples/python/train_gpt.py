@@ -231,7 +231,7 @@ def main() -> None:
         loss_d = ls / n if n else float("nan")
         ref_d = rs / n if n else float("nan")
         rows.append({"domain": d, "start": float(start[i]), "end": float(end[i]), "avg": float(avg[i]),
-                     "achieved": achieved.get(d), "loss": loss_d, "ref_loss": ref_d})
+                     "achieved": achieved.get(d), "loss": loss_d if n else None, "ref_loss": ref_d if n else None})
         print(f"{d:<16} {start[i]:8.4f} {end[i]:8.4f} {avg[i]:8.4f} {achieved.get(d, float('nan')):8.4f} "
               f"{loss_d:7.3f} {ref_d:7.3f} {max(loss_d - ref_d, 0):7.3f}")
 
