@@ -53,10 +53,10 @@ export function spawnServe(args: string[]): { child: ChildProcess; stderr: () =>
   return { child, stderr: () => err, exit };
 }
 
-export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+export async function waitFor(cond: () => boolean, ms: number, what: string | (() => string)): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -309,7 +309,8 @@ describe("mixload serve (doremi, lag 2, two ranks)", () => {
     const runDir = path.join(dir, "resumed-run");
     const child = spawnServe(["--config", configFile, "--resume", blobFile, "--control", control, "--weights", `ipc://${dir}/resumed-weights.sock`, "--run-dir", runDir, "--json"]);
     try {
-      await waitFor(() => child.stderr().includes('"listening"'), 30_000, `the resumed service to listen\n${child.stderr()}`);
+      // Generous: opening the loader takes seconds, more on a loaded CI machine.
+      await waitFor(() => child.stderr().includes('"listening"'), 100_000, () => `the resumed service to listen\n${child.stderr()}`);
       const c0 = new MixloadClient({ endpoint: control, timeoutMs: 20_000, notReadyWaitMs: 0 });
       const c1 = new MixloadClient({ endpoint: control, timeoutMs: 20_000, notReadyWaitMs: 0 });
       expect((await c0.hello(0, 2)).next_step).toBe(10);
@@ -324,5 +325,5 @@ describe("mixload serve (doremi, lag 2, two ranks)", () => {
     expect(fs.existsSync(path.join(runDir, "state.bin"))).toBe(true);
     const log = fs.readFileSync(path.join(runDir, "schedule.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(log.filter((r) => r.type === "batch" && r.step >= 10 && r.step < 14).map((r) => r.digest)).toEqual(original.digests);
-  });
+  }, 150_000);
 });

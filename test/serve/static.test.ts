@@ -4,7 +4,7 @@
  * the prefetcher is still building later steps.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MixloadClient } from "../../src/client/client.js";
+import { MixloadClient, MixloadError } from "../../src/client/client.js";
 import { loadConfig } from "../../src/config/load.js";
 import { MixloadService } from "../../src/serve/service.js";
 import { batchesDigests, globalDigest, tempDir, writeConfig } from "./helpers.js";
@@ -67,5 +67,15 @@ describe("mixload serve (uniform, tcp)", () => {
     const s = await c0.stats();
     expect(Object.values(s.weights)).toEqual([1 / 3, 1 / 3, 1 / 3]);
     for (const f of Object.values(s.achieved)) expect(Math.abs(f - 1 / 3)).toBeLessThan(0.1);
+  });
+
+  it("the client re-asks on a fresh socket after a timeout, then gives up with code `timeout`", async () => {
+    const nobody = new MixloadClient({ endpoint: `ipc://${dir}/nobody.sock`, timeoutMs: 150, retries: 2 });
+    const start = Date.now();
+    const e = await nobody.stats().catch((x: unknown) => x);
+    nobody.close();
+    expect(e).toBeInstanceOf(MixloadError);
+    expect((e as MixloadError).code).toBe("timeout");
+    expect(Date.now() - start).toBeGreaterThanOrEqual(3 * 150 - 20);
   });
 });
