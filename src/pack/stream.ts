@@ -68,6 +68,9 @@ export interface DocumentFeed {
   servedBalance?(): { owed: ArrayLike<number>; weights: ArrayLike<number> };
 }
 
+/** Documents pulled synchronously between two turns of the event loop. */
+const YIELD_EVERY = 256;
+
 export function toRef(item: StreamItem): ItemRef {
   return [item.id, item.domain, item.epoch, item.position, item.offset, item.tokens.length, item.docLength, item.held, item.piece];
 }
@@ -80,6 +83,7 @@ export class StreamingPacker {
   private nextId = 0;
   private exhausted = false;
   private readonly bestFit: BestFitPacker;
+  private sinceYield = 0;
 
   constructor(
     private readonly options: PackingOptions,
@@ -88,8 +92,16 @@ export class StreamingPacker {
     this.bestFit = new BestFitPacker(options.seqLen);
   }
 
-  /** The feed's next document; synchronous when it is at hand (most calls), so no await per document. */
+  /**
+   * The feed's next document; synchronous when it is at hand (most calls), so no await per
+   * document — but every YIELD_EVERY documents it goes through the event loop once, so a service
+   * running the loader keeps answering requests while a large buffer fills.
+   */
   private nextDocument(): StreamDocument | null | Promise<StreamDocument | null> {
+    if (++this.sinceYield >= YIELD_EVERY) {
+      this.sinceYield = 0;
+      return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.feed.next());
+    }
     const doc = this.feed.nextIfReady?.();
     return doc !== undefined ? doc : this.feed.next();
   }

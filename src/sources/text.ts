@@ -71,8 +71,13 @@ interface Paragraphs {
   readonly lines: Float64Array;
 }
 
+/** Files kept open at once in paragraph mode (a folder may hold more files than the fd limit). */
+const OPEN_FILES = 64;
+
 class TextSource implements DocumentSource {
   readonly numDocuments: number;
+  /** Recently used fds by file index, least recently used first (Map keeps insertion order). */
+  private readonly fds = new Map<number, number>();
 
   constructor(
     readonly description: string,
@@ -86,11 +91,12 @@ class TextSource implements DocumentSource {
   read(index: number): RawDocument | BadDocument {
     if (!(index >= 0 && index < this.numDocuments)) throw new RangeError(`document ${index} out of range`);
     const p = this.paragraphs;
-    const file = this.files[p ? p.fileOf[index] : index];
+    const fileIndex = p ? p.fileOf[index] : index;
+    const file = this.files[fileIndex];
     const firstLine = p ? p.lines[index] : 1;
     let bytes: Uint8Array;
     try {
-      bytes = p ? readRange(file, p.starts[index], p.ends[index]) : fs.readFileSync(file);
+      bytes = p ? readExact(this.fd(fileIndex), p.starts[index], p.ends[index] - p.starts[index]) : fs.readFileSync(file);
     } catch (e) {
       return { kind: "bad", reason: "unreadable_file", file, detail: (e as Error).message };
     }
@@ -105,17 +111,29 @@ class TextSource implements DocumentSource {
     return { kind: "text", text };
   }
 
-  close(): void {
-    // Nothing held open: files are opened per read.
+  /**
+   * An open fd for file `f`: paragraphs are read in shuffled order, many per file, and an
+   * open+close per paragraph costs more than the read itself.
+   */
+  private fd(f: number): number {
+    let fd = this.fds.get(f);
+    if (fd !== undefined) {
+      this.fds.delete(f); // re-insert as most recently used
+    } else {
+      if (this.fds.size >= OPEN_FILES) {
+        const [oldest, oldFd] = this.fds.entries().next().value as [number, number];
+        this.fds.delete(oldest);
+        fs.closeSync(oldFd);
+      }
+      fd = fs.openSync(this.files[f], "r");
+    }
+    this.fds.set(f, fd);
+    return fd;
   }
-}
 
-function readRange(file: string, start: number, end: number): Uint8Array {
-  const fd = fs.openSync(file, "r");
-  try {
-    return readExact(fd, start, end - start);
-  } finally {
-    fs.closeSync(fd);
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
   }
 }
 

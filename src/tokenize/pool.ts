@@ -52,6 +52,8 @@ export class TokenizerPool implements TokenizerInfo {
       const worker = new Worker(workerFile(), { workerData: files });
       worker.on("message", (reply: EncodeReply) => this.onReply(w, reply));
       worker.on("error", (error: unknown) => this.failAll(error instanceof Error ? error : new Error(String(error))));
+      // A worker that exits (crash, or close() while requests are pending) must not leave a caller awaiting forever.
+      worker.on("exit", (code) => this.failAll(new Error(`tokenizer worker exited (code ${code}) with requests pending`)));
       worker.unref();
       this.workers.push(worker);
       this.inFlight.push(0);
@@ -111,5 +113,6 @@ export class TokenizerPool implements TokenizerInfo {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
+    this.failAll(new Error("tokenizer pool is closed"));
   }
 }
