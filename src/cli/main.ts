@@ -8,6 +8,7 @@ import { formatPackStats, packStats } from "./pack-stats.js";
 import { tokenizeCommand } from "./tokenize.js";
 import { demoCommand } from "./demo.js";
 import { serveCommand } from "./serve.js";
+import { keygenCommand } from "./keygen.js";
 import { DEFAULT_GYM_MIXERS, gymCommand } from "./gym.js";
 
 function integer(min: number): (value: string) => number {
@@ -88,8 +89,16 @@ program
   .option("--weights <endpoint>", "PUB endpoint (overrides config serve.weights)")
   .option("--json", "progress as JSON lines on stderr")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
-  .action((o: { config: string; resume?: string; runDir?: string; control?: string; weights?: string; json?: boolean; workers?: number }) =>
+  .option("--insecure", "allow binding a non-loopback address without serve.curve keys (unauthenticated, unencrypted; warns)")
+  .action((o: { config: string; resume?: string; runDir?: string; control?: string; weights?: string; json?: boolean; workers?: number; insecure?: boolean }) =>
     runCommand(() => serveCommand(o)),
   );
+
+program
+  .command("keygen")
+  .description("write a CURVE key pair <name>.key (secret) and <name>.pub for serve.curve and clients")
+  .requiredOption("--out <dir>", "folder for the key files")
+  .option("--name <name>", "file name stem", "mixload")
+  .action((o: { out: string; name: string }) => runCommand(async () => keygenCommand(o)));
 
 await program.parseAsync(process.argv);

@@ -14,6 +14,7 @@ export interface ServeOptions {
   workers?: number;
   control?: string;
   weights?: string;
+  insecure?: boolean;
 }
 
 function formatWeights(w: Record<string, number>): string {
@@ -45,7 +46,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const report = reporter(options.json === true);
   const service = await MixloadService.open(
     loaded,
-    { resume: options.resume, runDir: options.runDir, workers: options.workers, control: options.control, weights: options.weights },
+    { resume: options.resume, runDir: options.runDir, workers: options.workers, control: options.control, weights: options.weights, insecure: options.insecure },
     report,
   );
   const info = { event: "listening", run_id: service.runId, control: service.controlEndpoint, weights: service.weightsEndpoint, run_dir: service.runDir };

@@ -47,6 +47,27 @@ export interface ClientOptions {
   notReadyWaitMs?: number;
   /** First `not_ready` back-off (ms), doubled up to 200 ms. Default 5. */
   notReadyPollMs?: number;
+  /** CURVE: needed when the service has `serve.curve` (see CurveClientKeys). */
+  curve?: CurveClientKeys;
+}
+
+/**
+ * CURVE keys of a client (Z85 strings): the service's public key (its `.pub` file), and this
+ * client's own pair; without a pair an ephemeral one is made (fine unless the service keeps an
+ * allow-list, `serve.curve.client_keys_file`).
+ */
+export interface CurveClientKeys {
+  serverKey: string;
+  publicKey?: string;
+  secretKey?: string;
+}
+
+function applyCurveClient(socket: zmq.Socket, keys: CurveClientKeys | undefined): void {
+  if (keys === undefined) return;
+  const pair = keys.publicKey !== undefined && keys.secretKey !== undefined ? { publicKey: keys.publicKey, secretKey: keys.secretKey } : zmq.curveKeyPair();
+  socket.curveServerKey = keys.serverKey;
+  socket.curvePublicKey = pair.publicKey;
+  socket.curveSecretKey = pair.secretKey;
 }
 
 /** One rank's batch, arrays named and typed exactly as the `batch` reply. */
@@ -95,6 +116,7 @@ export class MixloadClient {
   private connect(): zmq.Dealer {
     if (this.socket === null) {
       const s = new zmq.Dealer({ linger: 0, receiveTimeout: this.timeoutMs });
+      applyCurveClient(s, this.options.curve);
       s.connect(this.options.endpoint);
       this.socket = s;
     }
@@ -213,7 +235,8 @@ function toBatch(r: RawReply): ClientBatch {
 export class WeightsSubscriber implements AsyncIterable<WeightsMessage> {
   private readonly socket = new zmq.Subscriber({ linger: 0 });
 
-  constructor(endpoint: string) {
+  constructor(endpoint: string, options: { curve?: CurveClientKeys } = {}) {
+    applyCurveClient(this.socket, options.curve);
     this.socket.connect(endpoint);
     this.socket.subscribe(WEIGHTS_TOPIC);
   }

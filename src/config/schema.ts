@@ -63,6 +63,21 @@ export const serveSchema = z
     keep_steps: z.number().int().positive().max(1 << 16).optional(),
     /** Run directory (schedule.jsonl, config.json, state.bin); relative to the config file. Default runs/<run_id>. */
     run_dir: z.string().min(1).optional(),
+    /** Largest request the ROUTER accepts (bytes, ZMQ_MAXMSGSIZE); a bigger one drops that peer's connection unread. */
+    max_message_bytes: z.number().int().min(1024).max(2 ** 31 - 1).default(16 * 2 ** 20),
+    /**
+     * CURVE keys (files of Z85 keys, `mixload keygen`; relative to the config file). Required to
+     * bind a non-loopback address unless `mixload serve --insecure`.
+     */
+    curve: z
+      .object({
+        /** The service's secret key; clients need the matching public key. */
+        secret_key_file: z.string().min(1),
+        /** Optional allow-list: one client public key per line; other clients are refused. */
+        client_keys_file: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((s, ctx) => {

@@ -4,10 +4,16 @@
  * folded feedback aggregate, every built step's digest (docs/PROTOCOL.md "Run directory").
  * Lines are written synchronously as they happen (they are small and rare next to a batch);
  * close() fsyncs so a clean shutdown never loses the tail.
+ *
+ * A write that fails (disk full, folder gone) never throws into the service: serving state
+ * lives in memory and the state blob, not here. The first failure is reported once through
+ * `onError` naming the file, the step and the cause; later lines are counted, not written,
+ * so the file holds a clean prefix (never a half line followed by more lines).
  */
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../util/atomic-file.js";
+import { ConfigError } from "../util/errors.js";
 import type { DomainMap } from "../protocol/types.js";
 
 export type ScheduleRecord =
@@ -18,26 +24,63 @@ export type ScheduleRecord =
 export class RunLog {
   private fd: number | null;
   readonly schedulePath: string;
+  /** Lines not written since the first failure (0 while healthy). */
+  dropped = 0;
 
-  constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
+  constructor(
+    readonly dir: string,
+    private readonly onError: (message: string) => void = () => {},
+  ) {
     this.schedulePath = path.join(dir, "schedule.jsonl");
-    this.fd = fs.openSync(this.schedulePath, "a");
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      this.fd = fs.openSync(this.schedulePath, "a");
+    } catch (e) {
+      throw new ConfigError("serve.run_dir", `the run directory ${dir} is not writable: ${(e as Error).message} (give --run-dir a writable folder)`);
+    }
   }
 
   writeConfig(config: unknown): void {
-    writeFileAtomic(path.join(this.dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+    try {
+      writeFileAtomic(path.join(this.dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+    } catch (e) {
+      throw new ConfigError("serve.run_dir", `cannot write ${path.join(this.dir, "config.json")}: ${(e as Error).message}`);
+    }
   }
 
   append(record: ScheduleRecord): void {
     if (this.fd === null) return;
-    fs.writeSync(this.fd, `${JSON.stringify(record)}\n`);
+    if (this.dropped > 0) {
+      this.dropped += 1;
+      return;
+    }
+    const line = Buffer.from(`${JSON.stringify(record)}\n`);
+    let size = -1;
+    try {
+      size = fs.fstatSync(this.fd).size;
+      let at = 0;
+      while (at < line.length) at += fs.writeSync(this.fd, line, at);
+    } catch (e) {
+      // Cut a partial line back off so readers see whole lines only.
+      if (size >= 0) {
+        try {
+          fs.ftruncateSync(this.fd, size);
+        } catch {
+          // nothing more to do: the reader drops an unterminated last line
+        }
+      }
+      this.dropped = 1;
+      const at = "step" in record ? ` at step ${record.step}` : ` at weights version ${record.version}`;
+      this.onError(`run log: cannot write ${this.schedulePath}${at}: ${(e as Error).message}; serving continues, but schedule.jsonl stops here (replay will miss later lines)`);
+    }
   }
 
   close(): void {
     if (this.fd === null) return;
     try {
       fs.fsyncSync(this.fd);
+    } catch {
+      // a failing disk was reported by append(); closing must still release the descriptor
     } finally {
       fs.closeSync(this.fd);
       this.fd = null;

@@ -42,6 +42,7 @@ import {
 import { checkFeedback, parseRequest } from "../protocol/validate.js";
 import { aggregate, isComplete, rankFeedback, sameFeedback, type RankFeedback, type StepRecord } from "./feedback-book.js";
 import { RunLog } from "./run-log.js";
+import { applyCurveServer, resolveSecurity, ZapHandler, type Security } from "./exposure.js";
 
 /** Weights in force from `step` on, and their version. */
 export interface ScheduleEntry {
@@ -100,6 +101,8 @@ export interface ServiceOptions {
   /** Endpoint overrides (tests bind random ports / ipc paths). */
   control?: string;
   weights?: string;
+  /** Allow a non-loopback bind without CURVE (`mixload serve --insecure`); warns at start. */
+  insecure?: boolean;
 }
 
 export interface ProgressEvent {
@@ -149,8 +152,13 @@ export class MixloadService {
   private readonly world: number;
   private readonly batchSize: number;
   private readonly lag: number;
-  private readonly router = new zmq.Router();
-  private readonly pub = new zmq.Publisher();
+  /** The service's own ZeroMQ context: its ZAP handler (exposure.ts) answers for these sockets only. */
+  private readonly context = new zmq.Context();
+  private readonly router = new zmq.Router({ context: this.context });
+  private readonly pub = new zmq.Publisher({ context: this.context });
+  private zap: ZapHandler | null = null;
+  /** not_ready steps already logged → when (a waiting trainer polls; the log says it once per 30 s). */
+  private readonly notReadyLogged = new Map<number, number>();
   private readonly log: RunLog;
   private readonly startedAt = Date.now();
 
@@ -221,7 +229,7 @@ export class MixloadService {
       this.version = 0;
       this.prev = null;
     }
-    this.log = new RunLog(this.runDir);
+    this.log = new RunLog(this.runDir, (m) => this.warn(m));
   }
 
   /** Open the loader and mixer (restoring `resume`), bind both sockets, start prefetching. */
@@ -231,6 +239,9 @@ export class MixloadService {
       const value = typeof options.resume === "string" ? readStateFile(options.resume) : decodeStateBlob(options.resume);
       resume = checkServeState(value, typeof options.resume === "string" ? options.resume : "resume blob");
     }
+    // Exposure first: a refused bind should not wait for the data to load.
+    const binds = { control: options.control ?? loaded.config.serve.control, weights: options.weights ?? loaded.config.serve.weights };
+    const security = resolveSecurity(loaded.config.serve, loaded.baseDir, binds, options.insecure === true);
     const loader = await Loader.open(loaded, { workers: options.workers });
     let service: MixloadService | undefined;
     try {
@@ -245,6 +256,7 @@ export class MixloadService {
       }
       service = new MixloadService(loaded, loader, mixer, options, resume, onProgress);
       service.log.writeConfig(loaded.config);
+      await service.secure(security);
       await service.router.bind(service.controlBind);
       service.pub.linger = 0;
       await service.pub.bind(service.weightsBind);
@@ -261,6 +273,7 @@ export class MixloadService {
     service.receiving = service.receiveLoop();
     service.pump();
     service.emit("start");
+    for (const w of security.warnings) service.warn(w);
     return service;
   }
 
@@ -271,6 +284,20 @@ export class MixloadService {
 
   get weightsEndpoint(): string {
     return this.pub.lastEndpoint ?? this.weightsBind;
+  }
+
+  /** Cap request size (ZMQ_MAXMSGSIZE) and turn on CURVE (+ ZAP allow-list) on both sockets. Before bind. */
+  private async secure(security: Security): Promise<void> {
+    this.router.maxMessageSize = this.serve.max_message_bytes;
+    const curve = security.curve;
+    if (curve === undefined) return;
+    applyCurveServer(this.router, curve);
+    applyCurveServer(this.pub, curve);
+    if (curve.clients !== undefined) {
+      this.zap = await ZapHandler.start(this.context, curve.clients, (key, address) =>
+        this.warn(`refused a CURVE client from ${address}: key ${key} is not in serve.curve.client_keys_file`),
+      );
+    }
   }
 
   // ---- schedule ----------------------------------------------------------------------
@@ -528,7 +555,7 @@ export class MixloadService {
     if (this.dynamic) {
       for (let t = this.nextBuild; t <= s; t++) {
         if (this.dynamicEntry(t) === undefined) {
-          throw new ProtocolError("not_ready", `step ${s}: the weights of step ${t} wait for the feedback of step ${t - this.lag} from all ${this.world} ranks; retry later`, "step");
+          throw this.notReady(s, t);
         }
       }
     }
@@ -538,6 +565,31 @@ export class MixloadService {
       this.waiters.set(s, list);
       this.pump();
     });
+  }
+
+  /**
+   * `not_ready` for step s, whose weights (step t) wait for a fold: name the step being waited
+   * on (folds go in step order, so it is the next unfolded one) and the ranks it still lacks.
+   * Logged once per waiting step, again every 30 s while it stays stuck.
+   */
+  private notReady(s: number, t: number): ProtocolError {
+    const waiting = this.nextFold;
+    const rec = this.book.get(waiting);
+    const missing: number[] = [];
+    for (let r = 0; r < this.world; r++) if (rec === undefined || rec.ranks[r] === null) missing.push(r);
+    const ranks = missing.length > 16 ? `${missing.slice(0, 16).join(", ")}, … (${missing.length} ranks)` : missing.join(", ");
+    const message =
+      missing.length === 0
+        ? `step ${s} is not ready: the weights of step ${t} wait for the fold of step ${waiting}, whose feedback is complete but was not folded; re-send it`
+        : `step ${s} is not ready: the weights of step ${t} wait for the feedback of step ${waiting} from rank${missing.length > 1 ? "s" : ""} ${ranks} (feedback_lag ${this.lag}); retry later`;
+    const now = Date.now();
+    const last = this.notReadyLogged.get(waiting);
+    if (last === undefined || now - last >= 30_000) {
+      this.notReadyLogged.set(waiting, now);
+      for (const k of this.notReadyLogged.keys()) if (k < waiting) this.notReadyLogged.delete(k);
+      this.warn(message);
+    }
+    return new ProtocolError("not_ready", message, "step");
   }
 
   private rankReply(b: BuiltStep, rank: number): Frames {
@@ -792,6 +844,7 @@ export class MixloadService {
     this.router.close();
     this.pub.close();
     await this.receiving;
+    await this.zap?.close();
     this.log.close();
     await this.loader.close();
     return file;

@@ -10,12 +10,20 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
   const fd = fs.openSync(tmp, "w");
   try {
-    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    try {
+      const bytes = typeof data === "string" ? Buffer.from(data) : data;
+      let at = 0;
+      while (at < bytes.length) at += fs.writeSync(fd, bytes, at);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    // Disk full or the like: the target keeps its old content; leave no half-written temp behind.
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
-  fs.renameSync(tmp, file);
   try {
     const dfd = fs.openSync(dir, "r");
     try {
