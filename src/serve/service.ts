@@ -12,14 +12,15 @@
  * - the run log records every weight change, folded aggregate and step digest.
  *
  * Requests are handled concurrently: a `batch` for a built step is answered from the window
- * while the builder is busy (the loader's work is async: tokenizer workers and file reads).
+ * while the builder is busy. The Loader itself runs in a worker thread (builder.ts): building a
+ * step can take tens of ms of CPU, which in this thread would delay every reply behind it.
  */
 import path from "node:path";
 import * as zmq from "zeromq";
-import { batchDigest, sliceRank, type Batch } from "../batch/assemble.js";
+import { sliceRank, type Batch } from "../batch/assemble.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { ServeConfig } from "../config/schema.js";
-import { Loader, type LoaderState } from "../loader/loader.js";
+import type { LoaderState } from "../loader/loader.js";
 import { decodeStateBlob, encodeStateBlob, readStateFile } from "../loader/state-blob.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { createMixer } from "../../mixers/registry.js";
@@ -40,6 +41,7 @@ import {
   type WeightsMessage,
 } from "../protocol/types.js";
 import { checkFeedback, parseRequest } from "../protocol/validate.js";
+import { openBuilder, unpackState, type BatchBuilder, type BuilderMode, type BuildResult } from "./builder.js";
 import { aggregate, isComplete, rankFeedback, sameFeedback, type RankFeedback, type StepRecord } from "./feedback-book.js";
 import { RunLog } from "./run-log.js";
 import { applyCurveServer, resolveSecurity, ZapHandler, type Security } from "./exposure.js";
@@ -98,6 +100,8 @@ export interface ServiceOptions {
   runDir?: string;
   /** Tokenizer workers (overrides the config). */
   workers?: number;
+  /** Where the Loader runs: a worker thread (default) or this thread. Env MIXLOAD_SERVE_BUILDER. */
+  builder?: BuilderMode;
   /** Endpoint overrides (tests bind random ports / ipc paths). */
   control?: string;
   weights?: string;
@@ -122,7 +126,10 @@ interface BuiltStep {
   readonly batch: Batch;
   readonly entry: ScheduleEntry;
   readonly weightsMap: DomainMap<number>;
-  readonly loaderBefore: LoaderState;
+  /** Packed (builder.ts packState): decoded only for a `state` request. */
+  readonly loaderBefore: Uint8Array;
+  readonly rankTokens: Float64Array;
+  readonly rankDomainTokens: Float64Array;
   /** Static mixers: the (version, weights) of the previous step, for `state` at this step. */
   readonly prev: ScheduleEntry | null;
   /** Encoded reply per rank, built on first fetch: the same (step, rank) always gets these bytes. */
@@ -171,7 +178,7 @@ export class MixloadService {
   // window and builder
   private readonly built = new Map<number, BuiltStep>();
   private readonly waiters = new Map<number, Waiter[]>();
-  private inFlight: { step: number; loaderBefore: LoaderState } | null = null;
+  private inFlight: { step: number; loaderBefore: Uint8Array } | null = null;
   /**
    * Steps below this are built and in `built` (or evicted). Not `loader.step`: that advances
    * inside `loader.next()`, a moment before the builder can file the step in the window.
@@ -195,7 +202,7 @@ export class MixloadService {
 
   private constructor(
     private readonly loaded: LoadedConfig,
-    private readonly loader: Loader,
+    private readonly builder: BatchBuilder,
     private readonly mixer: Mixer,
     options: ServiceOptions,
     resume: ServeState | null,
@@ -203,7 +210,7 @@ export class MixloadService {
   ) {
     const { config } = loaded;
     this.serve = config.serve;
-    this.domains = loader.domains;
+    this.domains = builder.info.domains;
     this.world = config.world;
     this.batchSize = config.batch_size;
     this.lag = config.serve.feedback_lag;
@@ -214,7 +221,7 @@ export class MixloadService {
     this.controlBind = options.control ?? config.serve.control;
     this.weightsBind = options.weights ?? config.serve.weights;
     const start = resume?.step ?? 0;
-    this.nextBuild = loader.step;
+    this.nextBuild = builder.step;
     this.fetchedNext = new Array<number>(this.world).fill(start);
     this.nextFold = resume?.feedback.next_fold ?? 0;
     this.served = resume ? structuredClone(resume.served) : { tokens: 0, padding: 0, domainTokens: new Array<number>(this.domains.length).fill(0), rankBatches: 0 };
@@ -242,19 +249,20 @@ export class MixloadService {
     // Exposure first: a refused bind should not wait for the data to load.
     const binds = { control: options.control ?? loaded.config.serve.control, weights: options.weights ?? loaded.config.serve.weights };
     const security = resolveSecurity(loaded.config.serve, loaded.baseDir, binds, options.insecure === true);
-    const loader = await Loader.open(loaded, { workers: options.workers });
+    const mode = options.builder ?? (process.env.MIXLOAD_SERVE_BUILDER === "inline" ? "inline" : "worker");
+    const builder = await openBuilder(loaded, { mode, workers: options.workers });
     let service: MixloadService | undefined;
     try {
-      const mixer = createMixer(loaded.config.mixer, await loader.domainInfo());
+      const mixer = createMixer(loaded.config.mixer, builder.info.domainInfo);
       if (resume) {
         if (resume.mixer.name !== mixer.name) throw new Error(`resume blob was saved with mixer ${resume.mixer.name}, the config has ${mixer.name}`);
         if (resume.feedback_lag !== loaded.config.serve.feedback_lag) {
           throw new Error(`resume blob was saved with feedback_lag ${resume.feedback_lag}, the config has ${loaded.config.serve.feedback_lag}`);
         }
-        await loader.restore(resume.loader);
+        await builder.restore(resume.loader);
         mixer.restore(resume.mixer.state);
       }
-      service = new MixloadService(loaded, loader, mixer, options, resume, onProgress);
+      service = new MixloadService(loaded, builder, mixer, options, resume, onProgress);
       service.log.writeConfig(loaded.config);
       await service.secure(security);
       await service.router.bind(service.controlBind);
@@ -266,7 +274,7 @@ export class MixloadService {
         service.pub.close();
         service.log.close();
       }
-      await loader.close();
+      await builder.close();
       throw e;
     }
     service.announceStart(resume !== null);
@@ -380,11 +388,11 @@ export class MixloadService {
         prev = this.prev;
         entry = this.staticEntry(step);
       }
-      const loaderBefore = this.loader.state();
+      const loaderBefore = this.builder.state;
       this.inFlight = { step, loaderBefore };
-      let batch: Batch | null;
+      let built: BuildResult | null;
       try {
-        batch = await this.loader.next(entry.weights);
+        built = await this.builder.build(entry.weights);
       } catch (e) {
         this.buildError = e as Error;
         this.inFlight = null;
@@ -393,7 +401,7 @@ export class MixloadService {
         return;
       }
       this.inFlight = null;
-      if (batch === null) {
+      if (built === null) {
         this.exhaustedAt = step;
         this.warn(`data exhausted at step ${step}`);
         this.rejectWaiters((s) => new ProtocolError("step_out_of_range", `step ${s}: the data ran out at step ${step} (on_exhausted: drop)`, "step"));
@@ -402,10 +410,11 @@ export class MixloadService {
       if (!this.dynamic && (this.prev === null || this.prev.version !== entry.version)) this.announce(entry);
       if (!this.dynamic) this.prev = entry;
       const weightsMap = this.weightsMap(entry.weights);
-      const b: BuiltStep = { step, batch, entry, weightsMap, loaderBefore, prev, replies: new Array(this.world) };
+      const { batch, rankTokens, rankDomainTokens } = built;
+      const b: BuiltStep = { step, batch, entry, weightsMap, loaderBefore, rankTokens, rankDomainTokens, prev, replies: new Array(this.world) };
       this.built.set(step, b);
       this.nextBuild = step + 1;
-      this.log.append({ v: 1, type: "batch", step, version: entry.version, weights: weightsMap, digest: batchDigest(batch) });
+      this.log.append({ v: 1, type: "batch", step, version: entry.version, weights: weightsMap, digest: built.digest });
       const ws = this.waiters.get(step);
       this.waiters.delete(step);
       for (const w of ws ?? []) w.resolve(b);
@@ -509,13 +518,13 @@ export class MixloadService {
     this.checkRank(req.rank);
     const next = this.frontier();
     const e = this.built.get(next)?.entry ?? (this.dynamic ? this.dynamicEntry(next) : undefined) ?? this.currentEntry();
-    const tk = this.loader.tokenizer;
+    const tk = this.builder.info;
     const reply: HelloReply = {
       v: 1,
       ok: true,
       run_id: this.runId,
       domains: [...this.domains],
-      seq_len: this.loader.seqLen,
+      seq_len: tk.seqLen,
       batch_size: this.batchSize,
       world: this.world,
       next_step: next,
@@ -596,17 +605,9 @@ export class MixloadService {
     let frames = b.replies[rank];
     if (frames === undefined) {
       const B = this.batchSize;
-      const L = this.loader.seqLen;
+      const L = b.batch.seqLen;
       const r = sliceRank(b.batch, rank, B);
-      let tokens = 0;
-      const perDomain = new Float64Array(this.domains.length);
-      for (let i = 0; i < r.domain_ids.length; i++) {
-        const d = r.domain_ids[i];
-        if (d >= 0) {
-          perDomain[d] += 1;
-          tokens += 1;
-        }
-      }
+      const tokens = b.rankTokens[rank]; // counted by the builder, off this thread
       const header: Omit<BatchReplyHeader, "arrays"> = {
         v: 1,
         ok: true,
@@ -629,7 +630,8 @@ export class MixloadService {
       this.served.tokens += tokens;
       this.served.padding += B * L - tokens;
       this.served.rankBatches += 1;
-      perDomain.forEach((n, i) => (this.served.domainTokens[i] += n));
+      const k = this.domains.length;
+      for (let i = 0; i < k; i++) this.served.domainTokens[i] += b.rankDomainTokens[rank * k + i];
     }
     if (b.step + 1 > this.fetchedNext[rank]) {
       this.fetchedNext[rank] = b.step + 1;
@@ -711,7 +713,7 @@ export class MixloadService {
   }
 
   private stats(): StatsReply {
-    const ls = this.loader.stats();
+    const ls = this.builder.stats;
     const c = this.served;
     const e = this.currentEntry();
     const achieved: DomainMap<number> = {};
@@ -751,18 +753,18 @@ export class MixloadService {
   }
 
   private stateAt(r: number): ServeState {
-    let loaderState: LoaderState | undefined;
+    let packed: Uint8Array | undefined;
     let prev: ScheduleEntry | null = this.prev;
     const b = this.built.get(r);
     if (b) {
-      loaderState = b.loaderBefore;
+      packed = b.loaderBefore;
       prev = b.prev;
     } else if (this.inFlight !== null && this.inFlight.step === r) {
-      loaderState = this.inFlight.loaderBefore;
+      packed = this.inFlight.loaderBefore;
     } else if (r === this.nextBuild && this.inFlight === null) {
-      loaderState = this.loader.state();
+      packed = this.builder.state;
     }
-    if (loaderState === undefined) {
+    if (packed === undefined) {
       throw new ProtocolError("step_out_of_range", `state: step ${r} is not in the window (kept: ${this.oldestKept()}..${this.nextBuild})`, "step");
     }
     const entries = [...this.entries.values()].filter((e) => e.step >= r).sort((a, b2) => a.step - b2.step);
@@ -774,7 +776,7 @@ export class MixloadService {
       version: 1,
       run_id: this.runId,
       step: r,
-      loader: loaderState,
+      loader: unpackState(packed),
       mixer: { name: this.mixer.name, state: this.mixer.state() },
       schedule: { initial: this.initial, entries, version: this.dynamic ? this.version : (prev?.version ?? 0), prev: this.dynamic ? null : prev },
       feedback: { next_fold: this.nextFold, steps },
@@ -846,7 +848,7 @@ export class MixloadService {
     await this.receiving;
     await this.zap?.close();
     this.log.close();
-    await this.loader.close();
+    await this.builder.close();
     return file;
   }
 }

@@ -1,0 +1,62 @@
+/**
+ * The batch builder worker (see builder.ts): owns a Loader, answers open / restore / build /
+ * close one at a time, in order. Build replies transfer the batch buffers.
+ */
+import { parentPort } from "node:worker_threads";
+import { Loader } from "../loader/loader.js";
+import { batchTransferList, buildStep, loaderInfo, loaderStats, packState, type BuilderReply, type BuilderRequest, type OpenedReply } from "./builder.js";
+
+const port = parentPort;
+if (port === null) throw new Error("the batch builder must run in a worker thread");
+
+let loader: Loader | null = null;
+let world = 1;
+let queue: Promise<void> = Promise.resolve();
+
+async function opened(l: Loader): Promise<OpenedReply> {
+  return { info: await loaderInfo(l), step: l.step, state: packState(l.state()), stats: loaderStats(l) };
+}
+
+function need(): Loader {
+  if (loader === null) throw new Error("the batch builder was not opened");
+  return loader;
+}
+
+async function handle(req: BuilderRequest): Promise<void> {
+  try {
+    switch (req.type) {
+      case "open": {
+        loader = await Loader.open(req.loaded, { workers: req.workers });
+        world = req.loaded.config.world;
+        port!.postMessage({ id: req.id, ok: true, value: await opened(loader) } satisfies BuilderReply);
+        return;
+      }
+      case "restore": {
+        const l = need();
+        await l.restore(req.state);
+        port!.postMessage({ id: req.id, ok: true, value: await opened(l) } satisfies BuilderReply);
+        return;
+      }
+      case "build": {
+        const r = await buildStep(need(), req.weights, world);
+        port!.postMessage({ id: req.id, ok: true, value: r } satisfies BuilderReply, r === null ? [] : batchTransferList(r));
+        return;
+      }
+      case "close": {
+        const l = loader;
+        loader = null;
+        await l?.close();
+        port!.postMessage({ id: req.id, ok: true, value: null } satisfies BuilderReply);
+        return;
+      }
+    }
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    port!.postMessage({ id: req.id, ok: false, error: err.message, stack: err.stack } satisfies BuilderReply);
+  }
+}
+
+// Requests run strictly in arrival order: the loader builds steps in order.
+port.on("message", (req: BuilderRequest) => {
+  queue = queue.then(() => handle(req));
+});
