@@ -40,9 +40,14 @@ export class RunLog {
     }
   }
 
-  writeConfig(config: unknown): void {
+  /**
+   * `config.json`, and with `meta` also `run.json` (`{v: 1, base_dir, config_file?}`): the
+   * folder the config's relative source paths resolve against, so replay can reopen the data.
+   */
+  writeConfig(config: unknown, meta?: { base_dir: string; config_file?: string }): void {
     try {
       writeFileAtomic(path.join(this.dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+      if (meta !== undefined) writeFileAtomic(path.join(this.dir, "run.json"), `${JSON.stringify({ v: 1, ...meta }, null, 2)}\n`);
     } catch (e) {
       throw new ConfigError("serve.run_dir", `cannot write ${path.join(this.dir, "config.json")}: ${(e as Error).message}`);
     }
@@ -54,7 +59,8 @@ export class RunLog {
       this.dropped += 1;
       return;
     }
-    const line = Buffer.from(`${JSON.stringify(record)}\n`);
+    // `t`: wall-clock ms when the line was written (reports derive throughput from it).
+    const line = Buffer.from(`${JSON.stringify({ ...record, t: Date.now() })}\n`);
     let size = -1;
     try {
       size = fs.fstatSync(this.fd).size;

@@ -24,7 +24,7 @@ import type { LoaderState } from "../loader/loader.js";
 import { decodeStateBlob, encodeStateBlob, readStateFile } from "../loader/state-blob.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { createMixer } from "../../mixers/registry.js";
-import { MixerInputError, type Mixer, type MixerState } from "../../mixers/types.js";
+import { MixerInputError, type DomainInfo, type Mixer, type MixerState } from "../../mixers/types.js";
 import { encodeHeader, encodeMessage } from "../protocol/codec.js";
 import {
   ProtocolError,
@@ -107,6 +107,8 @@ export interface ServiceOptions {
   weights?: string;
   /** Allow a non-loopback bind without CURVE (`mixload serve --insecure`); warns at start. */
   insecure?: boolean;
+  /** A mixer to use instead of the config's (`replay --serve` plays a recorded schedule back). */
+  mixer?: (domains: DomainInfo[]) => Mixer;
 }
 
 export interface ProgressEvent {
@@ -253,7 +255,7 @@ export class MixloadService {
     const builder = await openBuilder(loaded, { mode, workers: options.workers });
     let service: MixloadService | undefined;
     try {
-      const mixer = createMixer(loaded.config.mixer, builder.info.domainInfo);
+      const mixer = options.mixer?.(builder.info.domainInfo) ?? createMixer(loaded.config.mixer, builder.info.domainInfo);
       if (resume) {
         if (resume.mixer.name !== mixer.name) throw new Error(`resume blob was saved with mixer ${resume.mixer.name}, the config has ${mixer.name}`);
         if (resume.feedback_lag !== loaded.config.serve.feedback_lag) {
@@ -263,7 +265,7 @@ export class MixloadService {
         mixer.restore(resume.mixer.state);
       }
       service = new MixloadService(loaded, builder, mixer, options, resume, onProgress);
-      service.log.writeConfig(loaded.config);
+      service.log.writeConfig(loaded.config, { base_dir: loaded.baseDir, ...(loaded.file !== undefined ? { config_file: loaded.file } : {}) });
       await service.secure(security);
       await service.router.bind(service.controlBind);
       service.pub.linger = 0;
