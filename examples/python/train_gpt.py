@@ -10,7 +10,9 @@ trains it first, on the same service:
 1. Reference phase (``--ref-steps``): a fresh GPT trains on the service's batches while the
    mix stays at its starting point (uniform for `doremi`). Its feedback carries
    ``excess_loss_sum = 0`` for every domain, and DoReMi's update with zero excess leaves the
-   weights where they are. ``--ref-ckpt FILE`` saves the reference there, or, when FILE
+   weights where they are (for a domain that has been seen: DoReMi scores a domain never seen
+   at log |V| when the config sets `vocab_size`, so the mix holds only once every domain has
+   appeared, which in brown-small happens in step 0). ``--ref-ckpt FILE`` saves the reference there, or, when FILE
    exists, loads it and skips this phase.
 2. Proxy phase (``--steps``): a second fresh GPT trains; every step it sends, per domain, the
    proxy's loss sum and Σ max(ℓ_proxy − ℓ_ref, 0) over that domain's target tokens with the

@@ -194,6 +194,20 @@ def check_client():
         assert step == 3 and blob == b"opaque-state"
         assert c.stats()["fill_rate"] == 1.0
         ok("state blob and stats")
+
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("skip MixloadDataset check: torch is not installed", flush=True)
+        else:
+            from mixload_client import MixloadDataset
+            from torch.utils.data import DataLoader
+            ds = MixloadDataset(client=c, steps=2)
+            assert ds.start_step == 0 and ds.domains == NAMES
+            items = list(DataLoader(ds, batch_size=None))
+            assert [it["step"] for it in items] == [0, 1] and items[1]["input_ids"].tolist() == (INPUT_IDS + 1).tolist()
+            assert items[0]["labels"].tolist() == labels_from_targets(TARGETS).tolist()
+            ok("MixloadDataset through a DataLoader(batch_size=None): one step of this rank per item")
     finally:
         srv.stop = True
         srv.join()
