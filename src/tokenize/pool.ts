@@ -23,6 +23,17 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** One view per document into a batch's concatenated ids. */
+function split(batch: { readonly ids: Int32Array; readonly ends: Int32Array }): Int32Array[] {
+  const docs: Int32Array[] = [];
+  let start = 0;
+  for (let i = 0; i < batch.ends.length; i++) {
+    docs.push(batch.ids.subarray(start, batch.ends[i]));
+    start = batch.ends[i];
+  }
+  return docs;
+}
+
 export class TokenizerPool implements TokenizerInfo {
   readonly vocabSize: number;
   readonly eosId: number;
@@ -67,7 +78,7 @@ export class TokenizerPool implements TokenizerInfo {
   /** Encode texts (each gets EOS appended); resolves with one Int32Array per text, in order. */
   encode(texts: readonly string[]): Promise<Int32Array[]> {
     if (this.closed) return Promise.reject(new Error("tokenizer pool is closed"));
-    if (this.requestedWorkers === 0 || texts.length === 0) return Promise.resolve(texts.map((t) => this.local.encode(t)));
+    if (this.requestedWorkers === 0 || texts.length === 0) return Promise.resolve(split(this.local.encodeBatch(texts)));
     if (this.workers.length === 0) this.startWorkers();
     // Least-loaded worker; ties to the lowest index. Only the speed depends on this choice.
     let w = 0;
@@ -96,13 +107,7 @@ export class TokenizerPool implements TokenizerInfo {
       waiter.reject(new Error(`tokenizer worker failed: ${reply.error}`));
       return;
     }
-    const docs: Int32Array[] = [];
-    let start = 0;
-    for (let i = 0; i < reply.ends.length; i++) {
-      docs.push(reply.ids.subarray(start, reply.ends[i]));
-      start = reply.ends[i];
-    }
-    waiter.resolve(docs);
+    waiter.resolve(split(reply));
   }
 
   private failAll(error: Error): void {

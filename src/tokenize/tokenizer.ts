@@ -5,10 +5,14 @@
  * post-processor) and with the EOS id appended, so document boundaries survive packing and
  * the same ids come out whether a document is tokenized here or read back from a
  * pre-tokenized `.bin` written by `mixload tokenize`.
+ *
+ * Encoding goes through a pre-token → ids cache (cached-encoder.ts) that gives the library's ids
+ * at several times its speed; tokenizers it cannot serve exactly use the library directly.
  */
 import fs from "node:fs";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError } from "../util/errors.js";
+import { CachedEncoder, type EncodedBatch } from "./cached-encoder.js";
 
 /** Where the tokenizer files are and which special tokens to use. Paths are absolute here. */
 export interface TokenizerFiles {
@@ -29,7 +33,16 @@ export interface TokenizerInfo {
 export interface LoadedTokenizer extends TokenizerInfo {
   /** Token ids of `text` followed by EOS. */
   encode(text: string): Int32Array;
+  /** Each text's ids followed by EOS, concatenated, with end offsets (one buffer per batch). */
+  encodeBatch(texts: readonly string[]): EncodedBatch;
+  /** "cached", or why the plain library is used (the tokenizer's shape, or `cache: false`). */
+  readonly encoder: string;
   decode(ids: ArrayLike<number>): string;
+}
+
+export interface LoadOptions {
+  /** Use the pre-token cache when the tokenizer allows it. Default true; false = the plain library (benchmarks, tests). */
+  readonly cache?: boolean;
 }
 
 function readJson(file: string, field: string): Record<string, unknown> {
@@ -59,22 +72,30 @@ function tokenString(value: unknown): string | undefined {
  * Parsed tokenizers by file, per thread: a tokenizer.json can be megabytes (llama3: 9 MB, ~1 s to
  * parse) and is immutable, so loaders, tools and tests in one process share one copy.
  */
-const parsed = new Map<string, { json: Record<string, unknown>; config: Record<string, unknown>; tokenizer: Tokenizer }>();
+interface Parsed {
+  json: Record<string, unknown>;
+  config: Record<string, unknown>;
+  tokenizer: Tokenizer;
+  /** The thread's one cache for this tokenizer (shared by every loader in the thread), or why there is none. */
+  cached: CachedEncoder | string;
+}
+const parsed = new Map<string, Parsed>();
 
-function parse(files: TokenizerFiles): { json: Record<string, unknown>; config: Record<string, unknown>; tokenizer: Tokenizer } {
+function parse(files: TokenizerFiles): Parsed {
   const key = `${files.path}\0${files.configPath ?? ""}`;
   let entry = parsed.get(key);
   if (entry === undefined) {
     const json = readJson(files.path, "tokenizer.path");
     const config = files.configPath === undefined ? {} : readJson(files.configPath, "tokenizer.config");
-    entry = { json, config, tokenizer: new Tokenizer(json, config) };
+    const tokenizer = new Tokenizer(json, config);
+    entry = { json, config, tokenizer, cached: CachedEncoder.create(tokenizer) };
     parsed.set(key, entry);
   }
   return entry;
 }
 
-export function loadTokenizer(files: TokenizerFiles): LoadedTokenizer {
-  const { json, config, tokenizer } = parse(files);
+export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}): LoadedTokenizer {
+  const { json, config, tokenizer, cached } = parse(files);
 
   // Vocabulary size = one past the largest id, counting added tokens (they may lie past the model vocab).
   let vocabSize = 0;
@@ -94,16 +115,31 @@ export function loadTokenizer(files: TokenizerFiles): LoadedTokenizer {
   const padToken = files.pad ?? tokenString(config.pad_token);
   const padId = padToken === undefined ? eosId : idOf(padToken, "tokenizer.pad");
 
+  const plainEncode = (text: string): Int32Array => {
+    const ids: number[] = tokenizer.encode(text, { add_special_tokens: false }).ids;
+    const out = new Int32Array(ids.length + 1);
+    for (let i = 0; i < ids.length; i++) out[i] = ids[i];
+    out[ids.length] = eosId;
+    return out;
+  };
+  const encoder = options.cache === false ? "plain: cache disabled" : typeof cached === "string" ? `plain: ${cached}` : "cached";
+  const fast = options.cache === false || typeof cached === "string" ? null : cached;
+
   return {
     vocabSize,
     eosId,
     padId,
-    encode(text: string): Int32Array {
-      const ids = tokenizer.encode(text, { add_special_tokens: false }).ids;
-      const out = new Int32Array(ids.length + 1);
-      for (let i = 0; i < ids.length; i++) out[i] = ids[i];
-      out[ids.length] = eosId;
-      return out;
+    encoder,
+    encode: fast === null ? plainEncode : (text) => fast.encode(text, eosId),
+    encodeBatch(texts: readonly string[]): EncodedBatch {
+      if (fast !== null) return fast.encodeBatch(texts, eosId);
+      const docs = texts.map(plainEncode);
+      const ends = new Int32Array(docs.length);
+      let total = 0;
+      docs.forEach((d, i) => (ends[i] = total += d.length));
+      const ids = new Int32Array(total);
+      docs.forEach((d, i) => ids.set(d, ends[i] - d.length));
+      return { ids, ends };
     },
     decode(ids: ArrayLike<number>): string {
       return tokenizer.decode(Array.from(ids), { skip_special_tokens: false });

@@ -20,17 +20,7 @@ if (port === null) throw new Error("tokenizer worker must run in a worker thread
 
 port.on("message", (request: EncodeRequest) => {
   try {
-    const encoded = request.texts.map((text) => tokenizer.encode(text));
-    let total = 0;
-    for (const e of encoded) total += e.length;
-    const ids = new Int32Array(total);
-    const ends = new Int32Array(encoded.length);
-    let at = 0;
-    encoded.forEach((e, i) => {
-      ids.set(e, at);
-      at += e.length;
-      ends[i] = at;
-    });
+    const { ids, ends } = tokenizer.encodeBatch(request.texts);
     const reply: EncodeReply = { id: request.id, ids, ends };
     port.postMessage(reply, [ids.buffer, ends.buffer]);
   } catch (e) {
