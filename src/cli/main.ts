@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `mixload` command line. Each subcommand lives in its own module; this file only wires flags. */
+import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { VERSION } from "../version.js";
 import { runCommand } from "./common.js";
@@ -10,6 +11,12 @@ import { demoCommand } from "./demo.js";
 import { serveCommand } from "./serve.js";
 import { keygenCommand } from "./keygen.js";
 import { DEFAULT_GYM_MIXERS, gymCommand } from "./gym.js";
+import { replayCommand, type ReplayOptions } from "./replay.js";
+import { scheduleExportCommand, type ScheduleExportOptions } from "./schedule.js";
+import { reportCommand } from "./report.js";
+
+/** The package folder (dist/src/cli/main.js → ../../..), so `npm start` finds the bundled config from anywhere. */
+const PACKAGE_ROOT = path.resolve(import.meta.dirname, "../../..");
 
 function integer(min: number): (value: string) => number {
   return (value) => {
@@ -61,10 +68,56 @@ program
 
 program
   .command("demo", { isDefault: false })
-  .description("the `npm start` demo: run the loader on the bundled Brown corpus config and print per-domain figures")
-  .option("--config <file>", "run config", "examples/configs/brown.json")
-  .option("--steps <n>", "steps", integer(1), 100)
-  .action((o: { config: string; steps: number }) => runCommand(() => demoCommand(o)));
+  .description("the `npm start` demo: service on Brown with doremi, the built-in n-gram trainer over ZeroMQ, per-domain table, HTML report, replay --verify")
+  .option("--config <file>", "run config", path.join(PACKAGE_ROOT, "examples/configs/brown-small.json"))
+  .option("--steps <n>", "training steps", integer(1), 300)
+  .option("--ref-steps <n>", "steps of the natural-mix reference learner", integer(1), 150)
+  .option("--run-dir <dir>", "run directory (default runs/demo-<time>)")
+  .option("--http <port>", "dashboard port on 127.0.0.1 (default: a free one)", integer(0))
+  .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
+  .action((o: { config: string; steps: number; refSteps: number; runDir?: string; http?: number; workers?: number }) => runCommand(() => demoCommand(o)));
+
+program
+  .command("replay")
+  .description("offline uses of a recorded run: --verify (rebuild every batch, compare digests), --serve (serve the recorded schedule), --mixer NAME (counterfactual)")
+  .requiredOption("--log <run_dir>", "run directory written by `mixload serve` (config.json, schedule.jsonl)")
+  .option("--verify", "rebuild every step from config + seed + recorded schedule; exit 0 only when every digest matches")
+  .option("--serve", "serve the recorded run over PROTOCOL v1 with the recorded schedule, ignoring feedback")
+  .option("--mixer <name>", "COUNTERFACTUAL: fold the recorded feedback through this mixer and write its weight trajectory")
+  .option("--params <json>", "params for --mixer (JSON)")
+  .option("--steps <n>", "--verify: only the first N steps", integer(1))
+  .option("--out <file>", "--mixer: trajectory file (default RUN_DIR/counterfactual-NAME.json)")
+  .option("--config <file>", "use this config instead of RUN_DIR/config.json")
+  .option("--run-dir <dir>", "--serve: run directory of the replayed service (default RUN_DIR/replay-<time>)")
+  .option("--control <endpoint>", "--serve: ROUTER endpoint (overrides the recorded config)")
+  .option("--weights <endpoint>", "--serve: PUB endpoint (overrides the recorded config)")
+  .option("--http <port>", "--serve: live dashboard on 127.0.0.1:PORT", integer(0))
+  .option("--json", "print JSON")
+  .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
+  .action((o: ReplayOptions) => runCommand(() => replayCommand(o)));
+
+program
+  .command("schedule")
+  .description("work with recorded weight schedules")
+  .command("export")
+  .description("turn a recorded schedule into a static mixer config fragment: one blend (--as static) or N phases (--as phases)")
+  .requiredOption("--log <run_dir>", "run directory written by `mixload serve`")
+  .requiredOption("--as <kind>", "static | phases")
+  .option("--phases <n>", "number of phases for --as phases", integer(1), 2)
+  .option("--retime <steps>", "stretch the phase boundaries to a run of this many steps", integer(1))
+  .option("--out <file>", "write the fragment here instead of stdout")
+  .option("--config <file>", "use this config instead of RUN_DIR/config.json")
+  .action((o: ScheduleExportOptions) => runCommand(() => scheduleExportCommand(o)));
+
+program
+  .command("report")
+  .description("one self-contained HTML report of a run (weights, losses, shares, packing, throughput) plus SVG/PNG charts")
+  .argument("<run_dir>", "run directory written by `mixload serve`")
+  .option("--out <file>", "HTML file (default RUN_DIR/report.html; charts go to <name>-charts/ beside it)")
+  .option("--no-rebuild", "do not rebuild the batches (no packing figures, achieved shares from feedback counts)")
+  .option("--no-png", "skip the PNG charts (they need /usr/bin/chromium)")
+  .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
+  .action((runDir: string, o: { out?: string; rebuild: boolean; png: boolean; workers?: number }) => runCommand(() => reportCommand(runDir, o)));
 
 program
   .command("gym")
@@ -90,7 +143,8 @@ program
   .option("--json", "progress as JSON lines on stderr")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
   .option("--insecure", "allow binding a non-loopback address without serve.curve keys (unauthenticated, unencrypted; warns)")
-  .action((o: { config: string; resume?: string; runDir?: string; control?: string; weights?: string; json?: boolean; workers?: number; insecure?: boolean }) =>
+  .option("--http <port>", "live dashboard and Prometheus /metrics on http://127.0.0.1:PORT (0 picks a free port)", integer(0))
+  .action((o: { config: string; resume?: string; runDir?: string; control?: string; weights?: string; json?: boolean; workers?: number; insecure?: boolean; http?: number }) =>
     runCommand(() => serveCommand(o)),
   );
 

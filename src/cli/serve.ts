@@ -5,6 +5,7 @@
  */
 import { loadConfig } from "../config/load.js";
 import { MixloadService, type ProgressEvent } from "../serve/service.js";
+import { attachDashboard } from "../dashboard/attach.js";
 
 export interface ServeOptions {
   config: string;
@@ -15,6 +16,8 @@ export interface ServeOptions {
   control?: string;
   weights?: string;
   insecure?: boolean;
+  /** Live dashboard + /metrics on http://127.0.0.1:PORT (0: a free port). */
+  http?: number;
 }
 
 function formatWeights(w: Record<string, number>): string {
@@ -51,6 +54,14 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   );
   const info = { event: "listening", run_id: service.runId, control: service.controlEndpoint, weights: service.weightsEndpoint, run_dir: service.runDir };
   process.stderr.write(options.json ? `${JSON.stringify(info)}\n` : `mixload serve: run ${info.run_id} · control ${info.control} · weights ${info.weights} · run dir ${info.run_dir}\n`);
+  let dash = null;
+  try {
+    dash = options.http === undefined ? null : await attachDashboard(service, loaded, options.http);
+  } catch (e) {
+    await service.close({ writeState: false });
+    throw new Error(`--http ${options.http}: cannot start the dashboard: ${(e as Error).message}`);
+  }
+  if (dash) process.stderr.write(options.json ? `${JSON.stringify({ event: "dashboard", url: dash.url, metrics: `${dash.url}metrics` })}\n` : `mixload serve: dashboard ${dash.url} · metrics ${dash.url}metrics\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off("SIGINT", stop);
@@ -60,5 +71,6 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
+  await dash?.close();
   await service.close();
 }

@@ -56,7 +56,7 @@ const same = (a: readonly number[], b: readonly number[]): number => {
 
 export async function verifyRun(
   run: RunDir,
-  options: { workers?: number; steps?: number; onStep?: (step: number, total: number) => void } = {},
+  options: { workers?: number; steps?: number; onStep?: (step: number, total: number) => void; onBatch?: (step: number, batch: Batch, loader: Loader) => void } = {},
 ): Promise<VerifyResult> {
   const t0 = Date.now();
   const schedule = new RecordedSchedule(run);
@@ -79,6 +79,7 @@ export async function verifyRun(
       const rec = byStep.get(step);
       const batch = await loader.next(w);
       options.onStep?.(step, total);
+      if (batch !== null) options.onBatch?.(step, batch, loader);
       if (rec === undefined) continue; // a step the log lacks (e.g. a crash mid-write): nothing to compare
       let ok = true;
       const recorded = toArray(run.domains, rec.weights);
