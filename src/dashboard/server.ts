@@ -50,7 +50,14 @@ export class Dashboard {
   static async start(options: DashboardOptions): Promise<Dashboard> {
     const model = new RunModel(options.info);
     let dash: Dashboard | null = null;
-    const server = http.createServer((req, res) => dash!.handle(req, res));
+    const server = http.createServer((req, res) => {
+      try {
+        dash!.handle(req, res);
+      } catch (e) {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end(`internal error: ${(e as Error).message}\n`);
+      }
+    });
     dash = new Dashboard(server, model, options);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -82,6 +82,8 @@ export class RunModel {
   private readonly feedback = new Map<number, { loss: Float64Array; tokens: Float64Array }>();
   private readonly packing = new Map<number, PackingPoint>();
   private version = 0;
+  /** The weights in force at the start (before any step is built). */
+  private announced: number[] | null = null;
   private live: LiveStats | undefined;
   /** Bumped on every change; the dashboard pushes when it moves. */
   revision = 0;
@@ -106,6 +108,7 @@ export class RunModel {
       this.feedback.set(record.step, { loss, tokens });
     } else if (record.type === "weights") {
       this.version = Math.max(this.version, record.version);
+      if (record.effective_step === 0 || this.announced === null) this.announced = d.map((n) => record.weights[n] ?? 0);
     }
     this.revision += 1;
   }
@@ -128,7 +131,7 @@ export class RunModel {
 
   /** Latest built step's weights, by name. */
   currentWeights(): Record<string, number> {
-    const w = this.stepWeights.get(this.steps - 1);
+    const w = this.stepWeights.get(this.steps - 1) ?? this.announced;
     return Object.fromEntries(this.info.domains.map((n, i) => [n, w?.[i] ?? NaN]));
   }
 
@@ -182,7 +185,7 @@ export class RunModel {
     const win = Math.max(5, Math.ceil(fsteps.length / 30));
     const lossAt = (from: number, to: number, i: number): number => {
       let l = 0, t = 0;
-      for (let k = Math.max(0, from); k < to; k++) { const f = this.feedback.get(fsteps[k])!; l += f.loss[i]; t += f.tokens[i]; }
+      for (let k = Math.max(0, from); k < Math.min(to, fsteps.length); k++) { const f = this.feedback.get(fsteps[k])!; l += f.loss[i]; t += f.tokens[i]; }
       return t > 0 ? l / t : NaN;
     };
     const fwidth = Math.max(1, Math.ceil(fsteps.length / maxPoints));
