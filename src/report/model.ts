@@ -85,6 +85,8 @@ export class RunModel {
   /** The weights in force at the start (before any step is built). */
   private announced: number[] | null = null;
   private live: LiveStats | undefined;
+  /** (steps served, cumulative fill rate) samples of the live stats, one per new step count. */
+  private readonly liveFill: { step: number; fill: number }[] = [];
   /** Bumped on every change; the dashboard pushes when it moves. */
   revision = 0;
 
@@ -119,6 +121,8 @@ export class RunModel {
   }
 
   setLive(s: LiveStats): void {
+    const last = this.liveFill.at(-1);
+    if (s.steps_served > 0 && (last === undefined || last.step !== s.steps_served)) this.liveFill.push({ step: s.steps_served, fill: s.fill_rate });
     this.live = s;
     this.revision += 1;
   }
@@ -230,7 +234,8 @@ export class RunModel {
       }
     } else if (this.live) {
       packingSource = "service stats (cumulative fill rate)";
-      tables.packing.push({ step: this.live.steps_served, metric: "fill rate", value: this.live.fill_rate });
+      const every = Math.max(1, Math.ceil(this.liveFill.length / maxPoints));
+      this.liveFill.forEach((p, k) => { if (k % every === 0 || k === this.liveFill.length - 1) tables.packing.push({ step: p.step, metric: "fill rate", value: p.fill }); });
     }
 
     // Throughput: tokens built per second between batch records (their `t`), bucketed.
