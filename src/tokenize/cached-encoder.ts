@@ -21,12 +21,14 @@
  * library. Identity with the plain library is tested on all of Brown and by a property test.
  */
 import * as hf from "@huggingface/tokenizers";
+import { ByteLevelBpe, type BpeModelFields } from "./byte-level-bpe.js";
 
 // The library's .d.ts files use extension-less re-exports that do not resolve under NodeNext, so
 // its classes are typed here, as far as this module uses them.
 type Class = abstract new (...args: never[]) => object;
 const lib = hf as unknown as Record<
   | "BPE"
+  | "ByteLevelPreTokenizer"
   | "WordPiece"
   | "SplitPreTokenizer"
   | "SequencePreTokenizer"
@@ -49,6 +51,9 @@ export interface CachedEncoderOptions {
   /** Entries kept before the cache is cleared and refilled. Default 2^18 (≈ 30 MB). */
   readonly maxEntries?: number;
 }
+
+/** Pieces up to this many UTF-16 units are cached (the library's BPE cache uses the same bound). */
+const MAX_CACHED_LENGTH = 256;
 
 /** What a step of the pre-tokenizer looks like at runtime (the library's classes). */
 interface PreTokenizerStep {
@@ -152,6 +157,8 @@ export class CachedEncoder {
   /** First UTF-16 units of added tokens: a text without any of them needs no added-token split. */
   private readonly unnormalizedStarts: string[] | null;
   private readonly normalizedStarts: string[] | null;
+  /** The id-based miss path, or null where it would not be exact. Built with the encoder: part of loading, like the library's own merge table. */
+  private readonly fastBpe: ByteLevelBpe | null;
   private out: Int32Array<ArrayBuffer> = new Int32Array(1 << 16);
   private length = 0;
   hits = 0;
@@ -177,6 +184,7 @@ export class CachedEncoder {
       this.global = new RegExp(head.pattern.source, head.pattern.flags);
       this.sticky = new RegExp(head.pattern.source, head.pattern.flags.replace("g", "") + "y");
     }
+    this.fastBpe = t.model instanceof lib.BPE ? ByteLevelBpe.create(t.model as unknown as BpeModelFields, this.tail, t.added_tokens_map, (s) => s instanceof lib.ByteLevelPreTokenizer) : null;
     this.unnormalizedStarts = starts(t.splitter_unnormalized);
     this.normalizedStarts = starts(t.splitter_normalized);
   }
@@ -186,6 +194,11 @@ export class CachedEncoder {
     const t = tokenizer as unknown as TokenizerInternals;
     const why = unsupported(t);
     return why === null ? new CachedEncoder(t, options) : why;
+  }
+
+  /** How misses are encoded: "ids" (byte-level-bpe.ts) or "library" (the library's own steps and model). */
+  get missPath(): "ids" | "library" {
+    return this.fastBpe === null ? "library" : "ids";
   }
 
   /** Number of cached pieces (all keys). */
@@ -339,8 +352,11 @@ export class CachedEncoder {
     }
     this.misses++;
     const ids = this.modelIds(piece, section_index);
-    if (cache.size >= this.maxEntries) cache.clear();
-    cache.set(piece, ids.length === 1 ? ids[0] : ids);
+    // Long pieces (a run of 10,000 letters) are rare and would pin their text in memory: not cached.
+    if (piece.length <= MAX_CACHED_LENGTH) {
+      if (cache.size >= this.maxEntries) cache.clear();
+      cache.set(piece, ids.length === 1 ? ids[0] : ids);
+    }
     if (this.length + ids.length > this.out.length) this.grow(ids.length);
     this.out.set(ids, this.length);
     this.length += ids.length;
@@ -349,6 +365,8 @@ export class CachedEncoder {
   /** The library's own steps 2..k, model and token → id mapping (Tokenizer.encode) for one piece. */
   private modelIds(piece: string, section_index: number): Int32Array {
     const t = this.t;
+    const fast = this.fastBpe === null ? null : this.fastBpe.encode(piece);
+    if (fast) return fast;
     let pretokens = [piece];
     for (const step of this.tail) pretokens = step.pre_tokenize(pretokens, { section_index });
     const tokens = t.model(pretokens);

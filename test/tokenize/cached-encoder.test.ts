@@ -62,6 +62,7 @@ describe("CachedEncoder on llama3", () => {
     const texts = await brownParagraphs();
     expect(texts.length).toBeGreaterThan(15_000);
     const encoder = cachedEncoder(tokenizer);
+    expect(encoder.missPath).toBe("ids");
     const native = NativeTokenizer.fromFile(path.join(LLAMA3, "tokenizer.json"));
     const nativeDocs = await native.encodeBatch(texts, { addSpecialTokens: false });
     let tokens = 0;
@@ -143,11 +144,17 @@ describe("CachedEncoder on other pipeline shapes", () => {
         ],
       }),
     "no pre-tokenizer": () => variant({ pre_tokenizer: null }),
+    "a vocabulary without some merge results and parts": () => {
+      const vocab = { ...(model.vocab as Record<string, number>) };
+      for (const token of ["Ġthe", "he", "in", "Ġa", "er", "ing", "12", "Ã¤"]) delete vocab[token];
+      return variant({ model: { ...model, vocab, ignore_merges: false } });
+    },
   };
   for (const [name, build] of Object.entries(shapes)) {
     it(`${name}: same ids as the plain library`, () => {
       const tokenizer = build();
       const encoder = cachedEncoder(tokenizer, 50);
+      expect(encoder.missPath).toBe(/split regex|added tokens|vocabulary without/.test(name) ? "ids" : "library");
       fc.assert(
         fc.property(text, (s) => {
           expect(Array.from(encoder.encode(s))).toEqual(plainIds(tokenizer, s));
