@@ -151,6 +151,13 @@ const sameWeights = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => {
   return true;
 };
 
+/** Replies queued per peer (a client has one request in flight; a re-ask comes on a fresh socket). */
+export const ROUTER_SNDHWM = 16;
+/** Requests read ahead per peer. */
+export const ROUTER_RCVHWM = 64;
+/** Weight messages (≈ 30 bytes per domain) queued per subscriber. */
+export const PUB_SNDHWM = 1000;
+
 export class MixloadService {
   readonly runId: string;
   readonly runDir: string;
@@ -163,8 +170,13 @@ export class MixloadService {
   private readonly lag: number;
   /** The service's own ZeroMQ context: its ZAP handler (exposure.ts) answers for these sockets only. */
   private readonly context = new zmq.Context();
-  private readonly router = new zmq.Router({ context: this.context });
-  private readonly pub = new zmq.Publisher({ context: this.context });
+  /**
+   * High-water marks bound what a peer that stops reading can pin: at most ROUTER_SNDHWM replies
+   * per peer are queued (more are dropped; the client re-asks on its timeout), at most
+   * ROUTER_RCVHWM requests per peer are read ahead, PUB keeps PUB_SNDHWM weight messages per subscriber.
+   */
+  private readonly router = new zmq.Router({ context: this.context, sendHighWaterMark: ROUTER_SNDHWM, receiveHighWaterMark: ROUTER_RCVHWM });
+  private readonly pub = new zmq.Publisher({ context: this.context, sendHighWaterMark: PUB_SNDHWM });
   private zap: ZapHandler | null = null;
   /** not_ready steps already logged → when (a waiting trainer polls; the log says it once per 30 s). */
   private readonly notReadyLogged = new Map<number, number>();
