@@ -92,8 +92,19 @@ class MixloadClient:
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", rank: int = 0, world: int = 1,
                  timeout_ms: int = 10_000, retries: int = 3, not_ready_timeout_s: float = 120.0,
-                 context: Optional[zmq.Context] = None):
+                 context: Optional[zmq.Context] = None,
+                 server_key: Optional[str] = None, public_key: Optional[str] = None,
+                 secret_key: Optional[str] = None):
+        """``server_key`` (the service's Z85 public key, its ``.pub`` file) turns on CURVE, needed
+        when the service has ``serve.curve``; ``public_key``/``secret_key`` are this client's pair
+        (an ephemeral one is made if omitted; the service's allow-list, if any, must hold it)."""
         self.endpoint = endpoint
+        self.curve: Optional[Tuple[str, str, str]] = None
+        if server_key is not None:
+            if public_key is None or secret_key is None:
+                pub, sec = zmq.curve_keypair()
+                public_key, secret_key = pub.decode(), sec.decode()
+            self.curve = (server_key, public_key, secret_key)
         self.rank = rank
         self.world = world
         self.timeout_ms = timeout_ms
@@ -109,6 +120,10 @@ class MixloadClient:
         if self._sock is None:
             s = self._ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
+            if self.curve is not None:
+                s.curve_serverkey = self.curve[0].encode()
+                s.curve_publickey = self.curve[1].encode()
+                s.curve_secretkey = self.curve[2].encode()
             s.connect(self.endpoint)
             self._sock = s
         return self._sock
