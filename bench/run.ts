@@ -10,11 +10,16 @@
  *   loader.text      the whole loader on Brown text, tokenized on the fly in the worker pool
  *   packing.*        fill rate and truncations of best_fit / concat / pad on Brown
  *   mixer.*          update cost for 64 domains
+ *   serve.*          bench/serve.ts: serve vs raw ZeroMQ, reply latency, trainer stall, resume, peak RSS
+ *
+ * `--only serve` (comma-separated groups: pack, loader, packing, mixer, serve; or parts of serve:
+ * serve.throughput, serve.latency, serve.stall, serve.resume, serve.memory) runs just those.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { benchPacking } from "./pack.js";
 import { benchMixerUpdates } from "./mixers.js";
+import { benchServe, SERVE_PARTS } from "./serve.js";
 import { packStats, type PackStatsReport } from "../src/cli/pack-stats.js";
 import { tokenizeCommand } from "../src/cli/tokenize.js";
 import { MegatronWriter } from "../src/sources/index.js";
@@ -101,38 +106,58 @@ async function repeatPackStats(config: string, steps: number): Promise<{ report:
   return { report: runs[0], tokensPerS: median(runs.map((x) => x.tokens_per_s)), tokensPerCpuS: median(runs.map((x) => x.tokens_per_cpu_s)) };
 }
 
+/** `--only a,b` / `--only=a,b`: the groups to run (default all). `want("serve")` is true for `serve.latency` too. */
+function selection(argv: readonly string[]): (group: string) => boolean {
+  const i = argv.findIndex((a) => a === "--only" || a.startsWith("--only="));
+  if (i < 0) return () => true;
+  const list = (argv[i].startsWith("--only=") ? argv[i].slice(7) : (argv[i + 1] ?? "")).split(",").filter((x) => x !== "");
+  return (group) => list.some((x) => x === group || x.startsWith(`${group}.`) || group.startsWith(`${x}.`));
+}
+
 async function main(): Promise<void> {
   const json = process.argv.includes("--json");
+  const want = selection(process.argv.slice(2));
   fs.mkdirSync(CACHE, { recursive: true });
   const rows: Row[] = [];
   const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-  log("packing algorithm (synthetic lengths)");
-  const packs = Array.from({ length: REPEATS }, () => benchPacking({ buffers: 60 }));
-  rows.push({ stage: "pack.algorithm", value: median(packs.map((p) => p.tokensPerSecond)) / 1e6, unit: "M tokens/s", target: "≥ 30", note: `fill ${packs[0].fillRate.toFixed(5)}, truncations ${packs[0].truncations} = min ${packs[0].minTruncations}` });
-  rows.push({ stage: "pack.assemble", value: median(packs.map((p) => p.endToEndTokensPerSecond)) / 1e6, unit: "M tokens/s", target: "≥ 30", note: "chunk + BFD + batch arrays" });
-
-  log("loader on pre-tokenized Brown (Megatron .bin/.idx)");
-  const configs = await brownMegatronConfigs();
-  const megatron = await repeatPackStats(configs.best_fit, 1000);
-  rows.push({ stage: "loader.megatron.brown", value: megatron.tokensPerS / 1e6, unit: "M tokens/s", target: "≥ 30", note: `${(megatron.tokensPerCpuS / 1e6).toFixed(1)} M/CPU-s; whole loader; ${(megatron.report.tokens / megatron.report.documents).toFixed(0)} tokens/document` });
-  const synthetic = await repeatPackStats(syntheticMegatronConfig(path.join(ROOT, "examples/configs/brown.json")), 1000);
-  rows.push({ stage: "loader.megatron.len600", value: synthetic.tokensPerS / 1e6, unit: "M tokens/s", target: "≥ 30", note: `${(synthetic.tokensPerCpuS / 1e6).toFixed(1)} M/CPU-s; fill ${synthetic.report.fill_rate.toFixed(5)}; truncations ${synthetic.report.truncations} = min ${synthetic.report.min_truncations}` });
-
-  log("loader on Brown text, tokenized on the fly");
-  const text = await repeatPackStats(path.join(ROOT, "examples/configs/brown.json"), 100);
-  rows.push({ stage: "loader.text", value: text.tokensPerS / 1e6, unit: "M tokens/s", note: "tokenized on the fly by the worker pool (issue 6 measures it against native)" });
-
-  log("packing strategies on Brown, 100 steps of 8×2048");
-  for (const strategy of ["best_fit", "concat", "pad"]) {
-    const r = await packStats({ config: configs[strategy], steps: 100 });
-    rows.push({ stage: `packing.${strategy}.fill_rate`, value: r.fill_rate, unit: "", target: strategy === "best_fit" ? "≥ 0.998" : undefined });
-    rows.push({ stage: `packing.${strategy}.truncations`, value: r.truncations, unit: "", note: `min ${r.min_truncations}, documents ${r.documents}, mix L1 ${(100 * r.l1_error).toFixed(3)}%` });
+  if (want("pack")) {
+    log("packing algorithm (synthetic lengths)");
+    const packs = Array.from({ length: REPEATS }, () => benchPacking({ buffers: 60 }));
+    rows.push({ stage: "pack.algorithm", value: median(packs.map((p) => p.tokensPerSecond)) / 1e6, unit: "M tokens/s", target: "≥ 30", note: `fill ${packs[0].fillRate.toFixed(5)}, truncations ${packs[0].truncations} = min ${packs[0].minTruncations}` });
+    rows.push({ stage: "pack.assemble", value: median(packs.map((p) => p.endToEndTokensPerSecond)) / 1e6, unit: "M tokens/s", target: "≥ 30", note: "chunk + BFD + batch arrays" });
   }
 
-  log("mixer updates, 64 domains");
-  for (const m of benchMixerUpdates()) {
-    rows.push({ stage: `mixer.${m.name}`, value: m.microsPerUpdate, unit: m.name.startsWith("bimix") ? "µs (one fit)" : "µs/update", target: m.name === "doremi" || m.name === "doge" ? "≤ 100" : undefined });
+  if (want("loader") || want("packing")) {
+    log("loader on pre-tokenized Brown (Megatron .bin/.idx)");
+    const configs = await brownMegatronConfigs();
+    const megatron = await repeatPackStats(configs.best_fit, 1000);
+    rows.push({ stage: "loader.megatron.brown", value: megatron.tokensPerS / 1e6, unit: "M tokens/s", target: "≥ 30", note: `${(megatron.tokensPerCpuS / 1e6).toFixed(1)} M/CPU-s; whole loader; ${(megatron.report.tokens / megatron.report.documents).toFixed(0)} tokens/document` });
+    const synthetic = await repeatPackStats(syntheticMegatronConfig(path.join(ROOT, "examples/configs/brown.json")), 1000);
+    rows.push({ stage: "loader.megatron.len600", value: synthetic.tokensPerS / 1e6, unit: "M tokens/s", target: "≥ 30", note: `${(synthetic.tokensPerCpuS / 1e6).toFixed(1)} M/CPU-s; fill ${synthetic.report.fill_rate.toFixed(5)}; truncations ${synthetic.report.truncations} = min ${synthetic.report.min_truncations}` });
+
+    log("loader on Brown text, tokenized on the fly");
+    const text = await repeatPackStats(path.join(ROOT, "examples/configs/brown.json"), 100);
+    rows.push({ stage: "loader.text", value: text.tokensPerS / 1e6, unit: "M tokens/s", note: "tokenized on the fly by the worker pool (issue 6 measures it against native)" });
+
+    log("packing strategies on Brown, 100 steps of 8×2048");
+    for (const strategy of ["best_fit", "concat", "pad"]) {
+      const r = await packStats({ config: configs[strategy], steps: 100 });
+      rows.push({ stage: `packing.${strategy}.fill_rate`, value: r.fill_rate, unit: "", target: strategy === "best_fit" ? "≥ 0.998" : undefined });
+      rows.push({ stage: `packing.${strategy}.truncations`, value: r.truncations, unit: "", note: `min ${r.min_truncations}, documents ${r.documents}, mix L1 ${(100 * r.l1_error).toFixed(3)}%` });
+    }
+  }
+
+  if (want("mixer")) {
+    log("mixer updates, 64 domains");
+    for (const m of benchMixerUpdates()) {
+      rows.push({ stage: `mixer.${m.name}`, value: m.microsPerUpdate, unit: m.name.startsWith("bimix") ? "µs (one fit)" : "µs/update", target: m.name === "doremi" || m.name === "doge" ? "≤ 100" : undefined });
+    }
+  }
+
+  if (want("serve")) {
+    const parts = SERVE_PARTS.filter((part) => want(`serve.${part}`));
+    rows.push(...(await benchServe({ root: ROOT, cache: CACHE, repeats: REPEATS, parts, log, stopSeconds: Number(process.env.MIXLOAD_BENCH_STOP_S ?? 30) })));
   }
 
   if (json) {
