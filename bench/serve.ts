@@ -477,7 +477,7 @@ async function runStall(root: string, dir: string, lag: number, prefetch: number
 async function benchStall(o: { root: string; repeats: number; log: (s: string) => void; dir: string }): Promise<ServeRow[]> {
   const rows: ServeRow[] = [];
   const STEPS = 40;
-  const B = Number(process.env.MIXLOAD_BENCH_STALL_B ?? 2);
+  const B = Number(process.env.MIXLOAD_BENCH_STALL_B ?? 1);
   const L = 2048;
   for (const [lag, prefetch] of [
     [1, 4],
