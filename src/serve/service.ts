@@ -849,11 +849,12 @@ export class MixloadService {
     if (options.writeState !== false) {
       try {
         const { step, blob } = await this.stateBlob();
-        file = path.join(this.runDir, "state.bin");
-        writeFileAtomic(file, blob);
+        const target = path.join(this.runDir, "state.bin");
+        writeFileAtomic(target, blob);
+        file = target; // only once it is on disk: a caller must never be told of a file that is not there
         this.emit("stop", `state for step ${step} written to ${file}`);
       } catch (e) {
-        this.warn(`could not write the final state: ${(e as Error).message}`);
+        this.warn(`could not write the final state: ${(e as Error).message} (the previous state.bin, if any, is unchanged; resume from the trainer's last \`state\` blob)`);
       }
     }
     this.router.linger = 1000;
