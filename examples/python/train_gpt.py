@@ -2,7 +2,7 @@
 """Train a tiny GPT on CPU from a running `mixload serve`, with DoReMi steering the mix live.
 
     node dist/src/cli/main.js serve --config examples/configs/brown-small.json &
-    /usr/bin/python3 examples/python/train_gpt.py --ref-steps 100 --steps 200
+    /usr/bin/python3 examples/python/train_gpt.py --ref-steps 200 --steps 200
 
 DoReMi (Xie et al. 2023) needs a frozen reference model; to stay one command, this script
 trains it first, on the same service:
@@ -161,7 +161,7 @@ def main() -> None:
     p.add_argument("--rank", type=int, default=0)
     p.add_argument("--world", type=int, default=1)
     p.add_argument("--steps", type=int, default=200, help="proxy training steps (DoReMi live)")
-    p.add_argument("--ref-steps", type=int, default=100, help="reference training steps on the starting mix")
+    p.add_argument("--ref-steps", type=int, default=200, help="reference training steps on the starting mix (as many as the proxy gets, so the reference is not weaker than the proxy)")
     p.add_argument("--ref-ckpt", default=None, help="load the reference from this file if it exists, else save it there")
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--layers", type=int, default=4)
@@ -209,13 +209,13 @@ def main() -> None:
     K = len(domains)
     weights_seen = []
     tail_from = step + args.steps - max(1, args.steps // 4)
-    sums = {d: np.zeros(3) for d in domains}  # loss_sum, ref_loss_sum, tokens
+    sums = {d: np.zeros(4) for d in domains}  # loss_sum, ref_loss_sum, excess_loss_sum, tokens
 
     def on_step(s, raw, fb):
         weights_seen.append([raw["weights"][d] for d in domains])
         if s >= tail_from:
             for d, e in fb.items():
-                sums[d] += (e["loss_sum"], e["ref_loss_sum"], e["tokens"])
+                sums[d] += (e["loss_sum"], e["ref_loss_sum"], e["excess_loss_sum"], e["tokens"])
 
     proxy = new_model(args.seed + 2)
     losses = train_phase("proxy", client, proxy, step, args.steps, args, domains, ref=ref, on_step=on_step)
@@ -229,13 +229,15 @@ def main() -> None:
     print(f"{'domain':<16} {'start w':>8} {'end w':>8} {'avg w':>8} {'achieved':>8} {'loss':>7} {'ref':>7} {'excess':>7}")
     rows = []
     for i, d in enumerate(domains):
-        ls, rs, n = sums[d]
+        ls, rs, xs, n = sums[d]
         loss_d = ls / n if n else float("nan")
         ref_d = rs / n if n else float("nan")
+        exc_d = xs / n if n else float("nan")  # per-token clipped, what DoReMi sees
         rows.append({"domain": d, "start": float(start[i]), "end": float(end[i]), "avg": float(avg[i]),
-                     "achieved": achieved.get(d), "loss": loss_d if n else None, "ref_loss": ref_d if n else None})
+                     "achieved": achieved.get(d), "loss": loss_d if n else None, "ref_loss": ref_d if n else None,
+                     "excess": exc_d if n else None})
         print(f"{d:<16} {start[i]:8.4f} {end[i]:8.4f} {avg[i]:8.4f} {achieved.get(d, float('nan')):8.4f} "
-              f"{loss_d:7.3f} {ref_d:7.3f} {max(loss_d - ref_d, 0):7.3f}")
+              f"{loss_d:7.3f} {ref_d:7.3f} {exc_d:7.3f}")
 
     def window(xs, n=10):
         return float(np.mean(xs[:n])) if xs else None, float(np.mean(xs[-n:])) if xs else None
