@@ -393,3 +393,91 @@ export function planKills(count: number, from: number, to: number, seed: number)
   steps.slice(0, count).forEach((s, i) => plan.set(s, KILL_PHASES[i % KILL_PHASES.length]));
   return plan;
 }
+
+// ---- load ---------------------------------------------------------------------------------
+
+export interface LoadReport {
+  ranks: number;
+  /** Steps every rank fetched (contiguous from 0). */
+  steps: number;
+  bytes: number;
+  seconds: number;
+  /** Service RSS samples (kB), one per second. */
+  rss: number[];
+  /** Step → global digest, reassembled from the rank shares. */
+  digests: string[];
+  tokens: number;
+}
+
+/**
+ * `world` ranks, each in its own async loop: fetch step s, send its feedback, go on to s + 1,
+ * as fast as the service answers, until `seconds` have passed. Every (step, rank) is fetched
+ * exactly once; the shares are reassembled per step afterwards.
+ */
+export async function runLoad(serve: ServeProcess, control: string, world: number, seconds: number): Promise<LoadReport> {
+  const end = Date.now() + seconds * 1000;
+  const t0 = Date.now();
+  const shares: ClientBatch[][] = [];
+  const digests: string[] = [];
+  const rss: number[] = [];
+  let bytes = 0;
+  let tokens = 0;
+  const sampler = setInterval(() => {
+    const kb = serve.rssKb();
+    if (kb !== null) rss.push(kb);
+  }, 1000);
+  const fetched = new Array<number>(world).fill(0);
+  const rank = async (r: number): Promise<void> => {
+    const c = new MixloadClient({ endpoint: control, timeoutMs: 60_000, notReadyWaitMs: 120_000, notReadyPollMs: 1 });
+    try {
+      for (let s = 0; ; s++) {
+        // Stop together: a rank may run at most one step past the slowest, so all reach the same last step.
+        if (Date.now() > end && s >= Math.max(...fetched)) break;
+        const b = await c.batch(s, r);
+        if (b.step !== s || b.rank !== r) throw new Error(`asked (${s}, ${r}), got (${b.step}, ${b.rank})`);
+        const row = (shares[s] ??= []);
+        row[r] = b;
+        if (row.filter(Boolean).length === world) {
+          digests[s] = globalDigest(row);
+          delete shares[s]; // a long soak keeps digests, not batches
+        }
+        fetched[r] = s + 1;
+        bytes += b.input_ids.byteLength + b.targets.byteLength + b.position_ids.byteLength + b.domain_ids.byteLength + b.cu_seqlens.byteLength;
+        tokens += Number(b.header.tokens);
+        await c.feedback(feedbackFor(b));
+      }
+    } finally {
+      c.close();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: world }, (_, r) => rank(r)));
+  } finally {
+    clearInterval(sampler);
+  }
+  const steps = Math.min(...fetched);
+  for (let s = 0; s < steps; s++) if (digests[s] === undefined) throw new Error(`step ${s}: not every rank received it`);
+  digests.length = steps;
+  return { ranks: world, steps, bytes, seconds: (Date.now() - t0) / 1000, rss, digests, tokens };
+}
+
+/** The `batch` digests the service logged (schedule.jsonl), by step; the last line per step wins. */
+export function loggedDigests(runDir: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of fs.readFileSync(path.join(runDir, "schedule.jsonl"), "utf8").split("\n")) {
+    if (line === "") continue;
+    const r = JSON.parse(line) as { type: string; step?: number; digest?: string };
+    if (r.type === "batch" && r.step !== undefined && r.digest !== undefined) out.set(r.step, r.digest);
+  }
+  return out;
+}
+
+/** Memory is flat: the late samples' median is within `slackKb` of the early (post-warm-up) median. */
+export function rssGrowthKb(rss: readonly number[]): number {
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)];
+  };
+  const third = Math.max(1, Math.floor(rss.length / 3));
+  return median(rss.slice(-third)) - median(rss.slice(third, 2 * third));
+}
