@@ -4,6 +4,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import { Loader } from "../loader/loader.js";
+import { ConfigError, DataError } from "../util/errors.js";
 import { batchTransferList, buildStep, loaderInfo, loaderStats, packState, type BuilderReply, type BuilderRequest, type OpenedReply } from "./builder.js";
 
 const port = parentPort;
@@ -52,7 +53,9 @@ async function handle(req: BuilderRequest): Promise<void> {
     }
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    port!.postMessage({ id: req.id, ok: false, error: err.message, stack: err.stack } satisfies BuilderReply);
+    // The user's errors keep their type across the thread boundary (runCommand prints them without a stack).
+    const fields = err instanceof DataError ? { reason: err.reason, file: err.file, line: err.line } : err instanceof ConfigError ? { path: err.path } : undefined;
+    port!.postMessage({ id: req.id, ok: false, error: err.message, stack: err.stack, name: err.name, fields } satisfies BuilderReply);
   }
 }
 

@@ -21,6 +21,7 @@ import { pack, unpack } from "msgpackr";
 import { batchDigest, type Batch } from "../batch/assemble.js";
 import type { LoadedConfig } from "../config/load.js";
 import { Loader, type LoaderState } from "../loader/loader.js";
+import { ConfigError, DataError } from "../util/errors.js";
 import type { DomainInfo } from "../../mixers/types.js";
 
 export type BuilderMode = "worker" | "inline";
@@ -188,7 +189,19 @@ export type BuilderRequest =
   | { type: "close"; id: number };
 
 /** Messages from the worker: `value` is the request's result. */
-export type BuilderReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string; stack?: string };
+export type BuilderReply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: string; stack?: string; name?: string; fields?: Record<string, unknown> };
+
+/** Rebuild a worker's error; DataError and ConfigError come back as themselves (same message, fields). */
+function workerError(reply: { error: string; stack?: string; name?: string; fields?: Record<string, unknown> }): Error {
+  const proto = reply.name === "DataError" ? DataError.prototype : reply.name === "ConfigError" ? ConfigError.prototype : Error.prototype;
+  const e = Object.assign(Object.create(proto) as Error, reply.fields ?? {});
+  Object.defineProperty(e, "message", { value: reply.error, enumerable: false, writable: true, configurable: true });
+  if (reply.name !== undefined) Object.defineProperty(e, "name", { value: reply.name, enumerable: false, writable: true, configurable: true });
+  e.stack = reply.stack ?? `${reply.name ?? "Error"}: ${reply.error}`;
+  return e;
+}
 
 /** What `open` and `restore` answer. */
 export interface OpenedReply {
@@ -240,11 +253,7 @@ class WorkerBuilder implements BatchBuilder {
       if (p === undefined) return;
       this.pending.delete(reply.id);
       if (reply.ok) p.resolve(reply.value);
-      else {
-        const e = new Error(reply.error);
-        if (reply.stack !== undefined) e.stack = reply.stack;
-        p.reject(e);
-      }
+      else p.reject(workerError(reply));
     });
     this.worker.on("error", (e: unknown) => this.fail(e instanceof Error ? e : new Error(String(e))));
     this.worker.on("exit", (code) => this.fail(new Error(`the batch builder worker exited (code ${code})`)));
