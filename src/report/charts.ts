@@ -3,6 +3,10 @@
  * compiled to Vega here in Node. The browser page needs only the Vega runtime to draw them
  * (and swaps the `table` data in place when the dashboard pushes new rows); `renderSvg`
  * draws the same specs to SVG strings in Node for the report's files.
+ *
+ * Every spec autosizes with `resize: true`: the live page creates its views on an empty
+ * table and fills them later, and without it Vega keeps the padding it computed for the
+ * empty chart (titles, axis titles and legends then fall outside the drawing).
  */
 import { compile, type TopLevelSpec } from "vega-lite";
 import * as vega from "vega";
@@ -18,9 +22,12 @@ export const CHART_TITLES: Record<ChartName, string> = {
   throughput: "Throughput (tokens built per second; the builder runs at most `prefetch` steps ahead of the trainer)",
 };
 
-const W = 560;
+/** Plot width: with axes and a legend a chart fits a half-width figure of a 1440 px page. */
+const W = 500;
 const H = 260;
 const data = { name: "table" };
+const autosize = { type: "pad" as const, resize: true };
+const schema = "https://vega.github.io/schema/vega-lite/v6.json";
 const domainColor = (domains: readonly string[]) => ({
   field: "domain",
   type: "nominal" as const,
@@ -28,12 +35,65 @@ const domainColor = (domains: readonly string[]) => ({
   scale: { domain: [...domains], scheme: domains.length > 10 ? "category20" : "tableau10" },
   legend: { labelLimit: 220, symbolLimit: 50 },
 });
-const stepAxis = { field: "step", type: "quantitative" as const, title: "step", scale: { nice: false } };
+/** Steps are integers: no "10.000000" when a series has one point, no repeated labels on short runs. */
+const stepAxis = { field: "step", type: "quantitative" as const, title: "step", scale: { nice: false }, axis: { format: "d", tickMinStep: 1 } };
+const stepTip = { field: "step", type: "quantitative" as const, format: "d" };
 
-export function chartSpecs(domains: readonly string[]): Record<ChartName, TopLevelSpec> {
+export interface ChartOptions {
+  /**
+   * The live dashboard's variant: its packing figures are the service's cumulative fill rate
+   * only (the `stats` op has no truncation counts; the report rebuilds the batches for those).
+   */
+  live?: boolean;
+}
+
+export function chartSpecs(domains: readonly string[], options: ChartOptions = {}): Record<ChartName, TopLevelSpec> {
+  const packing: TopLevelSpec = options.live
+    ? {
+        $schema: schema,
+        title: { text: CHART_TITLES.packing, subtitle: "served fill rate (cumulative, from the service's stats) · truncations: in the report" },
+        autosize,
+        width: W,
+        height: 180,
+        data,
+        mark: { type: "line", point: { size: 16 } },
+        encoding: {
+          x: stepAxis,
+          y: { field: "value", type: "quantitative", title: "fill rate", scale: { zero: false }, axis: { format: ".4f" } },
+          tooltip: [stepTip, { field: "metric" }, { field: "value", format: ".5g" }],
+        },
+      }
+    : {
+        $schema: schema,
+        title: CHART_TITLES.packing,
+        autosize,
+        data,
+        facet: {
+          row: {
+            field: "metric",
+            type: "nominal",
+            title: null,
+            sort: ["fill rate", "truncations (cumulative)", "minimum possible truncations"],
+            // one word a line: "minimum possible truncations" is longer than a 70 px row
+            header: { labelExpr: "split(datum.value, ' ')" },
+          },
+        },
+        spec: {
+          width: W,
+          height: 70,
+          mark: { type: "line", point: { size: 12 } },
+          encoding: {
+            x: stepAxis,
+            y: { field: "value", type: "quantitative", title: null, scale: { zero: false } },
+            tooltip: [stepTip, { field: "metric" }, { field: "value", format: ".5g" }],
+          },
+        },
+        resolve: { scale: { y: "independent" } },
+      };
   return {
     weights: {
-      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      $schema: schema,
+      autosize,
       title: CHART_TITLES.weights,
       width: W,
       height: H,
@@ -44,11 +104,12 @@ export function chartSpecs(domains: readonly string[]): Record<ChartName, TopLev
         y: { field: "weight", type: "quantitative", stack: "zero", title: "weight", scale: { domain: [0, 1] } },
         color: domainColor(domains),
         order: { field: "domain" },
-        tooltip: [{ field: "step" }, { field: "domain" }, { field: "weight", format: ".4f" }],
+        tooltip: [stepTip, { field: "domain" }, { field: "weight", format: ".4f" }],
       },
     },
     loss: {
-      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      $schema: schema,
+      autosize,
       title: CHART_TITLES.loss,
       width: W,
       height: H,
@@ -58,11 +119,12 @@ export function chartSpecs(domains: readonly string[]): Record<ChartName, TopLev
         x: stepAxis,
         y: { field: "loss", type: "quantitative", title: "loss (nats/token)", scale: { zero: false } },
         color: domainColor(domains),
-        tooltip: [{ field: "step" }, { field: "domain" }, { field: "loss", format: ".3f" }],
+        tooltip: [stepTip, { field: "domain" }, { field: "loss", format: ".3f" }],
       },
     },
     shares: {
-      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      $schema: schema,
+      autosize,
       title: CHART_TITLES.shares,
       width: W,
       height: H,
@@ -76,25 +138,10 @@ export function chartSpecs(domains: readonly string[]): Record<ChartName, TopLev
         tooltip: [{ field: "domain" }, { field: "kind" }, { field: "share", format: ".4f" }],
       },
     },
-    packing: {
-      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-      title: CHART_TITLES.packing,
-      data,
-      facet: { row: { field: "metric", type: "nominal", title: null, sort: ["fill rate", "truncations (cumulative)", "minimum possible truncations"] } },
-      spec: {
-        width: W,
-        height: 70,
-        mark: { type: "line", point: { size: 12 } },
-        encoding: {
-          x: stepAxis,
-          y: { field: "value", type: "quantitative", title: null, scale: { zero: false } },
-          tooltip: [{ field: "step" }, { field: "metric" }, { field: "value", format: ".5g" }],
-        },
-      },
-      resolve: { scale: { y: "independent" } },
-    },
+    packing,
     throughput: {
-      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      $schema: schema,
+      autosize,
       title: CHART_TITLES.throughput,
       width: W,
       height: 180,
@@ -103,15 +150,15 @@ export function chartSpecs(domains: readonly string[]): Record<ChartName, TopLev
       encoding: {
         x: stepAxis,
         y: { field: "tokens_per_s", type: "quantitative", title: "tokens / s" },
-        tooltip: [{ field: "step" }, { field: "tokens_per_s", format: ",.0f" }],
+        tooltip: [stepTip, { field: "tokens_per_s", format: ",.0f" }],
       },
     },
   };
 }
 
 /** Vega specs (what the page's Vega runtime parses). */
-export function compiledSpecs(domains: readonly string[]): Record<ChartName, vega.Spec> {
-  const specs = chartSpecs(domains);
+export function compiledSpecs(domains: readonly string[], options: ChartOptions = {}): Record<ChartName, vega.Spec> {
+  const specs = chartSpecs(domains, options);
   return Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, compile(s).spec])) as Record<ChartName, vega.Spec>;
 }
 

@@ -123,8 +123,10 @@ export class RunModel {
   setLive(s: LiveStats): void {
     const last = this.liveFill.at(-1);
     if (s.steps_served > 0 && (last === undefined || last.step !== s.steps_served)) this.liveFill.push({ step: s.steps_served, fill: s.fill_rate });
+    // Uptime alone is no change: an idle run should not re-push (and redraw) every poll.
+    const same = (a: LiveStats | undefined): boolean => a !== undefined && JSON.stringify({ ...a, uptime_s: 0 }) === JSON.stringify({ ...s, uptime_s: 0 });
+    if (!same(this.live)) this.revision += 1;
     this.live = s;
-    this.revision += 1;
   }
 
   get steps(): number {
@@ -238,7 +240,10 @@ export class RunModel {
       this.liveFill.forEach((p, k) => { if (k % every === 0 || k === this.liveFill.length - 1) tables.packing.push({ step: p.step, metric: "fill rate", value: p.fill }); });
     }
 
-    // Throughput: tokens built per second between batch records (their `t`), bucketed.
+    // Throughput: tokens built per second over a trailing window of batch records (their `t`),
+    // sampled every `every` records and at the latest one, so the series starts at the second
+    // record and grows with the run (a fixed 10-step bucket drew one lone point for the first
+    // 20 steps of a live run).
     const times = [...this.stepTime.entries()].sort((a, b) => a[0] - b[0]);
     const tokensOf = (s: number): number => {
       const p = this.packing.get(s);
@@ -247,10 +252,12 @@ export class RunModel {
       if (f) return f.tokens.reduce((a, b) => a + b, 0);
       return this.info.tokens_per_step;
     };
-    const twidth = Math.max(width, 10, Math.ceil(T / 40));
-    for (let k = twidth; k < times.length; k += twidth) {
+    const every = Math.max(width, Math.ceil(times.length / 100));
+    const trail = Math.max(every, 10);
+    for (let k = 1; k < times.length; k++) {
+      if (k % every !== 0 && k !== times.length - 1) continue;
       const [s1, t1] = times[k];
-      const [s0, t0] = times[k - twidth];
+      const [s0, t0] = times[Math.max(0, k - trail)];
       if (t1 <= t0) continue;
       let tok = 0;
       for (let s = s0 + 1; s <= s1; s++) tok += tokensOf(s);

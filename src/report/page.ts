@@ -78,10 +78,12 @@ export interface PageOptions {
   data?: ChartData;
   /** Extra HTML below the charts (e.g. a counterfactual note). */
   extra?: string;
+  /** The live dashboard's chart variants (`ChartOptions.live`); default: no inline `data`. */
+  live?: boolean;
 }
 
 export function renderPage(o: PageOptions): string {
-  const specs = compiledSpecs(o.domains);
+  const specs = compiledSpecs(o.domains, { live: o.live ?? o.data === undefined });
   const figures = (Object.keys(specs) as ChartName[])
     .map((name) => `<figure id="chart-${name}" aria-label="${esc(CHART_TITLES[name])}"></figure>`)
     .join("\n");

@@ -73,8 +73,11 @@ describe("live dashboard", () => {
       expect(await page.getAttribute("body", "data-weights-version")).toBe("0");
       await page.evaluate(() => { (window as unknown as { marker: number }).marker = 42; });
 
-      // Train 12 steps: DoReMi folds each step's feedback into new weights.
-      await trainAgainst({ endpoint: service.controlEndpoint, steps: 12, reference });
+      // Train 12 steps: DoReMi folds each step's feedback into new weights. The 12 steps take
+      // about a second, faster than the 500 ms poll; a tick per step stands in for a real
+      // trainer's pace so the live fill-rate series gets several samples.
+      const ds = dash;
+      await trainAgainst({ endpoint: service.controlEndpoint, steps: 12, reference, onStep: () => void ds.tick() });
       await page.waitForFunction(() => Number(document.body.getAttribute("data-weights-version")) >= 10, undefined, { timeout: 20_000 });
       expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42); // same document: no reload
       expect(navigations).toBe(1);
@@ -83,6 +86,29 @@ describe("live dashboard", () => {
       expect(new Set(wEnd).size).toBeGreaterThan(1); // no longer uniform
       const legend = await page.locator("#chart-weights svg").textContent();
       for (const d of DOMAINS) expect(legend).toContain(d);
+
+      // The views were created on empty tables: once filled, every title, axis title, label and
+      // legend entry must still lie inside its chart's SVG (no clipped "ll rate and truncations").
+      await page.waitForFunction(() => (window as unknown as { mixloadData?: { tables: { packing: unknown[] } } }).mixloadData!.tables.packing.length >= 2, undefined, { timeout: 10_000 });
+      const charts = ["weights", "loss", "shares", "packing", "throughput"];
+      const outside = await page.evaluate((names) => names.flatMap((name) => {
+        const svg = document.querySelector(`#chart-${name} svg`)!.getBoundingClientRect();
+        return [...document.querySelectorAll(`#chart-${name} svg text`)]
+          .filter((t) => (t.textContent ?? "") !== "")
+          .map((t) => ({ text: t.textContent, r: t.getBoundingClientRect() }))
+          .filter(({ r }) => r.left < svg.left - 1 || r.right > svg.right + 1 || r.top < svg.top - 1 || r.bottom > svg.bottom + 1)
+          .map(({ text }) => `${name}: ${text}`);
+      }), charts);
+      expect(outside).toEqual([]);
+      const text = async (name: string): Promise<string> => (await page.locator(`#chart-${name} svg`).textContent()) ?? "";
+      expect(await text("packing")).toContain("Packing: fill rate and truncations");
+      expect(await text("packing")).toContain("truncations: in the report");
+      expect(await text("loss")).toContain("loss (nats/token)");
+      expect(await text("throughput")).not.toMatch(/\d\.0{3}/); // integer steps, no "10.000000"
+      const live = await page.evaluate(() => (window as unknown as { mixloadData: { tables: { packing: { step: number }[]; throughput: { step: number }[] } } }).mixloadData.tables);
+      expect(live.throughput.length).toBeGreaterThanOrEqual(10); // one point per built step, not one per 10
+      expect(new Set(live.packing.map((p) => p.step)).size).toBeGreaterThanOrEqual(2);
+      for (const name of charts) expect(await page.locator(`#chart-${name} svg path`).count()).toBeGreaterThan(2);
       fs.mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: path.join(dir, "dashboard.png"), fullPage: true });
       fs.copyFileSync(path.join(dir, "dashboard.png"), path.join(SHOTS, "dashboard.png"));
