@@ -5,7 +5,18 @@
  * normal equations (p ≤ 5) are solved with mathjs. Bounds are enforced by projecting
  * every trial point, which is enough for laws whose optimum is usually interior.
  */
-import { lusolve } from "mathjs";
+import { createRequire } from "node:module";
+
+/**
+ * mathjs is loaded on the first fit, not at import: it costs ~1 s and ~50 MB at start-up, and
+ * most runs (static mixers, DoReMi, DoGE, the service's resume path) never fit a law.
+ */
+let mathjs: typeof import("mathjs") | undefined;
+/** Solve the small dense system M x = g with mathjs's LU decomposition. */
+function lusolve(M: number[][], g: number[]): number[] {
+  mathjs ??= createRequire(import.meta.url)("mathjs") as typeof import("mathjs");
+  return (mathjs.lusolve(M, g) as number[][]).map((x) => x[0]);
+}
 
 export interface LeastSquares {
   /** Number of residuals. */
@@ -72,7 +83,7 @@ export function levenbergMarquardt(ls: LeastSquares, theta0: ArrayLike<number>, 
       const M = A.map((row, a) => row.map((v, b) => (a === b ? v + lambda * (v + 1e-12) : v)));
       let delta: number[];
       try {
-        delta = (lusolve(M, g) as number[][]).map((x) => x[0]);
+        delta = lusolve(M, g);
       } catch {
         lambda *= 10; // singular even with damping: damp harder
         continue;
