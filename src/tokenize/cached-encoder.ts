@@ -161,6 +161,7 @@ export class CachedEncoder {
   private readonly fastBpe: ByteLevelBpe | null;
   private out: Int32Array<ArrayBuffer> = new Int32Array(1 << 16);
   private length = 0;
+  /** Lookups answered by the cache, and lookups that went to the model (for benchmarks and tests). */
   hits = 0;
   misses = 0;
 
@@ -191,9 +192,13 @@ export class CachedEncoder {
 
   /** A cached encoder for `tokenizer`, or the reason it cannot have one. */
   static create(tokenizer: object, options: CachedEncoderOptions = {}): CachedEncoder | string {
-    const t = tokenizer as unknown as TokenizerInternals;
-    const why = unsupported(t);
-    return why === null ? new CachedEncoder(t, options) : why;
+    const why = CachedEncoder.unsupported(tokenizer);
+    return why === null ? new CachedEncoder(tokenizer as unknown as TokenizerInternals, options) : why;
+  }
+
+  /** Why `tokenizer` cannot have a cached encoder, or null if it can (cheap: no tables built). */
+  static unsupported(tokenizer: object): string | null {
+    return unsupported(tokenizer as unknown as TokenizerInternals);
   }
 
   /** How misses are encoded: "ids" (byte-level-bpe.ts) or "library" (the library's own steps and model). */
@@ -213,7 +218,9 @@ export class CachedEncoder {
     this.length = 0;
     this.encodeText(text);
     if (appendId !== undefined) this.push(appendId);
-    return this.out.slice(0, this.length);
+    const ids = this.out.slice(0, this.length);
+    this.release();
+    return ids;
   }
 
   /** All texts' ids (each followed by `appendId` if given) in one array plus end offsets. */
@@ -225,7 +232,14 @@ export class CachedEncoder {
       if (appendId !== undefined) this.push(appendId);
       ends[i] = this.length;
     }
-    return { ids: this.out.slice(0, this.length), ends };
+    const ids = this.out.slice(0, this.length);
+    this.release();
+    return { ids, ends };
+  }
+
+  /** After a huge document, give the scratch buffer back rather than keep it for the thread's life. */
+  private release(): void {
+    if (this.out.length > 1 << 22) this.out = new Int32Array(1 << 16);
   }
 
   private push(id: number): void {

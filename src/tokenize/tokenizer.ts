@@ -76,8 +76,11 @@ interface Parsed {
   json: Record<string, unknown>;
   config: Record<string, unknown>;
   tokenizer: Tokenizer;
-  /** The thread's one cache for this tokenizer (shared by every loader in the thread), or why there is none. */
-  cached: CachedEncoder | string;
+  /**
+   * The thread's one cache for this tokenizer (shared by every loader in the thread), built on the
+   * first encode: a pool's main thread, which only answers vocab questions, never builds one.
+   */
+  cached?: CachedEncoder;
 }
 const parsed = new Map<string, Parsed>();
 
@@ -88,14 +91,15 @@ function parse(files: TokenizerFiles): Parsed {
     const json = readJson(files.path, "tokenizer.path");
     const config = files.configPath === undefined ? {} : readJson(files.configPath, "tokenizer.config");
     const tokenizer = new Tokenizer(json, config);
-    entry = { json, config, tokenizer, cached: CachedEncoder.create(tokenizer) };
+    entry = { json, config, tokenizer };
     parsed.set(key, entry);
   }
   return entry;
 }
 
 export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}): LoadedTokenizer {
-  const { json, config, tokenizer, cached } = parse(files);
+  const entry = parse(files);
+  const { json, config, tokenizer } = entry;
 
   // Vocabulary size = one past the largest id, counting added tokens (they may lie past the model vocab).
   let vocabSize = 0;
@@ -122,17 +126,18 @@ export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}):
     out[ids.length] = eosId;
     return out;
   };
-  const encoder = options.cache === false ? "plain: cache disabled" : typeof cached === "string" ? `plain: ${cached}` : "cached";
-  const fast = options.cache === false || typeof cached === "string" ? null : cached;
+  const why = options.cache === false ? "cache disabled" : CachedEncoder.unsupported(tokenizer);
+  const encoder = why === null ? "cached" : `plain: ${why}`;
+  const cached = (): CachedEncoder => (entry.cached ??= CachedEncoder.create(tokenizer) as CachedEncoder);
 
   return {
     vocabSize,
     eosId,
     padId,
     encoder,
-    encode: fast === null ? plainEncode : (text) => fast.encode(text, eosId),
+    encode: why === null ? (text) => cached().encode(text, eosId) : plainEncode,
     encodeBatch(texts: readonly string[]): EncodedBatch {
-      if (fast !== null) return fast.encodeBatch(texts, eosId);
+      if (why === null) return cached().encodeBatch(texts, eosId);
       const docs = texts.map(plainEncode);
       const ends = new Int32Array(docs.length);
       let total = 0;
