@@ -117,7 +117,15 @@ export class TokenizerPool implements TokenizerInfo {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    // A worker's terminate() promise is not backed by anything that keeps the event loop alive
+    // (seen on Node 20 with workers mid-request), so a top-level `await close()` could end the
+    // process unsettled (exit code 13). A timer holds the loop open until every worker is gone.
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await Promise.all(this.workers.map((w) => w.terminate()));
+    } finally {
+      clearInterval(keepAlive);
+    }
     this.failAll(new Error("tokenizer pool is closed"));
   }
 }
