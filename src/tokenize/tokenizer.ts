@@ -75,7 +75,11 @@ function tokenString(value: unknown): string | undefined {
 interface Parsed {
   json: Record<string, unknown>;
   config: Record<string, unknown>;
-  tokenizer: Tokenizer;
+  /**
+   * The library's tokenizer, built on first use: building it costs seconds and ~200 MB for llama3,
+   * and a run over pre-tokenized data only needs vocab size, EOS and pad, which the JSON gives.
+   */
+  tokenizer?: Tokenizer;
   /**
    * The thread's one cache for this tokenizer (shared by every loader in the thread), built on the
    * first encode: a pool's main thread, which only answers vocab questions, never builds one.
@@ -90,16 +94,33 @@ function parse(files: TokenizerFiles): Parsed {
   if (entry === undefined) {
     const json = readJson(files.path, "tokenizer.path");
     const config = files.configPath === undefined ? {} : readJson(files.configPath, "tokenizer.config");
-    const tokenizer = new Tokenizer(json, config);
-    entry = { json, config, tokenizer };
+    entry = { json, config };
     parsed.set(key, entry);
   }
   return entry;
 }
 
+function library(entry: Parsed): Tokenizer {
+  return (entry.tokenizer ??= new Tokenizer(entry.json, entry.config));
+}
+
+/** A token's id from the JSON alone (added tokens, then the model vocabulary), else from the library. */
+function tokenId(entry: Parsed, token: string): number | undefined {
+  for (const added of (entry.json.added_tokens as { id: number; content: string }[] | undefined) ?? []) {
+    if (added.content === token) return added.id;
+  }
+  const vocab = (entry.json.model as { vocab?: unknown } | undefined)?.vocab;
+  if (vocab !== null && typeof vocab === "object" && !Array.isArray(vocab)) {
+    const id = (vocab as Record<string, unknown>)[token];
+    if (typeof id === "number") return id;
+  }
+  const id = library(entry).token_to_id(token);
+  return id === null ? undefined : id;
+}
+
 export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}): LoadedTokenizer {
   const entry = parse(files);
-  const { json, config, tokenizer } = entry;
+  const { json, config } = entry;
 
   // Vocabulary size = one past the largest id, counting added tokens (they may lie past the model vocab).
   let vocabSize = 0;
@@ -111,8 +132,8 @@ export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}):
 
   const idOf = (token: string | undefined, field: string): number => {
     if (token === undefined) throw new ConfigError(field, "no such token: set it in the config or in tokenizer_config.json");
-    const id = tokenizer.token_to_id(token);
-    if (id === undefined || id === null) throw new ConfigError(field, `token ${JSON.stringify(token)} is not in ${files.path}`);
+    const id = tokenId(entry, token);
+    if (id === undefined) throw new ConfigError(field, `token ${JSON.stringify(token)} is not in ${files.path}`);
     return id;
   };
   const eosId = idOf(files.eos ?? tokenString(config.eos_token), "tokenizer.eos");
@@ -120,24 +141,28 @@ export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}):
   const padId = padToken === undefined ? eosId : idOf(padToken, "tokenizer.pad");
 
   const plainEncode = (text: string): Int32Array => {
-    const ids: number[] = tokenizer.encode(text, { add_special_tokens: false }).ids;
+    const ids: number[] = library(entry).encode(text, { add_special_tokens: false }).ids;
     const out = new Int32Array(ids.length + 1);
     for (let i = 0; i < ids.length; i++) out[i] = ids[i];
     out[ids.length] = eosId;
     return out;
   };
-  const why = options.cache === false ? "cache disabled" : CachedEncoder.unsupported(tokenizer);
-  const encoder = why === null ? "cached" : `plain: ${why}`;
-  const cached = (): CachedEncoder => (entry.cached ??= CachedEncoder.create(tokenizer) as CachedEncoder);
+  // Whether the cache can serve this tokenizer exactly is decided on first use, with the library.
+  let why: string | null | undefined;
+  const reason = (): string | null => (why ??= options.cache === false ? "cache disabled" : CachedEncoder.unsupported(library(entry)));
+  const cached = (): CachedEncoder => (entry.cached ??= CachedEncoder.create(library(entry)) as CachedEncoder);
 
   return {
     vocabSize,
     eosId,
     padId,
-    encoder,
-    encode: why === null ? (text) => cached().encode(text, eosId) : plainEncode,
+    get encoder(): string {
+      const r = reason();
+      return r === null ? "cached" : `plain: ${r}`;
+    },
+    encode: (text) => (reason() === null ? cached().encode(text, eosId) : plainEncode(text)),
     encodeBatch(texts: readonly string[]): EncodedBatch {
-      if (why === null) return cached().encodeBatch(texts, eosId);
+      if (reason() === null) return cached().encodeBatch(texts, eosId);
       const docs = texts.map(plainEncode);
       const ends = new Int32Array(docs.length);
       let total = 0;
@@ -147,7 +172,7 @@ export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}):
       return { ids, ends };
     },
     decode(ids: ArrayLike<number>): string {
-      return tokenizer.decode(Array.from(ids), { skip_special_tokens: false });
+      return library(entry).decode(Array.from(ids), { skip_special_tokens: false });
     },
   };
 }
