@@ -10,6 +10,7 @@ import { assembleBatch } from "../src/batch/assemble.js";
 import { BestFitPacker, rowsFromBins } from "../src/pack/best-fit.js";
 import { minTruncations } from "../src/pack/chunk.js";
 import type { PackItem } from "../src/pack/types.js";
+import { mulberry32 } from "../src/util/hash.js";
 
 export interface PackBenchOptions {
   /** Row length L. Default 2048. */
@@ -41,18 +42,6 @@ export interface PackBenchResult {
   readonly documents: number;
   readonly tokens: number;
   readonly rows: number;
-}
-
-/** Small, fast, seedable PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function lognormalLengths(count: number, mean: number, rand: () => number): Int32Array {

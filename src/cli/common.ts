@@ -35,3 +35,16 @@ export async function runCommand(body: () => Promise<void>): Promise<void> {
     process.exitCode = 1;
   }
 }
+
+/** Resolves on the first SIGINT or SIGTERM (long-running commands then shut down cleanly). */
+export function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}

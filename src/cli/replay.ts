@@ -10,6 +10,7 @@ import path from "node:path";
 import { Loader } from "../loader/loader.js";
 import { MixloadService } from "../serve/service.js";
 import { attachDashboard } from "../dashboard/attach.js";
+import { untilSignal } from "./common.js";
 import { COUNTERFACTUAL_NOTE, runCounterfactual } from "../replay/counterfactual.js";
 import { RecordedSchedule, readRunDir } from "../replay/run-dir.js";
 import { ScheduleMixer } from "../replay/schedule-mixer.js";
@@ -114,15 +115,7 @@ export async function replayCommand(o: ReplayOptions): Promise<void> {
   );
   const dash = o.http === undefined ? null : await attachDashboard(service, run.loaded, o.http);
   if (dash) process.stderr.write(`mixload replay --serve: dashboard ${dash.url}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
+  await untilSignal();
   await dash?.close();
   await service.close();
 }

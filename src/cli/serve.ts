@@ -6,6 +6,7 @@
 import { loadConfig } from "../config/load.js";
 import { MixloadService, type ProgressEvent } from "../serve/service.js";
 import { attachDashboard } from "../dashboard/attach.js";
+import { untilSignal } from "./common.js";
 
 export interface ServeOptions {
   config: string;
@@ -62,15 +63,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     throw new Error(`--http ${options.http}: cannot start the dashboard: ${(e as Error).message}`);
   }
   if (dash) process.stderr.write(options.json ? `${JSON.stringify({ event: "dashboard", url: dash.url, metrics: `${dash.url}metrics` })}\n` : `mixload serve: dashboard ${dash.url} · metrics ${dash.url}metrics\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
+  await untilSignal();
   await dash?.close();
   await service.close();
 }

@@ -14,6 +14,7 @@ import path from "node:path";
 import { MixloadClient, MixloadError, type ClientBatch } from "../../src/client/client.js";
 import { MegatronWriter } from "../../src/sources/index.js";
 import { writeFileAtomic } from "../../src/util/atomic-file.js";
+import { mulberry32 } from "../../src/util/hash.js";
 
 function findRoot(from: string): string {
   for (let d = from; ; d = path.dirname(d)) {
@@ -43,17 +44,8 @@ export function tempDir(prefix = "mixload-rel-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** Small deterministic PRNG (mulberry32) so the corpus is the same on every machine. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small deterministic PRNG so the corpus is the same on every machine. */
+export const rng = mulberry32;
 
 /** Three domains of Megatron .bin/.idx; document lengths 1..maxLen (some longer than seq_len, so they are split). */
 export function writeCorpus(dir: string, docsPerDomain: readonly number[], maxLen = 300, seed = 1): Corpus {
