@@ -211,6 +211,8 @@ export class MixloadService {
   private closing = false;
   private readonly handlers = new Set<Promise<void>>();
   private sendChain: Promise<void> = Promise.resolve();
+  /** PUB sends, one at a time (see announce). */
+  private pubChain: Promise<void> = Promise.resolve();
   private receiving: Promise<void> | null = null;
   private lastProgress = { at: Date.now(), tokens: 0 };
 
@@ -354,7 +356,10 @@ export class MixloadService {
   private announce(e: ScheduleEntry): void {
     const msg: WeightsMessage = { v: 1, version: e.version, effective_step: e.step, weights: this.weightsMap(e.weights), mixer: this.mixer.name };
     this.log.append({ v: 1, type: "weights", version: msg.version, effective_step: msg.effective_step, weights: msg.weights, mixer: msg.mixer });
-    this.pub.send([WEIGHTS_TOPIC, encodeHeader(msg)]).catch(() => {});
+    // zeromq allows one send in flight per socket: PUB sends are chained like the ROUTER's,
+    // so a burst of weight changes (several folds at once under load) never throws "busy".
+    const frames = [WEIGHTS_TOPIC, encodeHeader(msg)];
+    this.pubChain = this.pubChain.then(() => this.pub.send(frames)).catch(() => {});
   }
 
   /** The weights for step s if they are determined (dynamic: the fold of s − lag is done). */
@@ -857,6 +862,7 @@ export class MixloadService {
         this.warn(`could not write the final state: ${(e as Error).message} (the previous state.bin, if any, is unchanged; resume from the trainer's last \`state\` blob)`);
       }
     }
+    await Promise.race([this.pubChain, deadline]);
     this.router.linger = 1000;
     this.router.close();
     this.pub.close();
