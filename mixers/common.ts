@@ -39,7 +39,19 @@ export function checkFeedback(fb: StepFeedback, domains: readonly DomainInfo[], 
     }
     if (d.grad_alignment !== undefined && !finite(d.grad_alignment)) throw new MixerInputError(name, "grad_alignment", d.grad_alignment, "must be finite");
     // Fields copied by hand: object spread is ~2 µs per entry in V8 here, the whole update budget.
-    if (d.tokens > 0) out.push({ index: k, loss: d.loss_sum / d.tokens, loss_sum: d.loss_sum, tokens: d.tokens, excess_loss_sum: d.excess_loss_sum, ref_loss_sum: d.ref_loss_sum, grad_alignment: d.grad_alignment, eval_loss: d.eval_loss });
+    // `+ 0` turns −0 into 0 (JSON has no −0; a saved state must equal its round trip).
+    if (d.tokens > 0) {
+      out.push({
+        index: k,
+        loss: d.loss_sum / d.tokens + 0,
+        loss_sum: d.loss_sum + 0,
+        tokens: d.tokens,
+        excess_loss_sum: d.excess_loss_sum === undefined ? undefined : d.excess_loss_sum + 0,
+        ref_loss_sum: d.ref_loss_sum === undefined ? undefined : d.ref_loss_sum + 0,
+        grad_alignment: d.grad_alignment === undefined ? undefined : d.grad_alignment + 0,
+        eval_loss: d.eval_loss === undefined ? undefined : d.eval_loss + 0,
+      });
+    }
   }
   return out.sort((a, b) => a.index - b.index);
 }
@@ -122,4 +134,9 @@ export function readName(s: MixerState, expected: string): void {
   if (s.name !== expected) throw new ConfigError("mixer.state.name", `state belongs to mixer "${String(s.name)}", not "${expected}"`);
 }
 
-export const vec = (w: Float64Array): number[] => Array.from(w);
+/**
+ * A state vector as plain numbers. −0 becomes 0: JSON has no −0 (`JSON.stringify(-0)` is "0"),
+ * and a state must read the same before and after a JSON round trip (a −0 signal, e.g. a
+ * grad_alignment of −0, changes no weight).
+ */
+export const vec = (w: Float64Array): number[] => Array.from(w, (x) => x + 0);
