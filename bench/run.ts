@@ -24,7 +24,7 @@ import { benchTokenize, tokenizeRows } from "./tokenize.js";
 import { benchServe, SERVE_PARTS } from "./serve.js";
 import { packStats, type PackStatsReport } from "../src/cli/pack-stats.js";
 import { tokenizeCommand } from "../src/cli/tokenize.js";
-import { MegatronWriter } from "../src/sources/index.js";
+import { writeSyntheticMegatron } from "./synthetic.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CACHE = path.join(ROOT, ".cache/bench");
@@ -80,23 +80,7 @@ function syntheticMegatronConfig(brownConfig: string): string {
   const dir = path.join(CACHE, "synthetic-600");
   const file = path.join(CACHE, "synthetic-600.json");
   const domains = ["web", "code", "books", "math"];
-  if (!fs.existsSync(path.join(dir, "math.idx"))) {
-    fs.mkdirSync(dir, { recursive: true });
-    let seed = 12345;
-    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-    for (const name of domains) {
-      const writer = new MegatronWriter(path.join(dir, name), { vocabSize: 32000 });
-      for (let tokens = 0; tokens < 8_000_000; ) {
-        const normal = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-        const n = Math.max(1, Math.round(Math.exp(Math.log(600) - 0.5 + normal)));
-        const doc = new Int32Array(n);
-        for (let i = 0; i < n; i++) doc[i] = (rand() * 32000) | 0;
-        writer.add(doc);
-        tokens += n;
-      }
-      writer.finish();
-    }
-  }
+  writeSyntheticMegatron(dir, domains, 8_000_000, 12345);
   const base = JSON.parse(fs.readFileSync(brownConfig, "utf8"));
   fs.writeFileSync(file, JSON.stringify({ ...base, domains: domains.map((name) => ({ name, sources: [{ type: "megatron", path: path.join(dir, name) }] })) }));
   return file;

@@ -28,7 +28,7 @@ import { tokenizeCommand } from "../src/cli/tokenize.js";
 import { loadConfig } from "../src/config/load.js";
 import { decodeHeader, encodeHeader } from "../src/protocol/codec.js";
 import { MixloadService } from "../src/serve/service.js";
-import { MegatronWriter } from "../src/sources/index.js";
+import { writeSyntheticMegatron } from "./synthetic.js";
 
 export interface ServeRow {
   stage: string;
@@ -72,23 +72,7 @@ const LLAMA3 = (root: string) => path.join(root, "node_modules/@lenml/tokenizer-
 function syntheticDomains(cache: string, k = 64, tokensPer = 150_000): { name: string; sources: unknown[] }[] {
   const dir = path.join(cache, `serve-synthetic-${k}`);
   const names = Array.from({ length: k }, (_, i) => `d${String(i).padStart(2, "0")}`);
-  if (!fs.existsSync(path.join(dir, `${names[k - 1]}.idx`))) {
-    fs.mkdirSync(dir, { recursive: true });
-    let seed = 4242;
-    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-    for (const name of names) {
-      const writer = new MegatronWriter(path.join(dir, name), { vocabSize: 32000 });
-      for (let tokens = 0; tokens < tokensPer; ) {
-        const normal = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-        const n = Math.max(1, Math.round(Math.exp(Math.log(600) - 0.5 + normal)));
-        const doc = new Int32Array(n);
-        for (let i = 0; i < n; i++) doc[i] = (rand() * 32000) | 0;
-        writer.add(doc);
-        tokens += n;
-      }
-      writer.finish();
-    }
-  }
+  writeSyntheticMegatron(dir, names, tokensPer, 4242);
   return names.map((name) => ({ name, sources: [{ type: "megatron", path: path.join(dir, name) }] }));
 }
 

@@ -7,7 +7,6 @@
  * (scripts/soak.mjs, via dist/) both drive it; a broken invariant throws.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +14,7 @@ import { MixloadClient, MixloadError, type ClientBatch } from "../../src/client/
 import { MegatronWriter } from "../../src/sources/index.js";
 import { writeFileAtomic } from "../../src/util/atomic-file.js";
 import { mulberry32 } from "../../src/util/hash.js";
+import { globalDigest } from "../serve/helpers.js";
 
 function findRoot(from: string): string {
   for (let d = from; ; d = path.dirname(d)) {
@@ -162,21 +162,8 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 // ---- what a trainer sees ------------------------------------------------------------------
 
-const bytes = (a: Int32Array | Int16Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-
 /** sha256 over the global batch, rank shares in rank order (the `batches --digest` layout). */
-export function globalDigest(ranks: readonly ClientBatch[]): string {
-  const h = createHash("sha256");
-  for (const field of ["input_ids", "targets", "position_ids", "domain_ids"] as const) for (const r of ranks) h.update(bytes(r[field]));
-  const cu: number[] = [0];
-  let offset = 0;
-  for (const r of ranks) {
-    for (let i = 1; i < r.cu_seqlens.length; i++) cu.push(r.cu_seqlens[i] + offset);
-    offset += r.rows * r.seqLen;
-  }
-  h.update(bytes(Int32Array.from(cu)));
-  return h.digest("hex");
-}
+export { globalDigest };
 
 /** Per-document token counts of one batch (by the id every token carries); throws on a token whose domain_id disagrees. */
 export function countDocs(b: ClientBatch, into: Map<number, number>): void {
