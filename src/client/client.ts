@@ -115,7 +115,9 @@ export class MixloadClient {
 
   private connect(): zmq.Dealer {
     if (this.socket === null) {
-      const s = new zmq.Dealer({ linger: 0, receiveTimeout: this.timeoutMs });
+      // sendTimeout too: after a refused handshake (wrong CURVE key, protocol error) libzmq drops
+      // the pipe, and a DEALER with no pipe blocks on send forever unless told otherwise.
+      const s = new zmq.Dealer({ linger: 0, receiveTimeout: this.timeoutMs, sendTimeout: this.timeoutMs });
       applyCurveClient(s, this.options.curve);
       s.connect(this.options.endpoint);
       this.socket = s;
@@ -136,15 +138,25 @@ export class MixloadClient {
     const run = async (): Promise<Buffer[]> => {
       for (let attempt = 0; ; attempt++) {
         const s = this.connect();
-        await s.send(["", ...frames]);
+        // A watchdog besides the socket timeouts: whatever state libzmq is in (a refused CURVE
+        // handshake, a peer that vanished mid-send), one attempt never outlives its deadline.
+        // Closing the socket makes any pending send/receive settle at once.
+        let expired = false;
+        const watchdog = setTimeout(() => {
+          expired = true;
+          s.close();
+        }, this.timeoutMs + 250);
         try {
+          await s.send(["", ...frames]);
           const reply = await s.receive();
           // Drop the delimiter the ROUTER echoes back.
           return reply.length > 0 && reply[0].length === 0 ? reply.slice(1) : reply;
         } catch (e) {
           this.reset();
-          if ((e as { code?: string }).code !== "EAGAIN") throw e;
+          if ((e as { code?: string }).code !== "EAGAIN" && !expired) throw e;
           if (attempt >= this.retries) throw new MixloadError("timeout", `no reply from ${this.options.endpoint} within ${this.timeoutMs} ms (${attempt + 1} attempts)`);
+        } finally {
+          clearTimeout(watchdog);
         }
       }
     };

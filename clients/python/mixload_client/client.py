@@ -120,6 +120,9 @@ class MixloadClient:
         if self._sock is None:
             s = self._ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
+            # After a refused handshake (wrong CURVE key) libzmq drops the pipe and a DEALER
+            # with no pipe blocks on send forever; SNDTIMEO makes that a timeout like any other.
+            s.setsockopt(zmq.SNDTIMEO, self.timeout_ms)
             if self.curve is not None:
                 s.curve_serverkey = self.curve[0].encode()
                 s.curve_publickey = self.curve[1].encode()
@@ -148,7 +151,11 @@ class MixloadClient:
         msg = [b"", msgpack.packb({"v": PROTOCOL_VERSION, **header}, use_bin_type=True), *frames]
         for attempt in range(self.retries + 1):
             sock = self._socket()
-            sock.send_multipart(msg, copy=False)
+            try:
+                sock.send_multipart(msg, copy=False)
+            except zmq.Again:
+                self._reset()
+                continue
             if sock.poll(self.timeout_ms, zmq.POLLIN):
                 reply = sock.recv_multipart(copy=False)
                 # A DEALER receives the empty delimiter first, as REQ would strip it.
