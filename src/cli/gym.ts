@@ -10,8 +10,6 @@ import { runGym } from "../gym/run.js";
 import { runSynthetic } from "../gym/synthetic.js";
 import { ConfigError } from "../util/errors.js";
 
-export const DEFAULT_GYM_MIXERS = "uniform,doremi,doge,velocitune,bimix,odm,ado";
-
 export interface GymCommandOptions {
   config: string;
   mixers: string;

@@ -3,20 +3,17 @@
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { VERSION } from "../version.js";
-import { runCommand } from "./common.js";
-import { batchesCommand } from "./batches.js";
-import { formatPackStats, packStats } from "./pack-stats.js";
-import { tokenizeCommand } from "./tokenize.js";
-import { demoCommand } from "./demo.js";
-import { serveCommand } from "./serve.js";
-import { keygenCommand } from "./keygen.js";
-import { DEFAULT_GYM_MIXERS, gymCommand } from "./gym.js";
-import { replayCommand, type ReplayOptions } from "./replay.js";
-import { scheduleExportCommand, type ScheduleExportOptions } from "./schedule.js";
-import { reportCommand } from "./report.js";
+import { runCommand } from "./lifecycle.js";
+import type { ReplayOptions } from "./replay.js";
+import type { ScheduleExportOptions } from "./schedule.js";
+// Commands are imported when run, not here: `serve` should not compile the report's charting
+// library or the gym (startup time is part of `serve --resume` → first batch).
 
 /** The package folder (dist/src/cli/main.js → ../../..), so `npm start` finds the bundled config from anywhere. */
 const PACKAGE_ROOT = path.resolve(import.meta.dirname, "../../..");
+
+/** The mixers `mixload gym` compares unless told otherwise (all of them but static/natural/temperature presets). */
+const DEFAULT_GYM_MIXERS = "uniform,doremi,doge,velocitune,bimix,odm,ado";
 
 function integer(min: number): (value: string) => number {
   return (value) => {
@@ -41,7 +38,7 @@ program
   .option("--digest", "print one `step sha256` line per step (over the global batch arrays)")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
   .action((o: { config: string; steps: number; saveState?: string; resume?: string; digest?: boolean; workers?: number }) =>
-    runCommand(() => batchesCommand(o)),
+    runCommand(async () => (await import("./batches.js")).batchesCommand(o)),
   );
 
 program
@@ -53,6 +50,7 @@ program
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
   .action((o: { config: string; steps: number; json?: boolean; workers?: number }) =>
     runCommand(async () => {
+      const { formatPackStats, packStats } = await import("./pack-stats.js");
       const report = await packStats(o);
       process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : `${formatPackStats(report)}\n`);
     }),
@@ -64,7 +62,7 @@ program
   .requiredOption("--config <file>", "run config (JSON)")
   .requiredOption("--out <dir>", "output folder (one <domain>.bin/.idx pair per domain)")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
-  .action((o: { config: string; out: string; workers?: number }) => runCommand(() => tokenizeCommand(o)));
+  .action((o: { config: string; out: string; workers?: number }) => runCommand(async () => (await import("./tokenize.js")).tokenizeCommand(o)));
 
 program
   .command("demo", { isDefault: false })
@@ -75,7 +73,7 @@ program
   .option("--run-dir <dir>", "run directory (default runs/demo-<time>)")
   .option("--http <port>", "dashboard port on 127.0.0.1 (default: a free one)", integer(0))
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
-  .action((o: { config: string; steps: number; refSteps: number; runDir?: string; http?: number; workers?: number }) => runCommand(() => demoCommand(o)));
+  .action((o: { config: string; steps: number; refSteps: number; runDir?: string; http?: number; workers?: number }) => runCommand(async () => (await import("./demo.js")).demoCommand(o)));
 
 program
   .command("replay")
@@ -94,7 +92,7 @@ program
   .option("--http <port>", "--serve: live dashboard on 127.0.0.1:PORT", integer(0))
   .option("--json", "print JSON")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
-  .action((o: ReplayOptions) => runCommand(() => replayCommand(o)));
+  .action((o: ReplayOptions) => runCommand(async () => (await import("./replay.js")).replayCommand(o)));
 
 program
   .command("schedule")
@@ -107,7 +105,7 @@ program
   .option("--retime <steps>", "stretch the phase boundaries to a run of this many steps", integer(1))
   .option("--out <file>", "write the fragment here instead of stdout")
   .option("--config <file>", "use this config instead of RUN_DIR/config.json")
-  .action((o: ScheduleExportOptions) => runCommand(() => scheduleExportCommand(o)));
+  .action((o: ScheduleExportOptions) => runCommand(async () => (await import("./schedule.js")).scheduleExportCommand(o)));
 
 program
   .command("report")
@@ -117,7 +115,7 @@ program
   .option("--no-rebuild", "do not rebuild the batches (no packing figures, achieved shares from feedback counts)")
   .option("--no-png", "skip the PNG charts (they need /usr/bin/chromium)")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
-  .action((runDir: string, o: { out?: string; rebuild: boolean; png: boolean; workers?: number }) => runCommand(() => reportCommand(runDir, o)));
+  .action((runDir: string, o: { out?: string; rebuild: boolean; png: boolean; workers?: number }) => runCommand(async () => (await import("./report.js")).reportCommand(runDir, o)));
 
 program
   .command("gym")
@@ -129,7 +127,7 @@ program
   .option("--json", "print the full report as JSON")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
   .action((o: { config: string; mixers: string; steps?: number; synthetic?: boolean; json?: boolean; workers?: number }) =>
-    runCommand(() => gymCommand(o)),
+    runCommand(async () => (await import("./gym.js")).gymCommand(o)),
   );
 
 program
@@ -145,7 +143,7 @@ program
   .option("--insecure", "allow binding a non-loopback address without serve.curve keys (unauthenticated, unencrypted; warns)")
   .option("--http <port>", "live dashboard and Prometheus /metrics on http://127.0.0.1:PORT (0 picks a free port)", integer(0))
   .action((o: { config: string; resume?: string; runDir?: string; control?: string; weights?: string; json?: boolean; workers?: number; insecure?: boolean; http?: number }) =>
-    runCommand(() => serveCommand(o)),
+    runCommand(async () => (await import("./serve.js")).serveCommand(o)),
   );
 
 program
@@ -153,6 +151,6 @@ program
   .description("write a CURVE key pair <name>.key (secret) and <name>.pub for serve.curve and clients")
   .requiredOption("--out <dir>", "folder for the key files")
   .option("--name <name>", "file name stem", "mixload")
-  .action((o: { out: string; name: string }) => runCommand(async () => keygenCommand(o)));
+  .action((o: { out: string; name: string }) => runCommand(async () => (await import("./keygen.js")).keygenCommand(o)));
 
 await program.parseAsync(process.argv);

@@ -10,7 +10,7 @@ import path from "node:path";
 import { Loader } from "../loader/loader.js";
 import { MixloadService } from "../serve/service.js";
 import { attachDashboard } from "../dashboard/attach.js";
-import { untilSignal } from "./common.js";
+import { untilSignal } from "./lifecycle.js";
 import { COUNTERFACTUAL_NOTE, runCounterfactual } from "../replay/counterfactual.js";
 import { RecordedSchedule, readRunDir } from "../replay/run-dir.js";
 import { ScheduleMixer } from "../replay/schedule-mixer.js";

@@ -5,8 +5,7 @@
  */
 import { loadConfig } from "../config/load.js";
 import { MixloadService, type ProgressEvent } from "../serve/service.js";
-import { attachDashboard } from "../dashboard/attach.js";
-import { untilSignal } from "./common.js";
+import { untilSignal } from "./lifecycle.js";
 
 export interface ServeOptions {
   config: string;
@@ -57,7 +56,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   process.stderr.write(options.json ? `${JSON.stringify(info)}\n` : `mixload serve: run ${info.run_id} · control ${info.control} · weights ${info.weights} · run dir ${info.run_dir}\n`);
   let dash = null;
   try {
-    dash = options.http === undefined ? null : await attachDashboard(service, loaded, options.http);
+    dash = options.http === undefined ? null : await (await import("../dashboard/attach.js")).attachDashboard(service, loaded, options.http);
   } catch (e) {
     await service.close({ writeState: false });
     throw new Error(`--http ${options.http}: cannot start the dashboard: ${(e as Error).message}`);

@@ -153,6 +153,7 @@ export class Loader {
     const tokenizer = new TokenizerPool(
       { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
       options.workers ?? config.tokenizer.workers,
+      cacheDir,
     );
     const readers = config.domains.map(
       (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted),

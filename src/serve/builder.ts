@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { pack, unpack } from "msgpackr";
 import { batchDigest, type Batch } from "../batch/assemble.js";
 import type { LoadedConfig } from "../config/load.js";
-import { Loader, type LoaderState } from "../loader/loader.js";
+import type { Loader, LoaderState } from "../loader/loader.js";
 import { ConfigError, DataError } from "../util/errors.js";
 import type { DomainInfo } from "../../mixers/types.js";
 
@@ -146,6 +146,9 @@ class InlineBuilder implements BatchBuilder {
   }
 
   static async open(loaded: LoadedConfig, workers: number | undefined): Promise<InlineBuilder> {
+    // Imported here: the default (worker) builder loads the loader in its own thread only, so the
+    // service's thread never compiles the tokenizer library.
+    const { Loader } = await import("../loader/loader.js");
     const loader = await Loader.open(loaded, { workers });
     try {
       return new InlineBuilder(loader, await loaderInfo(loader), loaded.config.world);

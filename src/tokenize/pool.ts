@@ -8,7 +8,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
-import { loadTokenizer, type LoadedTokenizer, type TokenizerFiles, type TokenizerInfo } from "./tokenizer.js";
+import { loadTokenizer, tokenizerInfo, type LoadedTokenizer, type TokenizerFiles, type TokenizerInfo } from "./tokenizer.js";
 import type { EncodeReply, EncodeRequest } from "./worker.js";
 
 /** The compiled worker. Under vitest this module runs from src/*.ts, so point at dist/ (built by `npm test`). */
@@ -38,22 +38,31 @@ export class TokenizerPool implements TokenizerInfo {
   readonly vocabSize: number;
   readonly eosId: number;
   readonly padId: number;
-  private readonly local: LoadedTokenizer;
+  private localTokenizer: LoadedTokenizer | undefined;
   private readonly workers: Worker[] = [];
   private readonly inFlight: number[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private closed = false;
 
+  /**
+   * `cacheDir`: where `tokenizerInfo` keeps vocab size / EOS / pad, so that a run over
+   * pre-tokenized data never parses tokenizer.json at all (see tokenizerInfo).
+   */
   constructor(
     private readonly files: TokenizerFiles,
     private readonly requestedWorkers: number,
+    cacheDir?: string,
   ) {
-    // The main thread keeps a copy too: it answers vocab/eos questions and decodes for tools.
-    this.local = loadTokenizer(files);
-    this.vocabSize = this.local.vocabSize;
-    this.eosId = this.local.eosId;
-    this.padId = this.local.padId;
+    const info = tokenizerInfo(files, cacheDir);
+    this.vocabSize = info.vocabSize;
+    this.eosId = info.eosId;
+    this.padId = info.padId;
+  }
+
+  /** This thread's own tokenizer, loaded on first use: encoding with `workers: 0`, and decoding for tools. */
+  private get local(): LoadedTokenizer {
+    return (this.localTokenizer ??= loadTokenizer(this.files));
   }
 
   /** Workers start on the first text to encode: a run over pre-tokenized data never pays for them. */
