@@ -22,6 +22,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { Worker } from "node:worker_threads";
 import * as zmq from "zeromq";
 import { MixloadClient } from "../src/client/client.js";
 import { tokenizeCommand } from "../src/cli/tokenize.js";
@@ -29,6 +30,7 @@ import { loadConfig } from "../src/config/load.js";
 import { decodeHeader, encodeHeader } from "../src/protocol/codec.js";
 import { MixloadService } from "../src/serve/service.js";
 import { writeSyntheticMegatron } from "./synthetic.js";
+import type { StallRankInput, StallRankResult } from "./stall-rank.js";
 
 export interface ServeRow {
   stage: string;
@@ -162,6 +164,8 @@ async function startServe(root: string, config: string, opts: { control: string;
   const args = [path.join(root, "dist/src/cli/main.js"), "serve", "--config", config, "--json", "--control", opts.control, "--weights", opts.control.startsWith("ipc://") ? `${opts.control}.pub` : "tcp://127.0.0.1:*"];
   if (opts.resume !== undefined) args.push("--resume", opts.resume);
   if (opts.runDir !== undefined) args.push("--run-dir", opts.runDir);
+  // MIXLOAD_BENCH_CPU_PROF=DIR: profile the service (each thread writes a .cpuprofile into DIR).
+  if (process.env.MIXLOAD_BENCH_CPU_PROF) args.unshift("--cpu-prof", `--cpu-prof-dir=${process.env.MIXLOAD_BENCH_CPU_PROF}`);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, MIXLOAD_SERVE_BUILDER: opts.builder ?? "worker" } });
   const endpoint = await waitLine(
     child,
@@ -403,9 +407,9 @@ interface StallResult {
 }
 
 /** 8 ranks with 100 ms steps against an in-process service (DoReMi, Brown text tokenized on the fly). */
-async function runStall(root: string, dir: string, lag: number, prefetch: number, steps: number, batchSize: number, seqLen: number): Promise<StallResult> {
+async function runStall(root: string, dir: string, lag: number, prefetch: number, clientPrefetch: number, steps: number, batchSize: number, seqLen: number): Promise<StallResult> {
   const world = 8;
-  const name = `stall-l${lag}-p${prefetch}`;
+  const name = `stall-l${lag}-p${prefetch}-c${clientPrefetch}`;
   const config = writeConfig(dir, name, root, {
     seq_len: seqLen,
     batch_size: batchSize,
@@ -416,46 +420,28 @@ async function runStall(root: string, dir: string, lag: number, prefetch: number
     serve: { control: `ipc://${dir}/${name}.sock`, weights: `ipc://${dir}/${name}.pub`, feedback_lag: lag, prefetch },
   });
   const service = await startServe(root, config, { control: `ipc://${dir}/${name}.sock` });
-  const STEP_MS = 100;
-  const WARM = 2;
-  let waited = 0;
-  let total = 0;
-  let notReady = 0;
-  let firstBatchMs = 0;
-  const clients = Array.from({ length: world }, () => new MixloadClient({ endpoint: service.endpoint, timeoutMs: 60_000, notReadyWaitMs: 60_000 }));
   try {
-    const t0 = now();
-    await Promise.all(clients.map(async (c, r) => {
-      const info = await c.hello(r, world);
-      const names = info.domains;
-      let tStart = 0;
-      for (let s = 0; s < steps; s++) {
-        if (s === WARM) tStart = now();
-        const a = now();
-        const b = await c.batch(s, r);
-        const w = now() - a;
-        if (s === 0) firstBatchMs = Math.max(firstBatchMs, now() - t0);
-        if (s >= WARM) waited += w;
-        if (w > 5) notReady += 1;
-        await sleep(STEP_MS);
-        const counts = new Array<number>(names.length).fill(0);
-        for (let i = 0; i < b.domain_ids.length; i++) if (b.domain_ids[i] >= 0 && b.targets[i] !== -100) counts[b.domain_ids[i]] += 1;
-        const domains: Record<string, { loss_sum: number; tokens: number }> = {};
-        const excess: Record<string, number> = {};
-        names.forEach((n, d) => {
-          if (counts[d] === 0) return;
-          domains[n] = { loss_sum: counts[d] * (3 + 0.05 * d), tokens: counts[d] };
-          excess[n] = counts[d] * 0.02 * (1 + (d % 4));
-        });
-        await c.feedback({ step: s, rank: r, domains, excess_loss_sum: excess });
-      }
-      total += now() - tStart;
-    }));
+    // One worker thread per rank (see stall-rank.ts): ranks must not share an event loop.
+    const results = await Promise.all(
+      Array.from({ length: world }, (_, rank) => {
+        const input: StallRankInput = { endpoint: service.endpoint, rank, world, steps, stepMs: 100, warm: 2, prefetch: clientPrefetch };
+        const worker = new Worker(path.join(root, "dist/bench/stall-rank.js"), { workerData: input });
+        return new Promise<StallRankResult>((resolve, reject) => {
+          worker.once("message", (m: { ok: true; result: StallRankResult } | { ok: false; error: string }) => (m.ok ? resolve(m.result) : reject(new Error(`stall rank ${rank}: ${m.error}`))));
+          worker.once("error", reject);
+        }).finally(() => void worker.terminate());
+      }),
+    );
+    const waited = results.reduce((a, r) => a + r.waitedMs, 0);
+    const total = results.reduce((a, r) => a + r.totalMs, 0);
+    return {
+      fraction: waited / total,
+      firstBatchMs: Math.max(...results.map((r) => r.firstBatchMs)),
+      notReady: results.reduce((a, r) => a + r.slow, 0),
+    };
   } finally {
-    for (const c of clients) c.close();
     await service.stop();
   }
-  return { fraction: waited / total, firstBatchMs, notReady };
 }
 
 async function benchStall(o: { root: string; repeats: number; log: (s: string) => void; dir: string }): Promise<ServeRow[]> {
@@ -463,22 +449,25 @@ async function benchStall(o: { root: string; repeats: number; log: (s: string) =
   const STEPS = 40;
   const B = Number(process.env.MIXLOAD_BENCH_STALL_B ?? 1);
   const L = 2048;
-  for (const [lag, prefetch] of [
-    [1, 4],
-    [2, 4],
-    [3, 4],
+  // [feedback_lag, serve.prefetch, client prefetch depth]. The defaults are the last row.
+  for (const [lag, prefetch, clientPrefetch] of [
+    [1, 4, 0],
+    [2, 4, 0],
+    [3, 4, 0],
+    [2, 4, 1],
   ] as const) {
     const runs: StallResult[] = [];
     for (let rep = 0; rep < o.repeats; rep++) {
-      o.log(`serve.stall lag ${lag} prefetch ${prefetch} (repeat ${rep + 1}/${o.repeats})`);
-      runs.push(await runStall(o.root, o.dir, lag, prefetch, STEPS, B, L));
+      o.log(`serve.stall lag ${lag} prefetch ${prefetch} client prefetch ${clientPrefetch} (repeat ${rep + 1}/${o.repeats})`);
+      runs.push(await runStall(o.root, o.dir, lag, prefetch, clientPrefetch, STEPS, B, L));
     }
+    const defaults = lag === 2 && clientPrefetch === 1;
     rows.push({
-      stage: `serve.stall.lag${lag}`,
+      stage: `serve.stall.lag${lag}${clientPrefetch > 0 ? `.client_prefetch${clientPrefetch}` : ""}`,
       value: 100 * median(runs.map((r) => r.fraction)),
       unit: "% of time",
-      target: lag === 2 ? "< 1" : undefined,
-      note: `8 ranks × ${B}×${L}, 100 ms steps (anchor: 0% = never waits), DoReMi, Brown text on the fly, prefetch ${prefetch}; waits > 5 ms: ${median(runs.map((r) => r.notReady))}; first batch ${median(runs.map((r) => r.firstBatchMs)).toFixed(0)} ms (start-up, not counted)`,
+      target: defaults ? "< 1" : undefined,
+      note: `${defaults ? "defaults: " : ""}8 ranks (threads) × ${B}×${L}, 100 ms steps (anchor: 0% = never waits), DoReMi, Brown text on the fly, serve.prefetch ${prefetch}, ${clientPrefetch > 0 ? `BatchPrefetcher depth ${clientPrefetch}` : "each batch asked when needed"}; fetches > 5 ms: ${median(runs.map((r) => r.notReady))}; first batch ${median(runs.map((r) => r.firstBatchMs)).toFixed(0)} ms (start-up, not counted)`,
     });
   }
   return rows;

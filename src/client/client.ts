@@ -45,8 +45,10 @@ export interface ClientOptions {
   retries?: number;
   /** `batch()` retries `not_ready` for this long (ms) before throwing; 0 throws at once. Default 60 000. */
   notReadyWaitMs?: number;
-  /** First `not_ready` back-off (ms), doubled up to 200 ms. Default 5. */
+  /** First `not_ready` back-off (ms), doubled up to `notReadyMaxPollMs`. Default 5. */
   notReadyPollMs?: number;
+  /** Longest `not_ready` back-off (ms). Default 200. */
+  notReadyMaxPollMs?: number;
   /** CURVE: needed when the service has `serve.curve` (see CurveClientKeys). */
   curve?: CurveClientKeys;
 }
@@ -105,12 +107,14 @@ export class MixloadClient {
   private readonly retries: number;
   private readonly notReadyWaitMs: number;
   private readonly notReadyPollMs: number;
+  private readonly notReadyMaxPollMs: number;
 
   constructor(private readonly options: ClientOptions) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.retries = options.retries ?? 3;
     this.notReadyWaitMs = options.notReadyWaitMs ?? 60_000;
     this.notReadyPollMs = options.notReadyPollMs ?? 5;
+    this.notReadyMaxPollMs = options.notReadyMaxPollMs ?? 200;
   }
 
   private connect(): zmq.Dealer {
@@ -191,7 +195,7 @@ export class MixloadClient {
       } catch (e) {
         if (!(e instanceof MixloadError && e.code === "not_ready") || Date.now() - start + pause > this.notReadyWaitMs) throw e;
         await sleep(pause);
-        pause = Math.min(200, pause * 2);
+        pause = Math.min(this.notReadyMaxPollMs, pause * 2);
       }
     }
   }

@@ -7,12 +7,16 @@
  * and resuming costs nothing however far the run got.
  *
  * Tokenization runs ahead in blocks on the worker pool; blocks are consumed in position order,
- * so which worker finished first never matters. Bad documents (see sources/types.ts) either stop
+ * so which worker finished first never matters. Reading ahead (file reads, tag stripping, JSON
+ * parsing happen when a block is requested) is either done as documents are consumed, or — with
+ * `deferReadAhead`, for an owner that has idle time between steps (the serve builder thread) —
+ * kept to a low-water mark during consumption and finished by `readAheadOne()` when idle, so a
+ * best-fit round that drains thousands of documents does not also read thousands. Bad documents (see sources/types.ts) either stop
  * the run with a DataError naming file:line (`on_error: fail`) or are skipped and counted by
  * reason (`on_error: skip`) — at consumption time, so the counts are part of the resumable state.
  */
 import type { DocumentSource, RawDocument, BadDocument } from "../sources/types.js";
-import type { TokenizerPool } from "../tokenize/pool.js";
+import type { EncodeTicket, TokenizerPool } from "../tokenize/pool.js";
 import { FeistelPermutation } from "../sample/permutation.js";
 import { hashInts } from "../util/hash.js";
 import { DataError } from "../util/errors.js";
@@ -42,6 +46,8 @@ interface Block {
   results: Fetched[] | null;
   error: unknown;
   readonly ready: Promise<void>;
+  /** The pool request behind it (texts only), to expedite when someone waits on this block. */
+  readonly ticket?: EncodeTicket;
 }
 
 /**
@@ -70,6 +76,8 @@ export class DomainReader {
   /** Where the next block to request starts. */
   private aheadEpoch = 0;
   private aheadPosition = 0;
+  /** Documents kept requested ahead while consuming: `lookahead`, or one block with `deferReadAhead`. */
+  private readonly consumeLookahead: number;
 
   constructor(
     readonly index: number,
@@ -79,9 +87,11 @@ export class DomainReader {
     private readonly pool: TokenizerPool,
     private readonly onError: "fail" | "skip",
     private readonly onExhausted: "repeat" | "drop",
+    deferReadAhead = false,
   ) {
     this.blockDocs = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : BLOCK_DOCS;
     this.lookahead = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : 4 * BLOCK_DOCS;
+    this.consumeLookahead = deferReadAhead ? this.blockDocs : this.lookahead;
     let total = 0;
     for (const s of sources) {
       this.sourceStarts.push(total);
@@ -136,7 +146,11 @@ export class DomainReader {
   /** Resolves when `nextIfReady()` can answer (a failure is left for it to throw). */
   whenReady(): Promise<void> {
     this.topUp();
-    return this.blocks.length === 0 ? Promise.resolve() : this.blocks[0].ready;
+    if (this.blocks.length === 0) return Promise.resolve();
+    const front = this.blocks[0];
+    // Blocks further ahead (this domain's and every other's) may be queued before it: this one is needed now.
+    if (front.results === null && front.ticket !== undefined) this.pool.expedite(front.ticket);
+    return front.ready;
   }
 
   /**
@@ -223,24 +237,40 @@ export class DomainReader {
     return new FeistelPermutation(this.numDocuments, hashInts(this.seed, this.index, epoch));
   }
 
-  /** Keep `lookahead` documents requested beyond the current position. */
+  /**
+   * Request one more block if fewer than `lookahead` documents are requested ahead; false when
+   * full (or nothing is left to request). For idle time: see `deferReadAhead`.
+   */
+  readAheadOne(): boolean {
+    if (this.exhausted || this.requestedAhead() >= this.lookahead) return false;
+    return this.requestBlock();
+  }
+
+  /** Keep at least `consumeLookahead` documents (and one block) requested beyond the current position. */
   private topUp(): void {
-    const consumedAhead = (this.aheadEpoch - this.epoch) * this.numDocuments + (this.aheadPosition - this.position);
-    let requested = consumedAhead;
-    while (requested < this.lookahead || this.blocks.length === 0) {
-      if (this.onExhausted === "drop" && this.aheadEpoch > 0) break;
-      const epoch = this.aheadEpoch;
-      const start = this.aheadPosition;
-      const end = Math.min(this.numDocuments, start + this.blockDocs);
-      this.blocks.push(this.fetchBlock(epoch, start, end));
-      requested += end - start;
-      if (end === this.numDocuments) {
-        this.aheadEpoch += 1;
-        this.aheadPosition = 0;
-      } else {
-        this.aheadPosition = end;
-      }
+    while (this.requestedAhead() < this.consumeLookahead || this.blocks.length === 0) {
+      if (!this.requestBlock()) break;
     }
+  }
+
+  private requestedAhead(): number {
+    return (this.aheadEpoch - this.epoch) * this.numDocuments + (this.aheadPosition - this.position);
+  }
+
+  /** Request the next block of positions; false when `on_exhausted: drop` leaves nothing to request. */
+  private requestBlock(): boolean {
+    if (this.onExhausted === "drop" && this.aheadEpoch > 0) return false;
+    const epoch = this.aheadEpoch;
+    const start = this.aheadPosition;
+    const end = Math.min(this.numDocuments, start + this.blockDocs);
+    this.blocks.push(this.fetchBlock(epoch, start, end));
+    if (end === this.numDocuments) {
+      this.aheadEpoch += 1;
+      this.aheadPosition = 0;
+    } else {
+      this.aheadPosition = end;
+    }
+    return true;
   }
 
   /**
@@ -262,10 +292,12 @@ export class DomainReader {
       return raws.map((r) => (r.kind === "text" ? ids[t++] : r.kind === "tokens" ? r.tokens : r));
     };
     if (texts.length === 0) return { results: resolve([]), error: undefined, ready: Promise.resolve() };
+    const ticket = this.pool.submit(texts);
     const block: Block = {
       results: null,
       error: undefined,
-      ready: this.pool.encode(texts).then(
+      ticket,
+      ready: ticket.done.then(
         (ids) => {
           block.results = resolve(ids);
         },

@@ -68,6 +68,12 @@ export interface LoaderStats {
 export interface LoaderOptions {
   /** Override `tokenizer.workers` (e.g. 0 in tests). */
   readonly workers?: number;
+  /**
+   * The caller has idle time between steps and calls `readAheadOne()` in it (the serve builder
+   * thread): while a step is built, domains then read only one block ahead, and the rest of the
+   * read-ahead happens between steps. Batches are the same either way; only the timing moves.
+   */
+  readonly deferReadAhead?: boolean;
 }
 
 /** The config fields that determine the batch stream (not the mixer: its output is the weights passed in). */
@@ -100,6 +106,8 @@ export class Loader {
   private counters: LoaderCounters;
   private readonly servedOwed: Float64Array;
   private lastRows: readonly (readonly StreamItem[])[] = [];
+  /** Where `readAheadOne` looks first. */
+  private readAheadNext = 0;
   /** effectiveWeights() cache; reset whenever the weights or the eligible domains change. */
   private effective: Float64Array | null = null;
 
@@ -156,9 +164,25 @@ export class Loader {
       cacheDir,
     );
     const readers = config.domains.map(
-      (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted),
+      (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted, options.deferReadAhead),
     );
     return new Loader(config, sources, tokenizer, readers);
+  }
+
+  /**
+   * Read one block ahead for the domain furthest behind its read-ahead target; false when every
+   * domain is full. A few ms per call: idle-time work for `deferReadAhead` owners.
+   */
+  readAheadOne(): boolean {
+    // Round-robin from where the last call stopped, so every domain gets refilled evenly.
+    for (let k = 0; k < this.readers.length; k++) {
+      const i = (this.readAheadNext + k) % this.readers.length;
+      if (this.eligible[i] && this.readers[i].readAheadOne()) {
+        this.readAheadNext = (i + 1) % this.readers.length;
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Names and (estimated) token counts, what mixers are built from. */

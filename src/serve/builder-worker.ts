@@ -27,7 +27,7 @@ async function handle(req: BuilderRequest): Promise<void> {
   try {
     switch (req.type) {
       case "open": {
-        loader = await Loader.open(req.loaded, { workers: req.workers });
+        loader = await Loader.open(req.loaded, { workers: req.workers, deferReadAhead: true });
         world = req.loaded.config.world;
         port!.postMessage({ id: req.id, ok: true, value: await opened(loader) } satisfies BuilderReply);
         return;
@@ -59,7 +59,34 @@ async function handle(req: BuilderRequest): Promise<void> {
   }
 }
 
+/**
+ * Read-ahead in idle time (Loader `deferReadAhead`): between requests, one block per macrotask,
+ * so a request that arrives meanwhile waits for at most one block (a few ms) and then goes first.
+ * With feedback_lag 2 the builder idles most of each training step; before this, a best-fit
+ * round re-read its thousands of documents inside the step that needed them (serve.stall bench).
+ */
+let waiting = 0;
+let readAheadScheduled = false;
+
+function scheduleReadAhead(): void {
+  if (readAheadScheduled || loader === null || waiting > 0) return;
+  readAheadScheduled = true;
+  setImmediate(() => {
+    readAheadScheduled = false;
+    if (loader === null || waiting > 0) return;
+    // Bad documents do not throw here (they are kept in the block and met when consumed); anything
+    // that does throw is a bug, and ends the worker loudly (the service reports it on the next build).
+    if (loader.readAheadOne()) scheduleReadAhead();
+  });
+}
+
 // Requests run strictly in arrival order: the loader builds steps in order.
 port.on("message", (req: BuilderRequest) => {
-  queue = queue.then(() => handle(req));
+  waiting += 1;
+  queue = queue
+    .then(() => handle(req))
+    .finally(() => {
+      waiting -= 1;
+      scheduleReadAhead();
+    });
 });

@@ -5,11 +5,17 @@
  * ran it, and callers consume replies by request, not by completion order, so the token
  * stream never depends on the number of workers or their timing. With `workers: 0` the
  * tokenizer runs in the calling thread (same ids, no parallelism): useful for tests and tiny runs.
+ *
+ * Scheduling: requests go to a worker at once (least loaded first) and wait in that worker's own
+ * queue, so a worker never idles while this thread is busy packing. Readers tokenize far ahead
+ * of use (domain-reader.ts), so a queue can hold many blocks of other domains; a reader that is
+ * actually waiting for a block calls `expedite`, and the worker runs that request next. This
+ * changes only when a request runs, never its result.
  */
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { loadTokenizer, tokenizerInfo, type LoadedTokenizer, type TokenizerFiles, type TokenizerInfo } from "./tokenizer.js";
-import type { EncodeReply, EncodeRequest } from "./worker.js";
+import type { EncodeReply, WorkerRequest } from "./worker.js";
 
 /** The compiled worker. Under vitest this module runs from src/*.ts, so point at dist/ (built by `npm test`). */
 function workerFile(): string {
@@ -21,6 +27,12 @@ function workerFile(): string {
 interface Pending {
   resolve(docs: Int32Array[]): void;
   reject(error: Error): void;
+}
+
+/** A submitted encode: its result, and the handle `expedite` takes. */
+export interface EncodeTicket {
+  readonly id: number;
+  readonly done: Promise<Int32Array[]>;
 }
 
 /** One view per document into a batch's concatenated ids. */
@@ -42,6 +54,8 @@ export class TokenizerPool implements TokenizerInfo {
   private readonly workers: Worker[] = [];
   private readonly inFlight: number[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** Which worker holds each unanswered request (for `expedite`). */
+  private readonly holder = new Map<number, number>();
   private nextId = 0;
   private closed = false;
 
@@ -86,20 +100,30 @@ export class TokenizerPool implements TokenizerInfo {
 
   /** Encode texts (each gets EOS appended); resolves with one Int32Array per text, in order. */
   encode(texts: readonly string[]): Promise<Int32Array[]> {
-    if (this.closed) return Promise.reject(new Error("tokenizer pool is closed"));
-    if (this.requestedWorkers === 0 || texts.length === 0) return Promise.resolve(split(this.local.encodeBatch(texts)));
+    return this.submit(texts).done;
+  }
+
+  /** `encode`, returning a ticket that `expedite` can move to the head of the queue. */
+  submit(texts: readonly string[]): EncodeTicket {
+    if (this.closed) return { id: -1, done: Promise.reject(new Error("tokenizer pool is closed")) };
+    if (this.requestedWorkers === 0 || texts.length === 0) return { id: -1, done: Promise.resolve(split(this.local.encodeBatch(texts))) };
     if (this.workers.length === 0) this.startWorkers();
     // Least-loaded worker; ties to the lowest index. Only the speed depends on this choice.
     let w = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.inFlight[i] < this.inFlight[w]) w = i;
     const id = this.nextId++;
+    const done = new Promise<Int32Array[]>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.inFlight[w] += 1;
-    const request: EncodeRequest = { id, texts };
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.workers[w].ref();
-      this.workers[w].postMessage(request);
-    });
+    this.holder.set(id, w);
+    this.workers[w].ref();
+    this.workers[w].postMessage({ type: "encode", id, texts } satisfies WorkerRequest);
+    return { id, done };
+  }
+
+  /** Have the worker holding this request run it next (someone is waiting on it). No-op once answered. */
+  expedite(ticket: EncodeTicket): void {
+    const w = this.holder.get(ticket.id);
+    if (w !== undefined && this.inFlight[w] > 1) this.workers[w].postMessage({ type: "expedite", id: ticket.id } satisfies WorkerRequest);
   }
 
   decode(ids: ArrayLike<number>): string {
@@ -108,6 +132,7 @@ export class TokenizerPool implements TokenizerInfo {
 
   private onReply(worker: number, reply: EncodeReply): void {
     this.inFlight[worker] -= 1;
+    this.holder.delete(reply.id);
     if (this.inFlight[worker] === 0) this.workers[worker].unref();
     const waiter = this.pending.get(reply.id);
     if (waiter === undefined) return;
@@ -122,6 +147,7 @@ export class TokenizerPool implements TokenizerInfo {
   private failAll(error: Error): void {
     for (const waiter of this.pending.values()) waiter.reject(error);
     this.pending.clear();
+    this.holder.clear();
   }
 
   async close(): Promise<void> {

@@ -2,14 +2,15 @@
  * Tokenizer worker thread: loads the tokenizer once, then encodes batches of texts.
  * Replies with all ids concatenated in one transferable Int32Array plus document end
  * offsets, so a batch crosses the thread boundary as two buffers, not thousands of arrays.
+ *
+ * Requests wait in a queue here and run one per macrotask, so messages that arrive meanwhile
+ * are seen between two requests: an `expedite` moves a queued request to the front (the pool
+ * sends it when a reader is blocked on that request; see pool.ts).
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { loadTokenizer, type TokenizerFiles } from "./tokenizer.js";
 
-export interface EncodeRequest {
-  readonly id: number;
-  readonly texts: readonly string[];
-}
+export type WorkerRequest = { readonly type: "encode"; readonly id: number; readonly texts: readonly string[] } | { readonly type: "expedite"; readonly id: number };
 export type EncodeReply =
   | { readonly id: number; readonly ids: Int32Array; readonly ends: Int32Array }
   | { readonly id: number; readonly error: string };
@@ -18,12 +19,34 @@ const tokenizer = loadTokenizer(workerData as TokenizerFiles);
 const port = parentPort;
 if (port === null) throw new Error("tokenizer worker must run in a worker thread");
 
-port.on("message", (request: EncodeRequest) => {
+const queue: { id: number; texts: readonly string[] }[] = [];
+let scheduled = false;
+
+function runOne(): void {
+  scheduled = false;
+  const request = queue.shift();
+  if (request === undefined) return;
   try {
     const { ids, ends } = tokenizer.encodeBatch(request.texts);
-    const reply: EncodeReply = { id: request.id, ids, ends };
-    port.postMessage(reply, [ids.buffer, ends.buffer]);
+    port!.postMessage({ id: request.id, ids, ends } satisfies EncodeReply, [ids.buffer, ends.buffer]);
   } catch (e) {
-    port.postMessage({ id: request.id, error: (e as Error).stack ?? String(e) } satisfies EncodeReply);
+    port!.postMessage({ id: request.id, error: (e as Error).stack ?? String(e) } satisfies EncodeReply);
   }
+  schedule();
+}
+
+function schedule(): void {
+  if (!scheduled && queue.length > 0) {
+    scheduled = true;
+    setImmediate(runOne);
+  }
+}
+
+port.on("message", (request: WorkerRequest) => {
+  if (request.type === "encode") queue.push({ id: request.id, texts: request.texts });
+  else {
+    const at = queue.findIndex((r) => r.id === request.id);
+    if (at > 0) queue.unshift(...queue.splice(at, 1));
+  }
+  schedule();
 });

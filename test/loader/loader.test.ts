@@ -156,6 +156,31 @@ describe("loader", () => {
     expect(b).toEqual(a);
   });
 
+  it("deferred read-ahead (the serve builder's idle-time refill) changes no batch, whatever the refill timing", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ seed: fc.nat({ max: 2 ** 31 }), bufferDocs: fc.integer({ min: 1, max: 64 }), weights: weightsArb, refills: fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 10, maxLength: 10 }) }),
+        async (run) => {
+          const overrides = { seed: run.seed, packing: { strategy: "best_fit", buffer_docs: run.bufferDocs } };
+          const plain = await open(overrides, 1);
+          const expected = await digests(plain, 10, () => run.weights);
+          await plain.close();
+          const deferred = await Loader.open(loaded(smallBrownConfig(overrides)), { workers: 1, deferReadAhead: true });
+          const got: string[] = [];
+          for (let s = 0; s < 10; s++) {
+            // Idle time between steps: some refill calls, as many as the builder gets to.
+            for (let k = 0; k < run.refills[s] && deferred.readAheadOne(); k++);
+            const batch = await deferred.next(run.weights);
+            got.push(batch === null ? "end" : batchDigest(batch));
+          }
+          await deferred.close();
+          expect(got).toEqual(expected);
+        },
+      ),
+      { numRuns: 5 },
+    );
+  });
+
   it("refuses a state saved under a different config", async () => {
     const a = await open({ seed: 1 });
     await digests(a, 2, () => [1, 1, 1]);

@@ -8,15 +8,21 @@ import { BROWN, LLAMA3 } from "../helpers/fixtures.js";
 
 const files = { path: path.join(LLAMA3, "tokenizer.json"), configPath: path.join(LLAMA3, "tokenizer_config.json") };
 
+/** The paragraphs of 18 Brown files (news, editorial), as text. */
+async function brownParagraphs(): Promise<string[]> {
+  const source = await openText(BROWN, { glob: "c[ab]0[1-9]", split: "paragraph", transform: "brown_pos" });
+  const texts: string[] = [];
+  for (let i = 0; i < source.numDocuments; i++) {
+    const doc = source.read(i);
+    if (doc.kind === "text") texts.push(doc.text);
+  }
+  source.close();
+  return texts;
+}
+
 describe("TokenizerPool", () => {
   it("gives the plain library's ids (EOS appended) with 0, 1 and 2 workers, batches in order", async () => {
-    const source = await openText(BROWN, { glob: "c[ab]0[1-9]", split: "paragraph", transform: "brown_pos" });
-    const texts: string[] = [];
-    for (let i = 0; i < source.numDocuments; i++) {
-      const doc = source.read(i);
-      if (doc.kind === "text") texts.push(doc.text);
-    }
-    source.close();
+    const texts = await brownParagraphs();
     texts.push("", "<|end_of_text|>", "tab\tand\r\nnewlines  ", "🦙 llama 羊驼 12345");
     const plain = loadTokenizer(files, { cache: false });
     const expected = texts.map((t) => Array.from(plain.encode(t)));
@@ -30,6 +36,30 @@ describe("TokenizerPool", () => {
       } finally {
         await pool.close();
       }
+    }
+  });
+
+  it("expedite runs a queued request next, with the same ids", async () => {
+    const texts = await brownParagraphs();
+    const pool = new TokenizerPool(files, 1);
+    try {
+      const batches: string[][] = [];
+      for (let i = 0; i + 64 <= texts.length && batches.length < 16; i += 64) batches.push(texts.slice(i, i + 64));
+      const expected = await Promise.all(batches.map((b) => pool.encode(b))); // also warms the worker up
+      const finished: number[] = [];
+      const tickets = batches.map((b, i) => {
+        const t = pool.submit(b);
+        void t.done.then(() => finished.push(i));
+        return t;
+      });
+      const last = tickets.length - 1;
+      pool.expedite(tickets[last]);
+      const got = await Promise.all(tickets.map((t) => t.done));
+      expect(got.map((r) => r.map((ids) => Array.from(ids)))).toEqual(expected.map((r) => r.map((ids) => Array.from(ids))));
+      // The worker may have started one or two before the expedite arrived; the last is not left for last.
+      expect(finished.indexOf(last)).toBeLessThan(3);
+    } finally {
+      await pool.close();
     }
   });
 });
