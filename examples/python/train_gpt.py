@@ -44,7 +44,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from mixload_client import MixloadClient, feedback_from_losses, to_hf  # noqa: E402
+from mixload_client import BatchPrefetcher, MixloadClient, feedback_from_losses, to_hf  # noqa: E402
 
 
 # ---- model -------------------------------------------------------------------------------
@@ -117,9 +117,12 @@ def train_phase(name, client, model, first_step, steps, args, domains, ref=None,
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     losses = []
     t0 = time.time()
+    # The next step's batch is fetched in the background while this one trains (feedback_lag 2
+    # allows exactly one step ahead), so the model never waits on the loader.
+    batches = BatchPrefetcher(client, start=first_step, end=first_step + steps, depth=1)
     for i in range(steps):
         step = first_step + i
-        raw = client.batch(step)
+        raw = batches.next()
         item = to_hf(raw)
         lr = lr_at(i, steps, args.lr, args.warmup)
         for g in opt.param_groups:
@@ -152,6 +155,7 @@ def train_phase(name, client, model, first_step, steps, args, domains, ref=None,
             top = sorted(w, key=w.get, reverse=True)[:3]
             print(f"[{name}] step {step:4d}  loss {loss.item():.3f}  lr {lr:.2e}  "
                   f"{(time.time() - t0) / (i + 1):.2f} s/step  top weights: " + ", ".join(f"{d} {w[d]:.3f}" for d in top), flush=True)
+    batches.close()
     return losses
 
 

@@ -9,7 +9,9 @@ import sys
 
 import numpy as np
 
-from mixload_client import MixloadClient, MixloadError, feedback_from_losses
+import time
+
+from mixload_client import BatchPrefetcher, MixloadClient, MixloadError, feedback_from_losses
 
 
 def ok(msg):
@@ -87,6 +89,29 @@ def main(endpoint):
     w1, w2 = b1["weights"], b2["weights"]
     assert w2[names[hard]] > w1[names[hard]], (names[hard], w1[names[hard]], w2[names[hard]])
     ok(f"feedback 0 complete; batch 2 drawn with new weights ({names[hard]}: {w1[names[hard]]:.4f} -> {w2[names[hard]]:.4f})")
+
+    # BatchPrefetcher: after step s is handed out, step s+1 is fetched in the background.
+    plain_fb = {n: {"loss_sum": 2.5, "tokens": 10} for n in names}
+    excess = {n: 0.5 for n in names}
+    for step in (1, 2):
+        c.feedback(step, plain_fb, excess_loss_sum=excess)
+    pf = BatchPrefetcher(c, start=3, depth=1)
+    try:
+        for step in range(3, 7):
+            b = pf.next()
+            assert b["step"] == step and pf.step == step + 1, (b["step"], pf.step)
+            if step == 3:
+                # Nobody asked for step 4 yet: the prefetch thread did (next_step = lowest unfetched).
+                deadline = time.monotonic() + 20
+                while c.hello()["next_step"] < 5 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert c.hello()["next_step"] == 5
+            again = c.batch(step)
+            assert all(np.array_equal(b[k], again[k]) for k in ("input_ids", "targets", "position_ids", "domain_ids", "cu_seqlens"))
+            c.feedback(step, plain_fb, excess_loss_sum=excess)
+    finally:
+        pf.close()
+    ok("BatchPrefetcher: steps 3-6 in order, the same bytes as asking, the next step fetched in the background")
 
     s = c.stats()
     assert set(s["achieved"]) <= set(names) and abs(sum(s["weights"].values()) - 1) < 1e-9 and s["tokens_served"] > 0, s

@@ -8,7 +8,7 @@
 
 Needs pyzmq, msgpack and numpy; :class:`MixloadDataset` and :func:`to_hf` also need torch.
 """
-from .client import DTYPES, PROTOCOL_VERSION, MixloadClient, MixloadError, MixloadTimeout, decode_arrays, encode_arrays
+from .client import DTYPES, PROTOCOL_VERSION, BatchPrefetcher, MixloadClient, MixloadError, MixloadTimeout, decode_arrays, encode_arrays
 from .feedback import IGNORE_INDEX, feedback_from_losses, labels_from_targets
 
 
@@ -20,6 +20,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mixload_client' has no attribute {name!r}")
 
 __all__ = [
-    "DTYPES", "IGNORE_INDEX", "PROTOCOL_VERSION", "MixloadClient", "MixloadDataset", "MixloadError", "MixloadTimeout",
+    "DTYPES", "IGNORE_INDEX", "PROTOCOL_VERSION", "BatchPrefetcher", "MixloadClient", "MixloadDataset", "MixloadError", "MixloadTimeout",
     "decode_arrays", "encode_arrays", "feedback_from_losses", "labels_from_targets", "to_hf",
 ]

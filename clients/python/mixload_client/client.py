@@ -11,6 +11,7 @@ the first ask can never be mistaken for the reply to the next request.
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -113,6 +114,17 @@ class MixloadClient:
         self._ctx = context or zmq.Context.instance()
         self._sock: Optional[zmq.Socket] = None
         self.info: Optional[Dict[str, Any]] = None  # the hello reply
+        #: Longest pause between ``not_ready`` re-asks (they start at 5 ms and double).
+        self.not_ready_max_delay_s = 0.5
+
+    def clone(self) -> "MixloadClient":
+        """A client with the same settings and its own socket (sockets are not thread-safe)."""
+        c = MixloadClient(self.endpoint, rank=self.rank, world=self.world, timeout_ms=self.timeout_ms,
+                          retries=self.retries, not_ready_timeout_s=self.not_ready_timeout_s, context=self._ctx)
+        c.curve = self.curve
+        c.info = self.info
+        c.not_ready_max_delay_s = self.not_ready_max_delay_s
+        return c
 
     # -- transport ---------------------------------------------------------------------
 
@@ -199,7 +211,7 @@ class MixloadClient:
                 if e.code != "not_ready" or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+                delay = min(delay * 2, self.not_ready_max_delay_s)
         out: Dict[str, Any] = dict(decode_arrays(head, frames))
         for k in ("step", "max_seqlen", "weights", "weights_version"):
             out[k] = head.get(k)
@@ -241,3 +253,87 @@ class MixloadClient:
         """Weights, achieved mix, tokens served, fill rate, documents and epochs per domain."""
         head, _ = self.request({"op": "stats"})
         return head
+
+
+class BatchPrefetcher:
+    """This rank's batches in step order, each next one fetched in a background thread while the
+    trainer computes (like ``DataLoader(prefetch_factor=...)``, for the service).
+
+    With ``feedback_lag`` 2 (the default) batch s+1 depends on the feedback of step s-1, which
+    every rank sent before asking for batch s, so ``depth=1`` hides the fetch behind step s.
+    Until the last rank's feedback lands the service answers ``not_ready``; the thread re-asks
+    every few ms, out of the trainer's way. It uses its own connection (``client.clone()``),
+    so ``feedback()`` on the trainer's client never waits behind it.
+
+        pf = BatchPrefetcher(client, start=info["next_step"], depth=1)
+        for step in range(...):
+            b = pf.next()        # step `pf.step - 1`
+            ...                  # forward/backward, then client.feedback(b["step"], ...)
+        pf.close()
+    """
+
+    def __init__(self, client: MixloadClient, start: int = 0, end: Optional[int] = None, depth: int = 1):
+        if depth < 0:
+            raise ValueError(f"depth must be >= 0, got {depth}")
+        self.step = int(start)  # the step next() returns
+        self._end = end
+        self._depth = int(depth)
+        self._client = client.clone()
+        self._client.not_ready_max_delay_s = 0.01
+        self._ready: Dict[int, Any] = {}  # step -> batch dict, or the exception fetching it raised
+        self._want = self.step - 1  # the step a waiting next() needs (so depth 0 still fetches it)
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name=f"mixload-prefetch-rank{client.rank}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        k = self.step
+        try:
+            while self._end is None or k < self._end:
+                with self._cond:
+                    # As the TypeScript BatchPrefetcher: once step s is handed out, steps up to
+                    # s + depth may be fetched (self.step is s + 1 by then); and always the step
+                    # a waiting next() needs.
+                    while not self._stop and k > max(self.step + self._depth - 1, self._want):
+                        self._cond.wait()
+                    if self._stop:
+                        return
+                try:
+                    item: Any = self._client.batch(k)
+                except Exception as e:  # handed to the trainer by next(), never lost in this thread
+                    item = e
+                with self._cond:
+                    self._ready[k] = item
+                    self._cond.notify_all()
+                if isinstance(item, Exception):
+                    return
+                k += 1
+        finally:
+            self._client.close()
+
+    def next(self) -> Dict[str, Any]:
+        """The batch of step ``self.step`` (then ``self.step`` advances); raises what fetching it raised."""
+        with self._cond:
+            s = self.step
+            if self._end is not None and s >= self._end:
+                raise StopIteration
+            self._want = s
+            self._cond.notify_all()
+            while s not in self._ready:
+                if not self._thread.is_alive():
+                    raise MixloadError("internal", f"prefetch thread ended before step {s}")
+                self._cond.wait(0.1)
+            item = self._ready.pop(s)
+            self.step = s + 1
+            self._cond.notify_all()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=self._client.timeout_ms / 1000 * (self._client.retries + 1) + 1)
+

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from .client import MixloadClient
+from .client import BatchPrefetcher, MixloadClient
 from .feedback import labels_from_targets
 
 
@@ -57,19 +57,30 @@ class MixloadDataset(IterableDataset):
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", rank: int = 0, world: int = 1,
                  start_step: Optional[int] = None, steps: Optional[int] = None, flatten: bool = False,
-                 client: Optional[MixloadClient] = None, **client_kwargs: Any):
+                 client: Optional[MixloadClient] = None, prefetch: int = 1, **client_kwargs: Any):
         self.client = client or MixloadClient(endpoint, rank=rank, world=world, **client_kwargs)
         self.info = self.client.info or self.client.hello()
         self.start_step = int(self.info["next_step"]) if start_step is None else int(start_step)
         self.steps = steps
         self.flatten = flatten
+        #: Steps fetched ahead in a background thread (:class:`BatchPrefetcher`); 0 = on demand.
+        self.prefetch = prefetch
 
     @property
     def domains(self) -> list:
         return list(self.info["domains"])
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        step = self.start_step
-        while self.steps is None or step < self.start_step + self.steps:
-            yield to_hf(self.client.batch(step), flatten=self.flatten)
-            step += 1
+        end = None if self.steps is None else self.start_step + self.steps
+        if self.prefetch <= 0:
+            step = self.start_step
+            while end is None or step < end:
+                yield to_hf(self.client.batch(step), flatten=self.flatten)
+                step += 1
+            return
+        pf = BatchPrefetcher(self.client, start=self.start_step, end=end, depth=self.prefetch)
+        try:
+            while end is None or pf.step < end:
+                yield to_hf(pf.next(), flatten=self.flatten)
+        finally:
+            pf.close()
