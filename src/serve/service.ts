@@ -655,8 +655,12 @@ export class MixloadService {
     if (b.step + 1 > this.fetchedNext[rank]) {
       this.fetchedNext[rank] = b.step + 1;
       this.evict();
-      this.pump();
-      this.maybeProgress();
+      // After this reply is on its way: handing the builder its next step (a postMessage, up to
+      // ~1 ms on a busy 2-core machine) and progress output are not the trainer's to wait for.
+      setImmediate(() => {
+        this.pump();
+        this.maybeProgress();
+      });
     }
     return frames;
   }
