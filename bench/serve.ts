@@ -6,17 +6,21 @@
  *                      sending the same frame sizes; 1 and 8 clients × tcp and ipc; "fresh"
  *                      (every step built as it is asked: assembly + serving) and "window"
  *                      (re-asks of built steps: the serving path alone)
- *   serve.latency      p50/p99 of a `batch` reply (8 ranks × 8×4096, paced like a trainer):
- *                      builder in a worker thread vs the same service with the loader in its
- *                      main thread vs raw ZeroMQ
- *   serve.stall        8 simulated ranks, 100 ms steps, DoReMi live, Brown tokenized on the
- *                      fly: fraction of rank time spent waiting for a batch, per feedback_lag
+ *   serve.latency      p50/p99 of a `batch` reply (1 and 8 ranks × 8×4096, paced like a trainer,
+ *                      each rank its own thread: latency-rank.ts): builder in a worker thread vs
+ *                      the same service with the loader in its main thread vs raw ZeroMQ
+ *   serve.stall        8 simulated ranks (threads: stall-rank.ts), 100 ms steps, DoReMi live,
+ *                      Brown tokenized on the fly: fraction of rank time spent waiting for a
+ *                      batch, per feedback_lag, asking on demand or with BatchPrefetcher
+ *
+ * MIXLOAD_BENCH_CPU_PROF=DIR writes a .cpuprofile per service thread into DIR (how the
+ * profiles in the README's notes were taken).
  *   serve.resume       `serve --resume` → first batch at step 10 and 10,000 vs a fresh start
  *   serve.memory       peak RSS serving 64 domains with prefetch; and with a consumer that
  *                      pipelines requests and stops reading for 30 s
  *
  * Servers run as child processes (`node dist/src/cli/main.js serve`), so their RSS and CPU are
- * their own; clients are plain DEALERs in this process, the same code for serve and raw.
+ * their own; clients are plain DEALERs, the same code for serve and raw.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
