@@ -4,6 +4,10 @@
  * weights map, input_ids/targets/position_ids int32 [B, L], domain_ids int16 [B, L],
  * cu_seqlens int32 [S+1]). No decoding, no lookups: what ZeroMQ itself costs.
  *
+ * With `fresh: true` every reply is a new copy of those frames, as a loader's replies are (new
+ * data every step): the part of the latency tail that comes from moving freshly allocated
+ * memory, not from anything mixload does.
+ *
  *   node dist/bench/serve-raw.js '{"endpoint":"tcp://127.0.0.1:*","domains":64,"B":8,"L":4096,"segments":64}'
  * prints `{"endpoint": ...}` once bound.
  */
@@ -16,6 +20,7 @@ interface RawSpec {
   B: number;
   L: number;
   segments: number;
+  fresh?: boolean;
 }
 
 const spec = JSON.parse(process.argv[2]) as RawSpec;
@@ -36,5 +41,6 @@ process.stdout.write(`${JSON.stringify({ endpoint: router.lastEndpoint })}\n`);
 const EMPTY = Buffer.alloc(0);
 for await (const msg of router) {
   const delimited = msg.length >= 2 && msg[1].length === 0;
-  await router.send(delimited ? [msg[0], EMPTY, ...reply] : [msg[0], ...reply]);
+  const frames = spec.fresh === true ? reply.map((f) => Buffer.from(f)) : reply;
+  await router.send(delimited ? [msg[0], EMPTY, ...frames] : [msg[0], ...frames]);
 }
