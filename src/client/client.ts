@@ -108,6 +108,7 @@ export class MixloadClient {
   private readonly notReadyWaitMs: number;
   private readonly notReadyPollMs: number;
   private readonly notReadyMaxPollMs: number;
+  private closed = false;
 
   constructor(private readonly options: ClientOptions) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
@@ -118,6 +119,8 @@ export class MixloadClient {
   }
 
   private connect(): zmq.Dealer {
+    // A request queued (or backing off after not_ready) when close() ran must not open a new socket.
+    if (this.closed) throw new MixloadError("timeout", `the client of ${this.options.endpoint} is closed`);
     if (this.socket === null) {
       // sendTimeout too: after a refused handshake (wrong CURVE key, protocol error) libzmq drops
       // the pipe, and a DEALER with no pipe blocks on send forever unless told otherwise.
@@ -146,10 +149,11 @@ export class MixloadClient {
         // handshake, a peer that vanished mid-send), one attempt never outlives its deadline.
         // Closing the socket makes any pending send/receive settle at once.
         let expired = false;
+        // (setTimeout takes at most 2^31 − 1 ms; a longer timeout leaves it to the socket options.)
         const watchdog = setTimeout(() => {
           expired = true;
           s.close();
-        }, this.timeoutMs + 250);
+        }, Math.min(this.timeoutMs + 250, 2 ** 31 - 1));
         try {
           await s.send(["", ...frames]);
           const reply = await s.receive();
@@ -193,7 +197,7 @@ export class MixloadClient {
       try {
         return toBatch(await this.request({ v: 1, op: "batch", step, rank }));
       } catch (e) {
-        if (!(e instanceof MixloadError && e.code === "not_ready") || Date.now() - start + pause > this.notReadyWaitMs) throw e;
+        if (!(e instanceof MixloadError && e.code === "not_ready") || this.closed || Date.now() - start + pause > this.notReadyWaitMs) throw e;
         await sleep(pause);
         pause = Math.min(this.notReadyMaxPollMs, pause * 2);
       }
@@ -217,7 +221,9 @@ export class MixloadClient {
     return (await this.request({ v: 1, op: "stats" })).header as unknown as StatsReply;
   }
 
+  /** Close the socket; requests still queued or backing off fail instead of reconnecting. */
   close(): void {
+    this.closed = true;
     this.reset();
   }
 }

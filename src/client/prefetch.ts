@@ -11,14 +11,21 @@
  *
  * Prefetches use their own connection, so `feedback()` on the trainer's client never queues
  * behind a background request.
+ *
+ * Resuming: a rank with prefetch has fetched one step more than it trained, so the service's
+ * own view of "next step" (hello's `next_step`, the state written at shutdown) is ahead of the
+ * trainer by `depth`. Save `client.state(step)` with each checkpoint and resume from that blob
+ * (and `start` at that step), as PROTOCOL.md's `state` op intends.
  */
-import { MixloadClient, type ClientBatch, type ClientOptions } from "./client.js";
+import { MixloadClient, MixloadError, type ClientBatch, type ClientOptions } from "./client.js";
 
 export interface PrefetchOptions {
   /** First step to hand out (e.g. hello's `next_step` after a resume). Default 0. */
   start?: number;
   /** Steps requested ahead of the one handed out. Default 1 (right for feedback_lag 2). */
   depth?: number;
+  /** One past the last step to fetch (the run's length): nothing beyond it is asked for. Default: none. */
+  end?: number;
 }
 
 export class BatchPrefetcher {
@@ -26,6 +33,7 @@ export class BatchPrefetcher {
   private readonly ahead = new Map<number, Promise<ClientBatch>>();
   private nextStep: number;
   private readonly depth: number;
+  private readonly end: number;
 
   constructor(
     options: ClientOptions,
@@ -36,6 +44,7 @@ export class BatchPrefetcher {
     this.client = new MixloadClient({ notReadyMaxPollMs: 10, ...options });
     this.nextStep = prefetch.start ?? 0;
     this.depth = prefetch.depth ?? 1;
+    this.end = prefetch.end ?? Infinity;
     if (!(Number.isInteger(this.depth) && this.depth >= 0)) throw new RangeError(`prefetch depth must be an integer ≥ 0, got ${this.depth}`);
   }
 
@@ -47,9 +56,15 @@ export class BatchPrefetcher {
   /** This rank's next batch; starts fetching the `depth` steps after it. */
   next(): Promise<ClientBatch> {
     const s = this.nextStep++;
-    const current = this.ahead.get(s) ?? this.client.batch(s, this.rank);
+    if (s >= this.end) return Promise.reject(new RangeError(`step ${s} is past the prefetcher's end (${this.end})`));
+    const early = this.ahead.get(s);
     this.ahead.delete(s);
-    for (let k = s + 1; k <= s + this.depth; k++) {
+    // A step fetched early may have spent its not_ready budget before anyone needed it (a long
+    // training step with feedback_lag 1): then ask again, now that the trainer is waiting.
+    const current =
+      early?.catch((e: unknown) => (e instanceof MixloadError && (e.code === "not_ready" || e.code === "timeout") ? this.client.batch(s, this.rank) : Promise.reject(e))) ??
+      this.client.batch(s, this.rank);
+    for (let k = s + 1; k <= s + this.depth && k < this.end; k++) {
       if (this.ahead.has(k)) continue;
       const p = this.client.batch(k, this.rank);
       p.catch(() => {}); // handled when handed out; never an unhandled rejection meanwhile

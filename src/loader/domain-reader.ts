@@ -282,10 +282,16 @@ export class DomainReader {
     const permutation = epoch === this.epoch ? this.permutation : this.permutationFor(epoch);
     const raws: (RawDocument | BadDocument)[] = [];
     const texts: string[] = [];
-    for (let p = start; p < end; p++) {
-      const raw = this.read(permutation.permute(p));
-      raws.push(raw);
-      if (raw.kind === "text") texts.push(raw.text);
+    try {
+      for (let p = start; p < end; p++) {
+        const raw = this.read(permutation.permute(p));
+        raws.push(raw);
+        if (raw.kind === "text") texts.push(raw.text);
+      }
+    } catch (error) {
+      // An I/O failure (a file truncated under us) belongs to the block: thrown when the block is
+      // consumed, like a tokenizer failure — not from wherever the read-ahead happened to run.
+      return { results: null, error, ready: Promise.resolve() };
     }
     const resolve = (ids: readonly Int32Array[]): Fetched[] => {
       let t = 0;

@@ -14,6 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError } from "../util/errors.js";
+import { VERSION } from "../version.js";
 import { CachedEncoder, type EncodedBatch } from "./cached-encoder.js";
 
 /** Where the tokenizer files are and which special tokens to use. Paths are absolute here. */
@@ -209,7 +210,7 @@ export function tokenizerInfo(files: TokenizerFiles, cacheDir?: string): Tokeniz
   const key = createHash("sha256")
     .update(
       JSON.stringify([
-        "mixload tokenizer info v1",
+        `mixload ${VERSION} tokenizer info`, // a new release re-derives: how vocab/EOS/pad are found may change
         fileIdentity(files.path, "tokenizer.path"),
         files.configPath === undefined ? null : fileIdentity(files.configPath, "tokenizer.config"),
         files.eos ?? null,
@@ -229,8 +230,12 @@ export function tokenizerInfo(files: TokenizerFiles, cacheDir?: string): Tokeniz
     // A unique temp name and a rename: threads and processes may race to write the same entry.
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(info));
-    fs.renameSync(tmp, file);
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(info));
+      fs.renameSync(tmp, file);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
   } catch {
     // An unwritable cache only costs the parse next time.
   }

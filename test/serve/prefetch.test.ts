@@ -78,6 +78,29 @@ describe("BatchPrefetcher", () => {
     }
   });
 
+  it("fetches nothing past `end`; a closed client neither reconnects nor keeps polling", async () => {
+    const service = await openService("end");
+    const probe = new MixloadClient({ endpoint: service.controlEndpoint });
+    const prefetchers = Array.from({ length: WORLD }, (_, rank) => new BatchPrefetcher({ endpoint: service.controlEndpoint }, rank, { depth: 2, end: 2 }));
+    try {
+      for (const p of prefetchers) {
+        expect((await p.next()).step).toBe(0);
+        expect((await p.next()).step).toBe(1);
+        await expect(p.next()).rejects.toThrow(RangeError);
+      }
+      expect((await probe.hello(0, WORLD)).next_step).toBe(2); // step 2 was never asked for
+      // Step 2 waits for feedback 0 (lag 2): a closed client gives up at once instead of polling.
+      const c = new MixloadClient({ endpoint: service.controlEndpoint });
+      const pending = c.batch(2, 0);
+      c.close();
+      await expect(pending).rejects.toMatchObject({ code: "timeout" });
+      await expect(c.hello(0, WORLD)).rejects.toMatchObject({ code: "timeout" });
+    } finally {
+      for (const p of prefetchers) p.close();
+      probe.close();
+    }
+  });
+
   it("fetches the next step in the background, before the trainer asks for it", async () => {
     const service = await openService("background");
     const probe = new MixloadClient({ endpoint: service.controlEndpoint });

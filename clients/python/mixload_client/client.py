@@ -198,17 +198,18 @@ class MixloadClient:
         assert self.info is not None
         return list(self.info["domains"])
 
-    def batch(self, step: int) -> Dict[str, Any]:
+    def batch(self, step: int, stop: Optional[threading.Event] = None) -> Dict[str, Any]:
         """This rank's batch of ``step``: ``input_ids``, ``targets``, ``position_ids`` [B, L] int32,
         ``domain_ids`` [B, L] int16, ``cu_seqlens`` [S+1] int32 (read-only numpy arrays), plus
-        ``step``, ``max_seqlen``, ``weights`` and ``weights_version`` from the header."""
+        ``step``, ``max_seqlen``, ``weights`` and ``weights_version`` from the header.
+        ``stop``: an event that ends the ``not_ready`` retries early (the prefetch thread's close)."""
         delay, deadline = 0.005, time.monotonic() + self.not_ready_timeout_s
         while True:
             try:
                 head, frames = self.request({"op": "batch", "step": int(step), "rank": self.rank})
                 break
             except MixloadError as e:
-                if e.code != "not_ready" or time.monotonic() + delay > deadline:
+                if e.code != "not_ready" or time.monotonic() + delay > deadline or (stop is not None and stop.is_set()):
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, self.not_ready_max_delay_s)
@@ -270,6 +271,10 @@ class BatchPrefetcher:
             b = pf.next()        # step `pf.step - 1`
             ...                  # forward/backward, then client.feedback(b["step"], ...)
         pf.close()
+
+    Resuming: with prefetch a rank has fetched ``depth`` steps more than it trained, so the
+    service's ``next_step`` (and the state it writes at shutdown) is ahead of the trainer. Save
+    ``client.state(step)`` with each checkpoint and resume from that blob, at that step.
     """
 
     def __init__(self, client: MixloadClient, start: int = 0, end: Optional[int] = None, depth: int = 1):
@@ -283,7 +288,7 @@ class BatchPrefetcher:
         self._ready: Dict[int, Any] = {}  # step -> batch dict, or the exception fetching it raised
         self._want = self.step - 1  # the step a waiting next() needs (so depth 0 still fetches it)
         self._cond = threading.Condition()
-        self._stop = False
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"mixload-prefetch-rank{client.rank}", daemon=True)
         self._thread.start()
 
@@ -295,12 +300,20 @@ class BatchPrefetcher:
                     # As the TypeScript BatchPrefetcher: once step s is handed out, steps up to
                     # s + depth may be fetched (self.step is s + 1 by then); and always the step
                     # a waiting next() needs.
-                    while not self._stop and k > max(self.step + self._depth - 1, self._want):
+                    while not self._stop.is_set() and k > max(self.step + self._depth - 1, self._want):
                         self._cond.wait()
-                    if self._stop:
+                    if self._stop.is_set():
                         return
                 try:
-                    item: Any = self._client.batch(k)
+                    item: Any = self._client.batch(k, stop=self._stop)
+                except MixloadError as e:
+                    if self._stop.is_set():
+                        return
+                    # Fetched early, it may spend its not_ready budget before anyone needs it (a
+                    # long step with feedback_lag 1): ask again unless the trainer is waiting on it.
+                    if e.code in ("not_ready", "timeout") and k > self._want:
+                        continue
+                    item = e
                 except Exception as e:  # handed to the trainer by next(), never lost in this thread
                     item = e
                 with self._cond:
@@ -333,7 +346,7 @@ class BatchPrefetcher:
 
     def close(self) -> None:
         with self._cond:
-            self._stop = True
+            self._stop.set()
             self._cond.notify_all()
         self._thread.join(timeout=self._client.timeout_ms / 1000 * (self._client.retries + 1) + 1)
 

@@ -57,14 +57,15 @@ class MixloadDataset(IterableDataset):
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", rank: int = 0, world: int = 1,
                  start_step: Optional[int] = None, steps: Optional[int] = None, flatten: bool = False,
-                 client: Optional[MixloadClient] = None, prefetch: int = 1, **client_kwargs: Any):
+                 client: Optional[MixloadClient] = None, prefetch: Optional[int] = None, **client_kwargs: Any):
         self.client = client or MixloadClient(endpoint, rank=rank, world=world, **client_kwargs)
         self.info = self.client.info or self.client.hello()
         self.start_step = int(self.info["next_step"]) if start_step is None else int(start_step)
         self.steps = steps
         self.flatten = flatten
         #: Steps fetched ahead in a background thread (:class:`BatchPrefetcher`); 0 = on demand.
-        self.prefetch = prefetch
+        #: Default: 1 when feedback_lag >= 2 (batch s+1 is then ready during step s), else 0.
+        self.prefetch = (1 if int(self.info.get("feedback_lag", 2)) >= 2 else 0) if prefetch is None else int(prefetch)
 
     @property
     def domains(self) -> list:
