@@ -7,13 +7,17 @@
  * and resuming costs nothing however far the run got.
  *
  * Tokenization runs ahead in blocks on the worker pool; blocks are consumed in position order,
- * so which worker finished first never matters. Reading ahead (file reads, tag stripping, JSON
- * parsing happen when a block is requested) is either done as documents are consumed, or — with
- * `deferReadAhead`, for an owner that has idle time between steps (the serve builder thread) —
- * kept to a low-water mark during consumption and finished by `readAheadOne()` when idle, so a
- * best-fit round that drains thousands of documents does not also read thousands. Bad documents (see sources/types.ts) either stop
- * the run with a DataError naming file:line (`on_error: fail`) or are skipped and counted by
- * reason (`on_error: skip`) — at consumption time, so the counts are part of the resumable state.
+ * so which worker finished first never matters.
+ *
+ * Reading ahead (file reads, tag stripping and JSON parsing happen when a block is requested) is
+ * either done as documents are consumed, or — with `deferReadAhead`, for an owner that has idle
+ * time between steps (the serve builder thread) — kept to one block during consumption and
+ * finished by `readAheadOne()` when idle, so a best-fit round that drains thousands of documents
+ * does not also read thousands.
+ *
+ * Bad documents (see sources/types.ts) either stop the run with a DataError naming file:line
+ * (`on_error: fail`) or are skipped and counted by reason (`on_error: skip`) — at consumption
+ * time, so the counts are part of the resumable state.
  */
 import type { DocumentSource, RawDocument, BadDocument } from "../sources/types.js";
 import type { EncodeTicket, TokenizerPool } from "../tokenize/pool.js";

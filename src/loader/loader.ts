@@ -170,11 +170,11 @@ export class Loader {
   }
 
   /**
-   * Read one block ahead for the domain furthest behind its read-ahead target; false when every
-   * domain is full. A few ms per call: idle-time work for `deferReadAhead` owners.
+   * Read one block ahead for the next domain (round-robin) still short of its read-ahead target;
+   * false when every domain is full. A few ms per call: idle-time work for `deferReadAhead` owners.
    */
   readAheadOne(): boolean {
-    // Round-robin from where the last call stopped, so every domain gets refilled evenly.
+    // From where the last call stopped, so every domain gets refilled evenly.
     for (let k = 0; k < this.readers.length; k++) {
       const i = (this.readAheadNext + k) % this.readers.length;
       if (this.eligible[i] && this.readers[i].readAheadOne()) {

@@ -9,10 +9,11 @@
  * Encoding goes through a pre-token → ids cache (cached-encoder.ts) that gives the library's ids
  * at several times its speed; tokenizers it cannot serve exactly use the library directly.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { writeFileAtomic } from "../util/atomic-file.js";
 import { ConfigError } from "../util/errors.js";
 import { VERSION } from "../version.js";
 import { CachedEncoder, type EncodedBatch } from "./cached-encoder.js";
@@ -227,15 +228,9 @@ export function tokenizerInfo(files: TokenizerFiles, cacheDir?: string): Tokeniz
   }
   const info = pick(loadTokenizer(files));
   try {
-    // A unique temp name and a rename: threads and processes may race to write the same entry.
+    // Write-then-rename: threads and processes may race to write the same entry.
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    try {
-      fs.writeFileSync(tmp, JSON.stringify(info));
-      fs.renameSync(tmp, file);
-    } finally {
-      fs.rmSync(tmp, { force: true });
-    }
+    writeFileAtomic(file, JSON.stringify(info));
   } catch {
     // An unwritable cache only costs the parse next time.
   }

@@ -2,12 +2,14 @@
  * Crash-safe file writes: write a temporary file beside the target, fsync it, rename it over
  * the target, fsync the folder. A reader sees the old file or the new one, never half of one.
  */
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  // Unique per call, not just per process: threads of one process may write the same file at once.
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   const fd = fs.openSync(tmp, "w");
   try {
     try {
