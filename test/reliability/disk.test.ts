@@ -14,7 +14,7 @@ import { decodeStateBlob } from "../../src/loader/state-blob.js";
 import { MixloadService, type ProgressEvent } from "../../src/serve/service.js";
 import { writeFileAtomic } from "../../src/util/atomic-file.js";
 import { ConfigError } from "../../src/util/errors.js";
-import { feedbackFor, globalDigest, tempDir, writeConfig, writeCorpus, type Corpus } from "./harness.js";
+import { tempDir, train, writeConfig, writeCorpus, type Corpus } from "./harness.js";
 
 const dir = tempDir();
 let corpus: Corpus;
@@ -43,16 +43,6 @@ async function open(runDir: string, events: ProgressEvent[] = [], resume?: Uint8
   const c = new MixloadClient({ endpoint: service.controlEndpoint, timeoutMs: 20_000, notReadyWaitMs: 20_000 });
   clients.push(c);
   return { service, c };
-}
-
-async function train(c: MixloadClient, from: number, to: number): Promise<string[]> {
-  const out: string[] = [];
-  for (let s = from; s < to; s++) {
-    const got = [await c.batch(s, 0), await c.batch(s, 1)];
-    out.push(globalDigest(got));
-    for (const b of got) await c.feedback(feedbackFor(b));
-  }
-  return out;
 }
 
 /** A state blob's content but for the run id (two services of one config get different ids). */

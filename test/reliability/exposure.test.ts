@@ -8,14 +8,14 @@ import fs from "node:fs";
 import path from "node:path";
 import * as zmq from "zeromq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MixloadClient, MixloadError, WeightsSubscriber, type CurveClientKeys } from "../../src/client/client.js";
+import { MixloadClient, WeightsSubscriber, type CurveClientKeys } from "../../src/client/client.js";
 import { loadConfig } from "../../src/config/load.js";
 import { serveSchema } from "../../src/config/schema.js";
 import { decodeHeader, encodeHeader } from "../../src/protocol/index.js";
 import { isLocalEndpoint, writeKeyPair } from "../../src/serve/exposure.js";
 import { MixloadService, type ProgressEvent } from "../../src/serve/service.js";
 import { ConfigError } from "../../src/util/errors.js";
-import { CLI, feedbackFor, tempDir, writeConfig, writeCorpus, type Corpus } from "./harness.js";
+import { CLI, codeOf, feedbackFor, tempDir, writeConfig, writeCorpus, type Corpus } from "./harness.js";
 
 const dir = tempDir();
 let corpus: Corpus;
@@ -55,16 +55,6 @@ function noReply(d: zmq.Dealer, frames: (Buffer | string)[]): Promise<unknown> {
     .send(frames)
     .then(() => d.receive())
     .finally(() => clearTimeout(watchdog));
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof MixloadError) return e.code;
-    throw e;
-  }
 }
 
 describe("binding", () => {

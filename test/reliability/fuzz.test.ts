@@ -6,7 +6,6 @@
  * blob is byte-identical to the one taken before, and its next batches equal those of a twin
  * resumed from that blob that never saw the fuzz.
  */
-import { createHash } from "node:crypto";
 import fc from "fast-check";
 import * as zmq from "zeromq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +13,7 @@ import { MixloadClient } from "../../src/client/client.js";
 import { loadConfig } from "../../src/config/load.js";
 import { decodeHeader, encodeHeader, type ErrorCode } from "../../src/protocol/index.js";
 import { MixloadService } from "../../src/serve/service.js";
-import { feedbackFor, globalDigest, tempDir, writeConfig, writeCorpus } from "./harness.js";
+import { sha, tempDir, train, writeConfig, writeCorpus } from "./harness.js";
 
 const RUNS = 10_000;
 const dir = tempDir();
@@ -25,18 +24,7 @@ let dealer: zmq.Dealer;
 let blobBefore: Uint8Array;
 let configFile: string;
 
-const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
-/** Steps 0..n-1, both ranks, with feedback: the service is mid-run (window, book, folds) when fuzzed. */
-async function train(c: MixloadClient, from: number, to: number): Promise<string[]> {
-  const out: string[] = [];
-  for (let s = from; s < to; s++) {
-    const got = [await c.batch(s, 0), await c.batch(s, 1)];
-    out.push(globalDigest(got));
-    for (const b of got) await c.feedback(feedbackFor(b));
-  }
-  return out;
-}
 
 beforeAll(async () => {
   const corpus = writeCorpus(dir, [60, 40, 50], 300);

@@ -7,6 +7,7 @@
  * (scripts/soak.mjs, via dist/) both drive it; a broken invariant throws.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,7 +15,7 @@ import { MixloadClient, MixloadError, type ClientBatch } from "../../src/client/
 import { MegatronWriter } from "../../src/sources/index.js";
 import { writeFileAtomic } from "../../src/util/atomic-file.js";
 import { mulberry32 } from "../../src/util/hash.js";
-import { globalDigest } from "../serve/helpers.js";
+import { codeOf, globalDigest } from "../serve/helpers.js";
 
 function findRoot(from: string): string {
   for (let d = from; ; d = path.dirname(d)) {
@@ -163,7 +164,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 // ---- what a trainer sees ------------------------------------------------------------------
 
 /** sha256 over the global batch, rank shares in rank order (the `batches --digest` layout). */
-export { globalDigest };
+export { codeOf, globalDigest };
 
 /** Per-document token counts of one batch (by the id every token carries); throws on a token whose domain_id disagrees. */
 export function countDocs(b: ClientBatch, into: Map<number, number>): void {
@@ -459,4 +460,17 @@ export function rssGrowthKb(rss: readonly number[]): number {
   };
   const third = Math.max(1, Math.floor(rss.length / 3));
   return median(rss.slice(-third)) - median(rss.slice(third, 2 * third));
+}
+
+export const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+/** Steps from..to−1 on both ranks of a world-2 service, each with its feedback; the global digests. */
+export async function train(c: MixloadClient, from: number, to: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let s = from; s < to; s++) {
+    const got = [await c.batch(s, 0), await c.batch(s, 1)];
+    out.push(globalDigest(got));
+    for (const b of got) await c.feedback(feedbackFor(b));
+  }
+  return out;
 }

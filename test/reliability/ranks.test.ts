@@ -3,14 +3,13 @@
  * reconnects mid-step, feedback re-sent, a rank that never reports, and bad feedback of every
  * kind — none of which may change the weights or the state.
  */
-import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MixloadClient, MixloadError, type ClientBatch } from "../../src/client/client.js";
 import { loadConfig } from "../../src/config/load.js";
 import { encodeHeader } from "../../src/protocol/index.js";
 import { MixloadService, type ProgressEvent } from "../../src/serve/service.js";
-import { feedbackFor, tempDir, writeConfig, writeCorpus } from "./harness.js";
+import { codeOf, feedbackFor, sha, tempDir, writeConfig, writeCorpus } from "./harness.js";
 
 const dir = tempDir();
 let service: MixloadService;
@@ -21,18 +20,6 @@ function connect(): MixloadClient {
   const c = new MixloadClient({ endpoint: service.controlEndpoint, timeoutMs: 20_000, notReadyWaitMs: 0 });
   clients.push(c);
   return c;
-}
-
-const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof MixloadError) return e.code;
-    throw e;
-  }
 }
 
 /** The raw reply frames of a batch request: "the same bytes" means these. */

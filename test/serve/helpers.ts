@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { ClientBatch } from "../../src/client/client.js";
+import { MixloadError, type ClientBatch } from "../../src/client/client.js";
+import type { ErrorCode } from "../../src/protocol/index.js";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 export const CLI = path.join(ROOT, "dist/src/cli/main.js");
@@ -79,4 +80,15 @@ export function globalDigest(ranks: readonly ClientBatch[]): string {
   }
   h.update(bytes(Int32Array.from(cu)));
   return h.digest("hex");
+}
+
+/** What a request ended with: "ok", the error reply's code, or "timeout". */
+export async function codeOf(p: Promise<unknown>): Promise<ErrorCode | "timeout" | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (e) {
+    if (e instanceof MixloadError) return e.code;
+    throw e;
+  }
 }

@@ -9,11 +9,11 @@ import fs from "node:fs";
 import path from "node:path";
 import * as zmq from "zeromq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MixloadClient, MixloadError, WeightsSubscriber, type ClientBatch } from "../../src/client/client.js";
+import { MixloadClient, WeightsSubscriber, type ClientBatch } from "../../src/client/client.js";
 import { loadConfig } from "../../src/config/load.js";
 import { decodeHeader, encodeHeader, type ErrorCode, type WeightsMessage } from "../../src/protocol/index.js";
 import { MixloadService } from "../../src/serve/service.js";
-import { batchesDigests, globalDigest, spawnServe, tempDir, waitFor, writeConfig } from "./helpers.js";
+import { batchesDigests, codeOf, globalDigest, spawnServe, tempDir, waitFor, writeConfig } from "./helpers.js";
 
 const LAG = 2;
 const KEEP = 2 * LAG + 2;
@@ -44,16 +44,6 @@ function feedbackFor(step: number, rank: number) {
 
 async function both(step: number, service_: [MixloadClient, MixloadClient] = [rank0, rank1]): Promise<ClientBatch[]> {
   return Promise.all([service_[0].batch(step, 0), service_[1].batch(step, 1)]);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<ErrorCode | "timeout" | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof MixloadError) return e.code;
-    throw e;
-  }
 }
 
 /** Raw request through a DEALER (delimiter added by the client); returns the reply header. */

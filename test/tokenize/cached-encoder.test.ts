@@ -12,8 +12,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { Tokenizer as NativeTokenizer } from "@anush008/tokenizers";
 import { CachedEncoder } from "../../src/tokenize/cached-encoder.js";
 import { loadTokenizer } from "../../src/tokenize/tokenizer.js";
-import { openText } from "../../src/sources/text.js";
-import { BROWN, LLAMA3 } from "../helpers/fixtures.js";
+import { brownParagraphs, LLAMA3 } from "../helpers/fixtures.js";
 
 const llama3Json = JSON.parse(fs.readFileSync(path.join(LLAMA3, "tokenizer.json"), "utf8")) as Record<string, unknown>;
 const llama3Config = JSON.parse(fs.readFileSync(path.join(LLAMA3, "tokenizer_config.json"), "utf8")) as Record<string, unknown>;
@@ -27,17 +26,6 @@ function cachedEncoder(tokenizer: Tokenizer, maxEntries?: number): CachedEncoder
   const encoder = CachedEncoder.create(tokenizer, { maxEntries });
   if (typeof encoder === "string") throw new Error(`no cache: ${encoder}`);
   return encoder;
-}
-
-async function brownParagraphs(): Promise<string[]> {
-  const source = await openText(BROWN, { glob: "c[a-r][0-9][0-9]", split: "paragraph", transform: "brown_pos" });
-  const texts: string[] = [];
-  for (let i = 0; i < source.numDocuments; i++) {
-    const doc = source.read(i);
-    if (doc.kind === "text" && doc.text.length > 0) texts.push(doc.text);
-  }
-  source.close();
-  return texts;
 }
 
 /** Text that stresses pre-tokenization: mixed scripts, emoji, whitespace runs, digits, contractions, added tokens. */
@@ -59,7 +47,7 @@ describe("CachedEncoder on llama3", () => {
   const tokenizer = new Tokenizer(llama3Json, llama3Config);
 
   it("gives the plain library's ids, and native HF tokenizers' ids, on every Brown paragraph", async () => {
-    const texts = await brownParagraphs();
+    const texts = await brownParagraphs("c[a-r][0-9][0-9]");
     expect(texts.length).toBeGreaterThan(15_000);
     const encoder = cachedEncoder(tokenizer);
     expect(encoder.missPath).toBe("ids");

@@ -3,26 +3,13 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { TokenizerPool } from "../../src/tokenize/pool.js";
 import { loadTokenizer } from "../../src/tokenize/tokenizer.js";
-import { openText } from "../../src/sources/text.js";
-import { BROWN, LLAMA3 } from "../helpers/fixtures.js";
+import { brownParagraphs, LLAMA3 } from "../helpers/fixtures.js";
 
 const files = { path: path.join(LLAMA3, "tokenizer.json"), configPath: path.join(LLAMA3, "tokenizer_config.json") };
 
-/** The paragraphs of 18 Brown files (news, editorial), as text. */
-async function brownParagraphs(): Promise<string[]> {
-  const source = await openText(BROWN, { glob: "c[ab]0[1-9]", split: "paragraph", transform: "brown_pos" });
-  const texts: string[] = [];
-  for (let i = 0; i < source.numDocuments; i++) {
-    const doc = source.read(i);
-    if (doc.kind === "text") texts.push(doc.text);
-  }
-  source.close();
-  return texts;
-}
-
 describe("TokenizerPool", () => {
   it("gives the plain library's ids (EOS appended) with 0, 1 and 2 workers, batches in order", async () => {
-    const texts = await brownParagraphs();
+    const texts = await brownParagraphs("c[ab]0[1-9]");
     texts.push("", "<|end_of_text|>", "tab\tand\r\nnewlines  ", "🦙 llama 羊驼 12345");
     const plain = loadTokenizer(files, { cache: false });
     const expected = texts.map((t) => Array.from(plain.encode(t)));
@@ -40,7 +27,7 @@ describe("TokenizerPool", () => {
   });
 
   it("expedite runs a queued request next, with the same ids", async () => {
-    const texts = await brownParagraphs();
+    const texts = await brownParagraphs("c[ab]0[1-9]");
     const pool = new TokenizerPool(files, 1);
     try {
       const batches: string[][] = [];
