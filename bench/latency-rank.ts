@@ -1,12 +1,11 @@
 /**
- * One rank of the serve.latency bench, in its own worker thread (as stall-rank.ts, and for the
- * same reason: real ranks are separate processes; ranks sharing one event loop queue behind
- * each other's replies). Asks step s on a plain DEALER, "computes" `paceMs`, asks s + 1; reports
+ * One rank of the serve.latency bench, in its own worker thread (rank-thread.ts). Asks step s on a plain DEALER, "computes" `paceMs`, asks s + 1; reports
  * every reply's latency after `warm` steps. Works against `mixload serve` and the raw anchor.
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
 import { decodeHeader, encodeHeader } from "../src/protocol/codec.js";
+import { reportToParent } from "./rank-thread.js";
 
 export interface LatencyRankInput {
   endpoint: string;
@@ -43,7 +42,4 @@ async function run(): Promise<number[]> {
   }
 }
 
-run().then(
-  (latencies) => parentPort!.postMessage({ ok: true, latencies }),
-  (e: unknown) => parentPort!.postMessage({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
-);
+reportToParent(run());

@@ -26,7 +26,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 import * as zmq from "zeromq";
 import { MixloadClient } from "../src/client/client.js";
 import { tokenizeCommand } from "../src/cli/tokenize.js";
@@ -35,6 +34,7 @@ import { decodeHeader, encodeHeader } from "../src/protocol/codec.js";
 import { MixloadService } from "../src/serve/service.js";
 import { writeSyntheticMegatron } from "./synthetic.js";
 import type { LatencyRankInput } from "./latency-rank.js";
+import { runRankThreads } from "./rank-thread.js";
 import type { StallRankInput, StallRankResult } from "./stall-rank.js";
 
 export interface ServeRow {
@@ -347,16 +347,8 @@ async function benchThroughput(o: Required<Pick<ServeBenchOptions, "root" | "cac
  * cores, not the service. Returns every reply's latency (ms) after 4 warm-up steps.
  */
 async function driveLatency(root: string, endpoint: string, world: number, steps: number, paceMs: number): Promise<number[]> {
-  const perRank = await Promise.all(
-    Array.from({ length: world }, (_, rank) => {
-      const input: LatencyRankInput = { endpoint, rank, steps, paceMs, warm: 4, offsetMs: (rank * paceMs) / world };
-      const worker = new Worker(path.join(root, "dist/bench/latency-rank.js"), { workerData: input });
-      return new Promise<number[]>((resolve, reject) => {
-        worker.once("message", (m: { ok: true; latencies: number[] } | { ok: false; error: string }) => (m.ok ? resolve(m.latencies) : reject(new Error(m.error))));
-        worker.once("error", reject);
-      }).finally(() => void worker.terminate());
-    }),
-  );
+  const inputs = Array.from({ length: world }, (_, rank): LatencyRankInput => ({ endpoint, rank, steps, paceMs, warm: 4, offsetMs: (rank * paceMs) / world }));
+  const perRank = await runRankThreads<LatencyRankInput, number[]>(path.join(root, "dist/bench/latency-rank.js"), inputs);
   return perRank.flat();
 }
 
@@ -418,17 +410,9 @@ async function runStall(root: string, dir: string, lag: number, prefetch: number
   });
   const service = await startServe(root, config, { control: `ipc://${dir}/${name}.sock` });
   try {
-    // One worker thread per rank (see stall-rank.ts): ranks must not share an event loop.
-    const results = await Promise.all(
-      Array.from({ length: world }, (_, rank) => {
-        const input: StallRankInput = { endpoint: service.endpoint, rank, world, steps, stepMs: 100, warm: 2, prefetch: clientPrefetch };
-        const worker = new Worker(path.join(root, "dist/bench/stall-rank.js"), { workerData: input });
-        return new Promise<StallRankResult>((resolve, reject) => {
-          worker.once("message", (m: { ok: true; result: StallRankResult } | { ok: false; error: string }) => (m.ok ? resolve(m.result) : reject(new Error(`stall rank ${rank}: ${m.error}`))));
-          worker.once("error", reject);
-        }).finally(() => void worker.terminate());
-      }),
-    );
+    // One thread per rank (rank-thread.ts): ranks must not share an event loop.
+    const inputs = Array.from({ length: world }, (_, rank): StallRankInput => ({ endpoint: service.endpoint, rank, world, steps, stepMs: 100, warm: 2, prefetch: clientPrefetch }));
+    const results = await runRankThreads<StallRankInput, StallRankResult>(path.join(root, "dist/bench/stall-rank.js"), inputs);
     const waited = results.reduce((a, r) => a + r.waitedMs, 0);
     const total = results.reduce((a, r) => a + r.totalMs, 0);
     return {

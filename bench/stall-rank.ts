@@ -1,14 +1,13 @@
 /**
- * One simulated trainer rank for the serve.stall bench, in its own worker thread: real ranks
- * are separate processes, and eight ranks sharing one event loop delay each other's replies
- * (a reply waits while another rank's JS runs), which the bench would count as loader stall.
+ * One simulated trainer rank for the serve.stall bench, in its own worker thread (rank-thread.ts).
  *
  * Loop: fetch batch s (timed), "compute" for stepMs, send per-domain losses for s. Reports the
  * time spent waiting for batches from step `warm` on, over the wall time of those steps.
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { workerData } from "node:worker_threads";
 import { MixloadClient, type ClientBatch } from "../src/client/client.js";
 import { BatchPrefetcher } from "../src/client/prefetch.js";
+import { reportToParent } from "./rank-thread.js";
 
 export interface StallRankInput {
   endpoint: string;
@@ -76,7 +75,4 @@ async function run(): Promise<StallRankResult> {
   }
 }
 
-run().then(
-  (r) => parentPort!.postMessage({ ok: true, result: r }),
-  (e: unknown) => parentPort!.postMessage({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
-);
+reportToParent(run());
