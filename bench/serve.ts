@@ -19,7 +19,7 @@
  *   serve.memory       peak RSS serving 64 domains with prefetch; and with a consumer that
  *                      pipelines requests and stops reading for 30 s
  *
- * Servers run as child processes (`node dist/src/cli/main.js serve`), so their RSS and CPU are
+ * Servers run as child processes (`node dist/src/cli/main.js serve`, with the node flags of its `#!` line), so their RSS and CPU are
  * their own; clients are plain DEALERs, the same code for serve and raw.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -165,8 +165,19 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** `mixload serve` in a child process; resolves once it is listening. */
+/**
+ * The node flags on the `mixload` command's `#!` line (src/cli/main.ts says why): service
+ * children are started as the command starts them, not as a bare `node main.js` would be.
+ */
+function cliArgs(root: string, ...args: string[]): string[] {
+  const main = path.join(root, "dist/src/cli/main.js");
+  const shebang = fs.readFileSync(main, "utf8").split("\n", 1)[0];
+  const flags = /^#!.*\bnode\b(.*)$/.exec(shebang)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
+  return [...flags, main, ...args];
+}
+
 async function startServe(root: string, config: string, opts: { control: string; builder?: "worker" | "inline"; resume?: string; runDir?: string }): Promise<Child> {
-  const args = [path.join(root, "dist/src/cli/main.js"), "serve", "--config", config, "--json", "--control", opts.control, "--weights", opts.control.startsWith("ipc://") ? `${opts.control}.pub` : "tcp://127.0.0.1:*"];
+  const args = cliArgs(root, "serve", "--config", config, "--json", "--control", opts.control, "--weights", opts.control.startsWith("ipc://") ? `${opts.control}.pub` : "tcp://127.0.0.1:*");
   if (opts.resume !== undefined) args.push("--resume", opts.resume);
   if (opts.runDir !== undefined) args.push("--run-dir", opts.runDir);
   // MIXLOAD_BENCH_CPU_PROF=DIR: profile the service (each thread writes a .cpuprofile into DIR).
@@ -477,7 +488,7 @@ async function timeToFirstBatch(root: string, config: string, dir: string, step:
   const control = `ipc://${dir}/resume-${process.pid}-${Math.random().toString(36).slice(2)}.sock`;
   const runDir = fs.mkdtempSync(path.join(dir, "run-"));
   const t0 = now();
-  const args = [path.join(root, "dist/src/cli/main.js"), "serve", "--config", config, "--control", control, "--weights", `${control}.pub`, "--run-dir", runDir];
+  const args = cliArgs(root, "serve", "--config", config, "--control", control, "--weights", `${control}.pub`, "--run-dir", runDir);
   if (resume !== undefined) args.push("--resume", resume);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";

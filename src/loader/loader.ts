@@ -334,6 +334,15 @@ export class Loader {
     };
   }
 
+  /** Documents read and current epoch per domain, as fresh arrays (the cheap part of stats()). */
+  domainCounts(): { documents: Float64Array; epochs: Float64Array } {
+    const k = this.domains.length;
+    const documents = Float64Array.from(this.counters.domainDocuments);
+    const epochs = new Float64Array(k);
+    for (let i = 0; i < k; i++) epochs[i] = this.readers[i].currentEpoch;
+    return { documents, epochs };
+  }
+
   state(): LoaderState {
     return {
       format: "mixload-loader-state",

@@ -36,10 +36,14 @@ export interface BuilderInfo {
   domainInfo: DomainInfo[];
 }
 
-/** The loader counters `stats` reports (prefetched steps included). */
+/**
+ * The loader counters `stats` reports (prefetched steps included), indexed by domain. Typed
+ * arrays, transferred with each build: two 64-key objects per step were a large part of what the
+ * service's main thread allocated per step (serve.latency bench); `stats` names them on demand.
+ */
 export interface BuilderStats {
-  documents_by_domain: Record<string, number>;
-  epochs: Record<string, number>;
+  documents: Float64Array;
+  epochs: Float64Array;
 }
 
 export interface BuildResult {
@@ -106,14 +110,13 @@ export async function buildStep(loader: Loader, weights: readonly number[], worl
   const batch = await loader.next(weights);
   if (batch === null) return null;
   const { rankTokens, rankDomainTokens } = rankCounts(batch, world, loader.domains.length);
-  const s = loader.stats();
   return {
     batch,
     digest: batchDigest(batch),
     rankTokens,
     rankDomainTokens,
     stateAfter: packState(loader.state()),
-    stats: { documents_by_domain: s.documents_by_domain, epochs: s.epochs },
+    stats: loaderStats(loader),
   };
 }
 
@@ -123,8 +126,8 @@ export async function loaderInfo(loader: Loader): Promise<BuilderInfo> {
 }
 
 export function loaderStats(loader: Loader): BuilderStats {
-  const s = loader.stats();
-  return { documents_by_domain: s.documents_by_domain, epochs: s.epochs };
+  const { documents, epochs } = loader.domainCounts();
+  return { documents, epochs };
 }
 
 export async function openBuilder(loaded: LoadedConfig, options: BuilderOptions = {}): Promise<BatchBuilder> {
@@ -217,7 +220,7 @@ export interface OpenedReply {
 /** A Batch without its methods-free typed arrays' ownership: sent with every buffer transferred. */
 export function batchTransferList(r: BuildResult): ArrayBuffer[] {
   const b = r.batch;
-  const list = [b.input_ids, b.targets, b.position_ids, b.domain_ids, b.cu_seqlens, b.rowSegments, b.rowMaxSeqlen, r.rankTokens, r.rankDomainTokens, r.stateAfter].map(
+  const list = [b.input_ids, b.targets, b.position_ids, b.domain_ids, b.cu_seqlens, b.rowSegments, b.rowMaxSeqlen, r.rankTokens, r.rankDomainTokens, r.stateAfter, r.stats.documents, r.stats.epochs].map(
     (a) => a.buffer as ArrayBuffer,
   );
   return [...new Set(list)];

@@ -26,6 +26,10 @@ export class RunLog {
   readonly schedulePath: string;
   /** Lines not written since the first failure (0 while healthy). */
   dropped = 0;
+  /** Bytes in the file: where a failed write is cut back to. */
+  private size = 0;
+  /** JSON text of weight maps, per map object (the service shares one map per weights version). */
+  private readonly weightsJson = new WeakMap<DomainMap<number>, string>();
 
   constructor(
     readonly dir: string,
@@ -35,6 +39,7 @@ export class RunLog {
     try {
       fs.mkdirSync(dir, { recursive: true });
       this.fd = fs.openSync(this.schedulePath, "a");
+      this.size = fs.fstatSync(this.fd).size;
     } catch (e) {
       throw new ConfigError("serve.run_dir", `the run directory ${dir} is not writable: ${(e as Error).message} (give --run-dir a writable folder)`);
     }
@@ -59,26 +64,38 @@ export class RunLog {
       this.dropped += 1;
       return;
     }
-    // `t`: wall-clock ms when the line was written (reports derive throughput from it).
-    const line = Buffer.from(`${JSON.stringify({ ...record, t: Date.now() })}\n`);
-    let size = -1;
+    const line = Buffer.from(this.line(record));
     try {
-      size = fs.fstatSync(this.fd).size;
       let at = 0;
       while (at < line.length) at += fs.writeSync(this.fd, line, at);
+      this.size += line.length;
     } catch (e) {
       // Cut a partial line back off so readers see whole lines only.
-      if (size >= 0) {
-        try {
-          fs.ftruncateSync(this.fd, size);
-        } catch {
-          // nothing more to do: the reader drops an unterminated last line
-        }
+      try {
+        fs.ftruncateSync(this.fd, this.size);
+      } catch {
+        // nothing more to do: the reader drops an unterminated last line
       }
       this.dropped = 1;
       const at = "step" in record ? ` at step ${record.step}` : ` at weights version ${record.version}`;
       this.onError(`run log: cannot write ${this.schedulePath}${at}: ${(e as Error).message}; serving continues, but schedule.jsonl stops here (replay will miss later lines)`);
     }
+  }
+
+  /**
+   * One JSON line; `t` is the wall-clock ms when it was written (reports derive throughput from
+   * it). A `batch` line is written every step: its weights text comes from the cache, and the
+   * line is exactly what JSON.stringify would write (same keys, same order).
+   */
+  private line(record: ScheduleRecord): string {
+    const t = Date.now();
+    if (record.type !== "batch") return `${JSON.stringify({ ...record, t })}\n`;
+    let weights = this.weightsJson.get(record.weights);
+    if (weights === undefined) {
+      weights = JSON.stringify(record.weights);
+      this.weightsJson.set(record.weights, weights);
+    }
+    return `{"v":1,"type":"batch","step":${JSON.stringify(record.step)},"version":${JSON.stringify(record.version)},"weights":${weights},"digest":${JSON.stringify(record.digest)},"t":${t}}\n`;
   }
 
   close(): void {
