@@ -19,7 +19,7 @@
  *   serve.memory       peak RSS serving 64 domains with prefetch; and with a consumer that
  *                      pipelines requests and stops reading for 30 s
  *
- * Servers run as child processes (`node dist/src/cli/main.js serve`, with the node flags of its `#!` line), so their RSS and CPU are
+ * Servers run as child processes (`node --single-threaded-gc dist/src/cli/main.js serve`: src/cli/node-flags.ts), so their RSS and CPU are
  * their own; clients are plain DEALERs, the same code for serve and raw.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -35,6 +35,7 @@ import { MixloadService } from "../src/serve/service.js";
 import { writeSyntheticMegatron } from "./synthetic.js";
 import type { LatencyRankInput } from "./latency-rank.js";
 import { runRankThreads } from "./rank-thread.js";
+import { SERVICE_NODE_FLAGS } from "../src/cli/node-flags.js";
 import type { StallRankInput, StallRankResult } from "./stall-rank.js";
 
 export interface ServeRow {
@@ -164,18 +165,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** `mixload serve` in a child process; resolves once it is listening. */
-/**
- * The node flags on the `mixload` command's `#!` line (src/cli/main.ts says why): service
- * children are started as the command starts them, not as a bare `node main.js` would be.
- */
+/** `node <SERVICE_NODE_FLAGS> dist/src/cli/main.js <args>`: services start as the README starts them. */
 function cliArgs(root: string, ...args: string[]): string[] {
-  const main = path.join(root, "dist/src/cli/main.js");
-  const shebang = fs.readFileSync(main, "utf8").split("\n", 1)[0];
-  const flags = /^#!.*\bnode\b(.*)$/.exec(shebang)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
-  return [...flags, main, ...args];
+  return [...SERVICE_NODE_FLAGS, path.join(root, "dist/src/cli/main.js"), ...args];
 }
 
+/** `mixload serve` in a child process; resolves once it is listening. */
 async function startServe(root: string, config: string, opts: { control: string; builder?: "worker" | "inline"; resume?: string; runDir?: string }): Promise<Child> {
   const args = cliArgs(root, "serve", "--config", config, "--json", "--control", opts.control, "--weights", opts.control.startsWith("ipc://") ? `${opts.control}.pub` : "tcp://127.0.0.1:*");
   if (opts.resume !== undefined) args.push("--resume", opts.resume);
@@ -201,7 +196,8 @@ async function startServe(root: string, config: string, opts: { control: string;
 }
 
 async function startRaw(root: string, spec: { endpoint: string; domains: number; B: number; L: number; segments: number; fresh?: boolean }): Promise<Child> {
-  const child = spawn(process.execPath, [path.join(root, "dist/bench/serve-raw.js"), JSON.stringify(spec)], { stdio: ["ignore", "pipe", "pipe"] });
+  // The same node flags as the service: the anchor differs from mixload in what it does, not in how its GC runs.
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, path.join(root, "dist/bench/serve-raw.js"), JSON.stringify(spec)], { stdio: ["ignore", "pipe", "pipe"] });
   const endpoint = await waitLine(child, "stdout", (line) => (line.startsWith("{") ? (JSON.parse(line).endpoint as string) : null), "raw ZeroMQ server");
   return { child, endpoint, stop: () => stopChild(child) };
 }

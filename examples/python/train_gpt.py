@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train a tiny GPT on CPU from a running `mixload serve`, with DoReMi steering the mix live.
 
-    node dist/src/cli/main.js serve --config examples/configs/brown-small.json &
+    node --single-threaded-gc dist/src/cli/main.js serve --config examples/configs/brown-small.json &
     /usr/bin/python3 examples/python/train_gpt.py --ref-steps 200 --steps 200
 
 DoReMi (Xie et al. 2023) needs a frozen reference model; to stay one command, this script

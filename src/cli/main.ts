@@ -1,14 +1,5 @@
-#!/usr/bin/env -S node --single-threaded-gc
-/**
- * The `mixload` command line. Each subcommand lives in its own module; this file only wires flags.
- *
- * `--single-threaded-gc` (the line above): V8 otherwise marks and sweeps on helper threads, one
- * set per isolate, and the service has two (its main thread and the batch builder). On a host
- * whose cores the trainer also uses, those helpers take the core a reply is being written on:
- * in the serve.latency bench (2 cores) they put the reply p99 at 2× the raw-ZeroMQ-with-fresh-
- * frames anchor; with GC on the isolates' own threads it is ~1.3×. Run `node --single-threaded-gc
- * dist/src/cli/main.js …` to get the same when not going through the `mixload` command.
- */
+#!/usr/bin/env node
+/** The `mixload` command line. Each subcommand lives in its own module; this file only wires flags. */
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { VERSION } from "../version.js";

@@ -5,6 +5,7 @@
  */
 import { loadConfig } from "../config/load.js";
 import { MixloadService, type ProgressEvent } from "../serve/service.js";
+import { missingServiceFlags } from "./node-flags.js";
 import { untilSignal } from "./lifecycle.js";
 
 export interface ServeOptions {
@@ -52,8 +53,12 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     { resume: options.resume, runDir: options.runDir, workers: options.workers, control: options.control, weights: options.weights, insecure: options.insecure },
     report,
   );
-  const info = { event: "listening", run_id: service.runId, control: service.controlEndpoint, weights: service.weightsEndpoint, run_dir: service.runDir };
+  const missing = missingServiceFlags();
+  const info = { event: "listening", run_id: service.runId, control: service.controlEndpoint, weights: service.weightsEndpoint, run_dir: service.runDir, ...(missing.length > 0 ? { node_flags_missing: missing } : {}) };
   process.stderr.write(options.json ? `${JSON.stringify(info)}\n` : `mixload serve: run ${info.run_id} · control ${info.control} · weights ${info.weights} · run dir ${info.run_dir}\n`);
+  if (!options.json && missing.length > 0) {
+    process.stderr.write(`mixload serve: tip: start node with ${missing.join(" ")} (node ${missing.join(" ")} dist/src/cli/main.js serve …) for a shorter reply-latency tail; see the README's Benchmarks\n`);
+  }
   let dash = null;
   try {
     dash = options.http === undefined ? null : await (await import("../dashboard/attach.js")).attachDashboard(service, loaded, options.http);

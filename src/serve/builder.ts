@@ -38,8 +38,9 @@ export interface BuilderInfo {
 
 /**
  * The loader counters `stats` reports (prefetched steps included), indexed by domain. Typed
- * arrays, transferred with each build: two 64-key objects per step were a large part of what the
- * service's main thread allocated per step (serve.latency bench); `stats` names them on demand.
+ * arrays (the worker builder transfers them with each build): two 64-key objects per step were a
+ * large part of what the service's main thread allocated per step (serve.latency bench); `stats`
+ * names them on demand.
  */
 export interface BuilderStats {
   documents: Float64Array;
@@ -229,7 +230,7 @@ export function batchTransferList(r: BuildResult): ArrayBuffer[] {
 /**
  * The builder thread's young generation. Its garbage is short-lived (chunks, refs, state
  * bytes), and V8 otherwise grows the young generation to ~48 MB. Under `--single-threaded-gc`
- * (the mixload command's flag) that put the serve.memory bench's stopped-consumer peak at
+ * (src/cli/node-flags.ts) that put the serve.memory bench's stopped-consumer peak at
  * 297–301 MB; with 8 MB, 278–290 MB (and 244–250 MB serving 64 domains, from 280).
  */
 const BUILDER_YOUNG_GENERATION_MB = 8;

@@ -219,7 +219,7 @@ export class MixloadService {
   private pubChain: Promise<void> = Promise.resolve();
   private receiving: Promise<void> | null = null;
   private lastProgress = { at: Date.now(), tokens: 0 };
-  /** weightsMap's cache; shared maps are never mutated. */
+  /** weightsMap's cache (frozen maps: they are shared). */
   private readonly weightMaps = new WeakMap<readonly number[], DomainMap<number>>();
 
   private constructor(
@@ -370,6 +370,7 @@ export class MixloadService {
     if (out === undefined) {
       out = {};
       for (let i = 0; i < this.domains.length; i++) out[this.domains[i]] = w[i];
+      Object.freeze(out); // shared by replies, PUB messages and the run log's JSON cache
       this.weightMaps.set(w, out);
     }
     return out;

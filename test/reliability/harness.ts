@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { SERVICE_NODE_FLAGS } from "../../src/cli/node-flags.js";
 import { MixloadClient, MixloadError, type ClientBatch } from "../../src/client/client.js";
 import { MegatronWriter } from "../../src/sources/index.js";
 import { writeFileAtomic } from "../../src/util/atomic-file.js";
@@ -109,9 +110,9 @@ export class ServeProcess {
     readonly extraArgs: string[] = [],
   ) {}
 
-  /** Start `mixload serve` (resuming from `resume` if given) and wait until it listens. */
+  /** Start `mixload serve` as the README does (with SERVICE_NODE_FLAGS), resuming from `resume` if given, and wait until it listens. */
   async start(resume?: string): Promise<{ control: string }> {
-    const args = [CLI, "serve", "--config", this.config, "--json", ...this.extraArgs, ...(resume ? ["--resume", resume] : [])];
+    const args = [...SERVICE_NODE_FLAGS, CLI, "serve", "--config", this.config, "--json", ...this.extraArgs, ...(resume ? ["--resume", resume] : [])];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.child = child;
     this.starts += 1;
@@ -124,7 +125,11 @@ export class ServeProcess {
     const end = Date.now() + 120_000;
     for (;;) {
       const line = err.split("\n").find((l) => l.includes('"listening"'));
-      if (line !== undefined) return { control: (JSON.parse(line) as { control: string }).control };
+      if (line !== undefined) {
+        const listening = JSON.parse(line) as { control: string; node_flags_missing?: string[] };
+        if (listening.node_flags_missing !== undefined) throw new Error(`mixload serve says it lacks ${listening.node_flags_missing.join(" ")}, which it was given`);
+        return { control: listening.control };
+      }
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`mixload serve exited before listening:\n${err}`);
       if (Date.now() > end) throw new Error(`mixload serve did not listen within 120 s:\n${err}`);
       await sleep(20);

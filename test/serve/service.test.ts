@@ -301,6 +301,9 @@ describe("mixload serve (doremi, lag 2, two ranks)", () => {
     try {
       // Generous: opening the loader takes seconds, more on a loaded CI machine.
       await waitFor(() => child.stderr().includes('"listening"'), 100_000, () => `the resumed service to listen\n${child.stderr()}`);
+      // Started as a bare `node main.js`: the listening event names the node flags it lacks (src/cli/node-flags.ts).
+      const listening = JSON.parse(child.stderr().split("\n").find((l) => l.includes('"listening"'))!) as { node_flags_missing?: string[] };
+      expect(listening.node_flags_missing).toEqual(["--single-threaded-gc"]);
       const c0 = new MixloadClient({ endpoint: control, timeoutMs: 20_000, notReadyWaitMs: 0 });
       const c1 = new MixloadClient({ endpoint: control, timeoutMs: 20_000, notReadyWaitMs: 0 });
       expect((await c0.hello(0, 2)).next_step).toBe(10);
