@@ -40,9 +40,35 @@ export class RunLog {
       fs.mkdirSync(dir, { recursive: true });
       this.fd = fs.openSync(this.schedulePath, "a");
       this.size = fs.fstatSync(this.fd).size;
+      this.dropTornLine();
     } catch (e) {
       throw new ConfigError("serve.run_dir", `the run directory ${dir} is not writable: ${(e as Error).message} (give --run-dir a writable folder)`);
     }
+  }
+
+  /**
+   * A crash in the middle of a write (power loss; a SIGKILL cannot split one write) can leave
+   * a half line at the end. Appending after it would glue the next line on, and replay would
+   * reject the file as corrupt there; so cut it back to the last newline, and say so.
+   */
+  private dropTornLine(): void {
+    if (this.size === 0) return;
+    const tailSize = Math.min(this.size, 1 << 16);
+    const tail = Buffer.alloc(tailSize);
+    const fd = fs.openSync(this.schedulePath, "r");
+    try {
+      fs.readSync(fd, tail, 0, tailSize, this.size - tailSize);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (tail[tailSize - 1] === 0x0a) return;
+    const newline = tail.lastIndexOf(0x0a);
+    // A torn line longer than the tail read is not a torn line of ours: leave the file alone.
+    if (newline < 0 && tailSize < this.size) return;
+    const keep = this.size - tailSize + newline + 1;
+    fs.ftruncateSync(this.fd!, keep);
+    this.onError(`run log: ${this.schedulePath} ended in a half-written line (${this.size - keep} bytes, from a crash); dropped it before appending`);
+    this.size = keep;
   }
 
   /**

@@ -57,3 +57,32 @@ describe("RunLog", () => {
     expect(lines[2]).toMatchObject({ step: 4, version: 0, digest: "ab" });
   });
 });
+
+describe("RunLog on a file a crash left mid-line", () => {
+  it("cuts the half line off before appending, and says so", () => {
+    const runDir = path.join(dir, "torn");
+    fs.mkdirSync(runDir);
+    const whole = `${JSON.stringify({ v: 1, type: "batch", step: 0, version: 0, weights: { a: 1 }, digest: "00", t: 1 })}\n`;
+    fs.writeFileSync(path.join(runDir, "schedule.jsonl"), `${whole}{"v":1,"type":"batch","st`);
+    const errors: string[] = [];
+    const log = new RunLog(runDir, (m) => errors.push(m));
+    log.append({ v: 1, type: "batch", step: 1, version: 0, weights: { a: 1 }, digest: "01" });
+    log.close();
+    const lines = fs.readFileSync(path.join(runDir, "schedule.jsonl"), "utf8").split("\n");
+    expect(lines[0]).toBe(whole.trimEnd());
+    expect((JSON.parse(lines[1]) as { step: number }).step).toBe(1);
+    expect(lines).toHaveLength(3);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/schedule\.jsonl ended in a half-written line \(25 bytes/);
+  });
+
+  it("leaves a file that ends in a newline as it is", () => {
+    const runDir = path.join(dir, "whole");
+    fs.mkdirSync(runDir);
+    fs.writeFileSync(path.join(runDir, "schedule.jsonl"), '{"v":1}\n');
+    const errors: string[] = [];
+    new RunLog(runDir, (m) => errors.push(m)).close();
+    expect(fs.readFileSync(path.join(runDir, "schedule.jsonl"), "utf8")).toBe('{"v":1}\n');
+    expect(errors).toEqual([]);
+  });
+});
