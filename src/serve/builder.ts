@@ -127,8 +127,7 @@ export async function loaderInfo(loader: Loader): Promise<BuilderInfo> {
 }
 
 export function loaderStats(loader: Loader): BuilderStats {
-  const { documents, epochs } = loader.domainCounts();
-  return { documents, epochs };
+  return loader.domainCounts();
 }
 
 export async function openBuilder(loaded: LoadedConfig, options: BuilderOptions = {}): Promise<BatchBuilder> {

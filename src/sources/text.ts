@@ -24,6 +24,21 @@ export interface TextOptions {
   readonly transform?: TextTransform;
 }
 
+/** Every non-empty text of a text folder, in order, in memory (what benches and tests tokenize). */
+export async function readTexts(dir: string, options: TextOptions = {}): Promise<string[]> {
+  const source = await openText(dir, options);
+  const texts: string[] = [];
+  try {
+    for (let i = 0; i < source.numDocuments; i++) {
+      const doc = source.read(i);
+      if (doc.kind === "text" && doc.text.length > 0) texts.push(doc.text);
+    }
+  } finally {
+    source.close();
+  }
+  return texts;
+}
+
 export async function openText(dir: string, options: TextOptions = {}): Promise<DocumentSource> {
   const glob = options.glob ?? "**/*";
   const description = `${dir}/${glob}`;

