@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../config/load.js";
 import { openSource, MegatronWriter } from "../sources/index.js";
-import type { DocumentSource } from "../sources/types.js";
+import { badDocumentError, readDocuments, type DocumentSource } from "../sources/types.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { DataError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
@@ -74,22 +74,21 @@ async function tokenizeSource(
   skipped: Record<string, number>,
 ): Promise<void> {
   const pending: Promise<(Int32Array | null)[]>[] = [];
-  const request = (start: number): Promise<(Int32Array | null)[]> => {
+  const request = async (start: number): Promise<(Int32Array | null)[]> => {
     const end = Math.min(source.numDocuments, start + BLOCK);
+    const indices = Array.from({ length: end - start }, (_, k) => start + k);
     const slots: (Int32Array | string | null)[] = [];
-    for (let i = start; i < end; i++) {
-      const doc = source.read(i);
+    for (const doc of await readDocuments(source, indices)) {
       if (doc.kind === "bad") {
-        if (onError === "fail") throw new DataError(doc.reason, doc.file, doc.line, doc.detail);
+        if (onError === "fail") throw badDocumentError(doc);
         skipped[doc.reason] = (skipped[doc.reason] ?? 0) + 1;
         slots.push(null);
       } else slots.push(doc.kind === "text" ? doc.text : doc.tokens);
     }
     const texts = slots.filter((s): s is string => typeof s === "string");
-    return pool.encode(texts).then((ids) => {
-      let t = 0;
-      return slots.map((s) => (typeof s === "string" ? ids[t++] : s));
-    });
+    const ids = await pool.encode(texts);
+    let t = 0;
+    return slots.map((s) => (typeof s === "string" ? ids[t++] : s));
   };
   let next = 0;
   while (next < source.numDocuments || pending.length > 0) {

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { GymConfig } from "./config.js";
 import { openSource } from "../sources/index.js";
+import { badDocumentError, readDocuments } from "../sources/types.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { ConfigError, DataError } from "../util/errors.js";
 
@@ -32,10 +33,11 @@ export async function tokenizeHeldout(g: GymConfig, pool: TokenizerPool): Promis
       try {
         for (let start = 0; start < source.numDocuments; start += BLOCK) {
           const texts: string[] = [];
-          for (let d = start; d < Math.min(source.numDocuments, start + BLOCK); d++) {
-            const doc = source.read(d);
+          const end = Math.min(source.numDocuments, start + BLOCK);
+          const indices = Array.from({ length: end - start }, (_, k) => start + k);
+          for (const doc of await readDocuments(source, indices)) {
             if (doc.kind === "bad") {
-              if (config.on_error === "fail") throw new DataError(doc.reason, doc.file, doc.line, doc.detail);
+              if (config.on_error === "fail") throw badDocumentError(doc);
             } else if (doc.kind === "tokens") out.push(doc.tokens);
             else texts.push(doc.text);
           }

@@ -6,7 +6,7 @@
  * are not documents, but line numbers in errors stay the real 1-based file lines.
  */
 import * as fs from "node:fs";
-import type { BadDocument, DocumentSource, RawDocument } from "./types.js";
+import type { BadDocument, RawDocument, SyncSource } from "./types.js";
 import { GrowableF64, decodeUtf8, firstInvalidUtf8, openForRead, readExact } from "./io.js";
 import { scanLines } from "./lines.js";
 import type { DataErrorReason } from "../util/errors.js";
@@ -18,7 +18,7 @@ export interface JsonlOptions {
   readonly shownAs?: string;
 }
 
-export async function openJsonl(file: string, options: JsonlOptions = {}): Promise<DocumentSource> {
+export async function openJsonl(file: string, options: JsonlOptions = {}): Promise<SyncSource> {
   const shownAs = options.shownAs ?? file;
   const { fd } = openForRead(file, shownAs);
   try {
@@ -45,7 +45,7 @@ export async function openJsonl(file: string, options: JsonlOptions = {}): Promi
   }
 }
 
-class JsonlSource implements DocumentSource {
+class JsonlSource implements SyncSource {
   readonly numDocuments: number;
   private readonly path: readonly string[];
 

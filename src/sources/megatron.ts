@@ -12,7 +12,7 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import type { BadDocument, DocumentSource, RawDocument } from "./types.js";
+import type { BadDocument, RawDocument, SyncSource } from "./types.js";
 import { DataError } from "../util/errors.js";
 import { GrowableF64, openForRead, readExact } from "./io.js";
 
@@ -98,7 +98,7 @@ export function parseIndex(idx: Buffer, idxPath: string, binSize: number, binPat
   return { dtype, lengths, pointers, docIndices };
 }
 
-export async function openMegatron(prefix: string): Promise<DocumentSource> {
+export async function openMegatron(prefix: string): Promise<SyncSource> {
   assertLittleEndian();
   const idxPath = `${prefix}.idx`;
   const binPath = `${prefix}.bin`;
@@ -136,7 +136,7 @@ function preload(fd: number, size: number, index: MegatronIndex): Int32Array | n
   return convert(bytes, index.dtype, out, 0) === undefined ? out : null;
 }
 
-class MegatronSource implements DocumentSource {
+class MegatronSource implements SyncSource {
   readonly numDocuments: number;
   private readonly size: number;
 

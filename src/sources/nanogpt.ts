@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import type { BadDocument, DocumentSource, RawDocument } from "./types.js";
+import type { BadDocument, RawDocument, SyncSource } from "./types.js";
 import { DataError } from "../util/errors.js";
 import { GrowableF64, openForRead, readExact, scanChunks } from "./io.js";
 
@@ -16,7 +16,7 @@ export interface NanoGptOptions {
   readonly eosId: number;
 }
 
-export async function openNanoGpt(file: string, options: NanoGptOptions): Promise<DocumentSource> {
+export async function openNanoGpt(file: string, options: NanoGptOptions): Promise<SyncSource> {
   if (os.endianness() !== "LE") throw new Error("nanoGPT files are little-endian; big-endian hosts are not supported");
   const { eosId } = options;
   if (!Number.isInteger(eosId) || eosId < 0 || eosId > 65535) throw new RangeError(`eos_id must be in [0, 65535], got ${eosId}`);
@@ -46,7 +46,7 @@ export async function openNanoGpt(file: string, options: NanoGptOptions): Promis
   }
 }
 
-class NanoGptSource implements DocumentSource {
+class NanoGptSource implements SyncSource {
   readonly numDocuments: number;
 
   constructor(

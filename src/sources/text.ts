@@ -6,7 +6,7 @@
  * per read rather than held open: a folder can have more files than the fd limit allows.
  */
 import * as fs from "node:fs";
-import type { BadDocument, DocumentSource, RawDocument } from "./types.js";
+import type { BadDocument, RawDocument, SyncSource } from "./types.js";
 import { DataError } from "../util/errors.js";
 import { GrowableF64, countNewlines, decodeUtf8, firstInvalidUtf8, openForRead, readExact } from "./io.js";
 import { globFiles } from "./glob.js";
@@ -39,7 +39,7 @@ export async function readTexts(dir: string, options: TextOptions = {}): Promise
   return texts;
 }
 
-export async function openText(dir: string, options: TextOptions = {}): Promise<DocumentSource> {
+export async function openText(dir: string, options: TextOptions = {}): Promise<SyncSource> {
   const glob = options.glob ?? "**/*";
   const description = `${dir}/${glob}`;
   let files: string[];
@@ -89,7 +89,7 @@ interface Paragraphs {
 /** Files kept open at once in paragraph mode (a folder may hold more files than the fd limit). */
 const OPEN_FILES = 64;
 
-class TextSource implements DocumentSource {
+class TextSource implements SyncSource {
   readonly numDocuments: number;
   /** Recently used fds by file index, least recently used first (Map keeps insertion order). */
   private readonly fds = new Map<number, number>();

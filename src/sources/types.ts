@@ -3,15 +3,24 @@
  *
  * Random access (rather than a stream) is what makes resume O(1): the loader's
  * position in a domain is (epoch, position), the document at that position is
- * `permutation(epoch)[position]`, and it can be read back directly without
- * replaying anything. Sources build whatever index they need in `open`.
+ * `order(epoch)[position]`, and it can be read back directly without replaying
+ * anything. Sources build whatever index they need in `open`.
+ *
+ * Two kinds of source:
+ * - synchronous (`read`): local files answered with positioned reads (JSONL, text, Megatron, nanoGPT);
+ * - asynchronous (`readMany`): sources that decode or fetch in units larger than a document
+ *   (Parquet row groups, Arrow record batches, remote files over HTTP range requests). The domain
+ *   reader hands them a whole block of indices at once so one decode serves many documents.
  */
-import type { DataErrorReason } from "../util/errors.js";
+import { DataError, type DataErrorReason } from "../util/errors.js";
+
+/** Per-document metadata (Parquet columns, JSONL fields named in `metadata`): scalars only. */
+export type DocumentMetadata = Readonly<Record<string, string | number | boolean | null>>;
 
 /** A document as read from disk: text still to be tokenized, or token ids already. */
 export type RawDocument =
-  | { readonly kind: "text"; readonly text: string }
-  | { readonly kind: "tokens"; readonly tokens: Int32Array };
+  | { readonly kind: "text"; readonly text: string; readonly metadata?: DocumentMetadata }
+  | { readonly kind: "tokens"; readonly tokens: Int32Array; readonly metadata?: DocumentMetadata };
 
 /** A document that cannot be used, with where it is and why. Never thrown by `read`; the caller applies `on_error`. */
 export interface BadDocument {
@@ -20,15 +29,75 @@ export interface BadDocument {
   readonly file: string;
   /** 1-based line for line-oriented formats. */
   readonly line?: number;
+  /** 0-based row for row-oriented formats (Parquet, Arrow), shown as `file:row N`. */
+  readonly row?: number;
   readonly detail: string;
 }
 
-export interface DocumentSource {
-  /** Human-readable identity (path or glob), used in stats and errors. */
+export type ReadResult = RawDocument | BadDocument;
+
+/** What `mixload inspect` shows of a source: what it found when it opened. */
+export interface SourceInfo {
+  /** "jsonl", "jsonl.gz", "jsonl.zst", "text", "megatron", "nanogpt", "parquet", "arrow". */
+  readonly format: string;
+  readonly files: number;
+  readonly remote: boolean;
+  /** Bytes on disk (or on the server) of all files. */
+  readonly bytes?: number;
+  /** Columns or top-level fields found (Parquet schema, first JSONL line's keys). */
+  readonly columns?: readonly string[];
+  /** The metadata columns/fields attached to each document. */
+  readonly metadata?: readonly string[];
+  /** Compression codecs seen (Parquet column chunks, the file's own compression). */
+  readonly codecs?: readonly string[];
+  readonly rowGroups?: number;
+}
+
+interface SourceBase {
+  /** Human-readable identity (path, glob or URL), used in stats and errors. */
   readonly description: string;
   /** Number of addressable documents (bad ones included: they are skipped when read, and counted). */
   readonly numDocuments: number;
-  /** Read document `index` (0 ≤ index < numDocuments). Synchronous: sources use positioned reads on open fds. */
-  read(index: number): RawDocument | BadDocument;
+  /**
+   * Sizes of the source's natural read units (Parquet row groups, Arrow record batches), in
+   * document order, summing to `numDocuments`. A domain with any blocked source is shuffled with
+   * locality (sample/block-shuffle.ts) so a row group is decoded once per epoch, not per document.
+   */
+  readonly blocks?: readonly number[];
+  /**
+   * What the bytes behind the source are (sizes and mtimes, or ETags of remote files). Saved in
+   * the resume state; a source whose identity changed is refused on resume.
+   */
+  readonly identity?: string;
+  /** For `mixload inspect`. */
+  readonly info?: SourceInfo;
   close(): void;
+}
+
+export interface SyncSource extends SourceBase {
+  /** Read document `index` (0 ≤ index < numDocuments). Synchronous: positioned reads on open fds. */
+  read(index: number): ReadResult;
+}
+
+export interface AsyncSource extends SourceBase {
+  /** Read documents `indices` (each in [0, numDocuments)), results in the same order. I/O failures reject. */
+  readMany(indices: readonly number[]): Promise<ReadResult[]>;
+}
+
+export type DocumentSource = SyncSource | AsyncSource;
+
+export function isSyncSource(source: DocumentSource): source is SyncSource {
+  return typeof (source as SyncSource).read === "function";
+}
+
+/** Read documents from any source: one code path for callers that do not care about the kind. */
+export async function readDocuments(source: DocumentSource, indices: readonly number[]): Promise<ReadResult[]> {
+  if (isSyncSource(source)) return indices.map((i) => source.read(i));
+  return source.readMany(indices);
+}
+
+/** The error a bad document becomes under `on_error: fail`, naming file and line or row. */
+export function badDocumentError(bad: BadDocument, suffix = ""): DataError {
+  const at = bad.line ?? (bad.row === undefined ? undefined : (`row ${bad.row}` as const));
+  return new DataError(bad.reason, bad.file, at, bad.detail + suffix);
 }

@@ -24,12 +24,15 @@ export type DataErrorReason =
   | "unreadable_file"
   | "bad_format";
 
-/** Input data is bad. `file` and `line` (1-based, when the format has lines) point at it. */
+/**
+ * Input data is bad. `file` and `line` point at it: a 1-based line number for line formats, or
+ * `"row N"` (0-based) for row formats (Parquet, Arrow), printed as `file:line` / `file:row N`.
+ */
 export class DataError extends Error {
   constructor(
     readonly reason: DataErrorReason,
     readonly file: string,
-    readonly line: number | undefined,
+    readonly line: number | `row ${number}` | undefined,
     detail: string,
   ) {
     super(`${file}${line === undefined ? "" : `:${line}`}: ${reason}: ${detail}`);

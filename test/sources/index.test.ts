@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { MegatronWriter, openSource, sourceSpecSchema } from "../../src/sources/index.js";
 import { DataError } from "../../src/util/errors.js";
-import { readAll, tempDir } from "./tmp.js";
+import { asSync, readAll, tempDir } from "./tmp.js";
 
 const tmp = tempDir();
 
@@ -50,7 +50,7 @@ describe("openSource", () => {
     [{ type: "nanogpt", path: "n.bin", eos_id: 0 }, [{ kind: "tokens", tokens: Int32Array.from([5, 6, 0]) }, { kind: "tokens", tokens: Int32Array.from([7]) }]],
   ])("opens %j relative to baseDir", async (spec, expected) => {
     const src = await openSource(sourceSpecSchema.parse(spec), { baseDir: dir });
-    expect(readAll(src)).toEqual(expected);
+    expect(readAll(asSync(src))).toEqual(expected);
     src.close();
   });
 

