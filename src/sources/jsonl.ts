@@ -38,7 +38,7 @@ export async function openJsonl(file: string, options: JsonlOptions = {}): Promi
       ends.push(end);
       lines?.push(line);
     });
-    return new JsonlSource(fd, shownAs, starts.finish(), ends.finish(), lines?.finish(), options.field ?? "text");
+    return new JsonlSource(fd, shownAs, starts.finish(), ends.finish(), lines?.finish(), new JsonlLineParser(options));
   } catch (e) {
     fs.closeSync(fd);
     throw e;
@@ -47,7 +47,6 @@ export async function openJsonl(file: string, options: JsonlOptions = {}): Promi
 
 class JsonlSource implements SyncSource {
   readonly numDocuments: number;
-  private readonly path: readonly string[];
 
   constructor(
     private readonly fd: number,
@@ -55,26 +54,40 @@ class JsonlSource implements SyncSource {
     private readonly starts: Float64Array,
     private readonly ends: Float64Array,
     private readonly lines: Float64Array | undefined,
-    private readonly field: string,
+    private readonly parser: JsonlLineParser,
   ) {
     this.numDocuments = starts.length;
-    this.path = field.split(".");
   }
 
   read(index: number): RawDocument | BadDocument {
-    const line = this.lines ? this.lines[index] : index + 1;
-    const bad = (reason: DataErrorReason, detail: string): BadDocument => ({
-      kind: "bad",
-      reason,
-      file: this.description,
-      line,
-      detail,
-    });
-
     const start = this.starts[index];
-    let end = this.ends[index];
+    const end = this.ends[index];
     if (start === undefined || end === undefined) throw new RangeError(`document ${index} out of range`);
-    const bytes = readExact(this.fd, start, end - start);
+    const line = this.lines ? this.lines[index] : index + 1;
+    return this.parser.parse(readExact(this.fd, start, end - start), this.description, line);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+/**
+ * One line's bytes (without the `\n`) to a document: UTF-8, JSON, the field. Its own class so the
+ * remote JSONL source (jsonl-remote.ts), which fetches lines by range request, parses them the same way.
+ */
+export class JsonlLineParser {
+  private readonly field: string;
+  private readonly path: readonly string[];
+
+  constructor(options: JsonlOptions) {
+    this.field = options.field ?? "text";
+    this.path = this.field.split(".");
+  }
+
+  /** `file` and 1-based `line` are where bad documents point. */
+  parse(bytes: Uint8Array, file: string, line: number): RawDocument | BadDocument {
+    const bad = (reason: DataErrorReason, detail: string): BadDocument => ({ kind: "bad", reason, file, line, detail });
     const len = bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length; // CRLF files
 
     const view = bytes.subarray(0, len);
@@ -95,10 +108,6 @@ class JsonlSource implements SyncSource {
     if (typeof text !== "string") return bad("not_a_string", `field "${this.field}" is a ${describe(text)}, not a string`);
     if (text.trim() === "") return bad("empty_document", `field "${this.field}" is empty`);
     return { kind: "text", text };
-  }
-
-  close(): void {
-    fs.closeSync(this.fd);
   }
 }
 
