@@ -19,9 +19,10 @@
  * (`on_error: fail`) or are skipped and counted by reason (`on_error: skip`) — at consumption
  * time, so the counts are part of the resumable state.
  */
-import type { DocumentSource, RawDocument, BadDocument } from "../sources/types.js";
+import { badDocumentError, isSyncSource, type BadDocument, type DocumentMetadata, type DocumentSource, type ReadResult } from "../sources/types.js";
 import type { EncodeTicket, TokenizerPool } from "../tokenize/pool.js";
 import { FeistelPermutation } from "../sample/permutation.js";
+import { BlockShuffle, type DocumentOrder } from "../sample/block-shuffle.js";
 import { hashInts } from "../util/hash.js";
 import { DataError } from "../util/errors.js";
 
@@ -34,6 +35,8 @@ export interface DocPosition {
 export interface DomainDocument extends DocPosition {
   readonly domain: number;
   readonly tokens: Int32Array;
+  /** The source's per-document metadata (Parquet columns, JSONL fields), when it has any. */
+  readonly metadata?: DocumentMetadata;
 }
 
 export interface DomainReaderState {
@@ -48,6 +51,8 @@ type Fetched = Int32Array | BadDocument;
 /** A run of consecutive positions being read and tokenized; `results` is set once they are ready. */
 interface Block {
   results: Fetched[] | null;
+  /** Per-position metadata, or null when no document of the block has any (the common case). */
+  metadata: (DocumentMetadata | undefined)[] | null;
   error: unknown;
   readonly ready: Promise<void>;
   /** The pool request behind it (texts only), to expedite when someone waits on this block. */
@@ -61,6 +66,11 @@ interface Block {
 const BLOCK_DOCS = 64;
 const INLINE_BLOCK_DOCS = 4;
 
+/** Blocks per shuffle window when a blocked source does not say (see sample/block-shuffle.ts). */
+export const DEFAULT_SHUFFLE_WINDOW = 4;
+/** In a domain shuffled by blocks, a source without blocks of its own is cut into blocks of this many documents. */
+const PSEUDO_BLOCK_DOCS = 4096;
+
 export class DomainReader {
   readonly numDocuments: number;
   /** Documents per tokenizer request, and how many to keep tokenizing ahead of use. */
@@ -71,7 +81,12 @@ export class DomainReader {
   private position = 0;
   private exhausted = false;
   private skipped: Record<string, number> = {};
-  private permutation: FeistelPermutation;
+  private permutation: DocumentOrder;
+  /** Every source answers synchronously: blocks are read at once, not after an await. */
+  private readonly allSync: boolean;
+  /** Block sizes over the domain's index space when any source reads in blocks; null for a plain Feistel order. */
+  private readonly shuffleBlocks: number[] | null;
+  private readonly shuffleWindow: number;
   /** Blocks in flight, in position order; the first one starts at (epoch, position) minus what was consumed of it. */
   private blocks: Block[] = [];
   private frontConsumed = 0;
@@ -103,6 +118,9 @@ export class DomainReader {
     }
     if (total === 0) throw new DataError("empty_document", sources.map((s) => s.description).join(", "), undefined, `domain ${JSON.stringify(name)} has no documents`);
     this.numDocuments = total;
+    this.allSync = sources.every(isSyncSource);
+    this.shuffleBlocks = sources.some((s) => s.blocks !== undefined) ? sources.flatMap((s) => s.blocks ?? pseudoBlocks(s.numDocuments)) : null;
+    this.shuffleWindow = Math.max(DEFAULT_SHUFFLE_WINDOW, ...sources.map((s) => s.shuffleWindow ?? 0));
     this.permutation = this.permutationFor(0);
   }
 
@@ -171,6 +189,7 @@ export class DomainReader {
         return undefined;
       }
       const fetched = block.results[this.frontConsumed];
+      const metadata = block.metadata?.[this.frontConsumed];
       const epoch = this.epoch;
       const position = this.position;
       if (++this.frontConsumed === block.results.length) {
@@ -181,21 +200,21 @@ export class DomainReader {
       this.advance();
       if (fetched instanceof Int32Array) {
         this.badInARow = 0;
-        return { domain: this.index, epoch, position, tokens: fetched };
+        return metadata === undefined ? { domain: this.index, epoch, position, tokens: fetched } : { domain: this.index, epoch, position, tokens: fetched, metadata };
       }
       this.reject(fetched);
       if (++this.badInARow >= this.numDocuments) {
-        throw new DataError(fetched.reason, fetched.file, fetched.line, `every document of domain ${JSON.stringify(this.name)} is unusable (last: ${fetched.detail})`);
+        throw badDocumentError({ ...fetched, detail: `every document of domain ${JSON.stringify(this.name)} is unusable (last: ${fetched.detail})` });
       }
     }
   }
 
   /** Re-read one document by position (resume rebuilds the packer buffer this way). */
-  async fetch(at: DocPosition): Promise<Int32Array> {
-    const raw = this.read(this.permutationFor(at.epoch).permute(at.position));
-    if (raw.kind === "bad") throw new DataError(raw.reason, raw.file, raw.line, `${raw.detail} (while restoring state: the data changed since it was saved)`);
-    if (raw.kind === "tokens") return raw.tokens;
-    return (await this.pool.encode([raw.text]))[0];
+  async fetch(at: DocPosition): Promise<{ tokens: Int32Array; metadata?: DocumentMetadata }> {
+    const [raw] = await this.readGlobals([this.permutationFor(at.epoch).permute(at.position)]);
+    if (raw.kind === "bad") throw badDocumentError(raw, " (while restoring state: the data changed since it was saved)");
+    const tokens = raw.kind === "tokens" ? raw.tokens : (await this.pool.encode([raw.text]))[0];
+    return raw.metadata === undefined ? { tokens } : { tokens, metadata: raw.metadata };
   }
 
   /**
@@ -221,7 +240,7 @@ export class DomainReader {
   }
 
   private reject(bad: BadDocument): void {
-    if (this.onError === "fail") throw new DataError(bad.reason, bad.file, bad.line, bad.detail);
+    if (this.onError === "fail") throw badDocumentError(bad);
     this.skipped[bad.reason] = (this.skipped[bad.reason] ?? 0) + 1;
   }
 
@@ -237,8 +256,11 @@ export class DomainReader {
     this.permutation = this.permutationFor(this.epoch);
   }
 
-  private permutationFor(epoch: number): FeistelPermutation {
-    return new FeistelPermutation(this.numDocuments, hashInts(this.seed, this.index, epoch));
+  /** The epoch's order: a pure function of (seed, domain, epoch) and the sources' block sizes. */
+  private permutationFor(epoch: number): DocumentOrder {
+    const key = hashInts(this.seed, this.index, epoch);
+    if (this.shuffleBlocks !== null) return new BlockShuffle(this.shuffleBlocks, this.shuffleWindow, key);
+    return new FeistelPermutation(this.numDocuments, key);
   }
 
   /**
@@ -278,38 +300,61 @@ export class DomainReader {
   }
 
   /**
-   * Read positions [start, end) of an epoch now and tokenize their texts on the pool. A block
-   * with no text (pre-tokenized sources) is ready at once. A tokenizer failure is kept in the
-   * block and thrown when the block is consumed — never an unhandled rejection.
+   * Read positions [start, end) of an epoch and tokenize their texts on the pool. Synchronous
+   * sources are read now, and a block with no text (pre-tokenized sources) is ready at once;
+   * asynchronous sources (Parquet, remote) are read as one request per source. A read or
+   * tokenizer failure is kept in the block and thrown when the block is consumed — never from
+   * wherever the read-ahead happened to run, and never an unhandled rejection.
    */
   private fetchBlock(epoch: number, start: number, end: number): Block {
     const permutation = epoch === this.epoch ? this.permutation : this.permutationFor(epoch);
-    const raws: (RawDocument | BadDocument)[] = [];
-    const texts: string[] = [];
-    try {
-      for (let p = start; p < end; p++) {
-        const raw = this.read(permutation.permute(p));
-        raws.push(raw);
-        if (raw.kind === "text") texts.push(raw.text);
+    const globals: number[] = [];
+    for (let p = start; p < end; p++) globals.push(permutation.permute(p));
+    if (this.allSync) {
+      let raws: ReadResult[];
+      try {
+        raws = globals.map((g) => this.readSync(g));
+      } catch (error) {
+        return { results: null, metadata: null, error, ready: Promise.resolve() };
       }
-    } catch (error) {
-      // An I/O failure (a file truncated under us) belongs to the block: thrown when the block is
-      // consumed, like a tokenizer failure — not from wherever the read-ahead happened to run.
-      return { results: null, error, ready: Promise.resolve() };
+      const texts = textsOf(raws);
+      if (texts.length === 0) return { results: resolveBlock(raws, []), metadata: metadataOf(raws), error: undefined, ready: Promise.resolve() };
+      return this.tokenizeBlock(raws, texts);
     }
-    const resolve = (ids: readonly Int32Array[]): Fetched[] => {
-      let t = 0;
-      return raws.map((r) => (r.kind === "text" ? ids[t++] : r.kind === "tokens" ? r.tokens : r));
-    };
-    if (texts.length === 0) return { results: resolve([]), error: undefined, ready: Promise.resolve() };
+    const block: Block = { results: null, metadata: null, error: undefined, ready: Promise.resolve() };
+    const inner = this.readGlobals(globals).then((raws) => {
+      const texts = textsOf(raws);
+      if (texts.length === 0) {
+        block.results = resolveBlock(raws, []);
+        block.metadata = metadataOf(raws);
+        return;
+      }
+      const tokenized = this.tokenizeBlock(raws, texts);
+      (block as { ticket?: EncodeTicket }).ticket = tokenized.ticket;
+      return tokenized.ready.then(() => {
+        block.results = tokenized.results;
+        block.metadata = tokenized.metadata;
+        block.error = tokenized.error;
+      });
+    });
+    (block as { ready: Promise<void> }).ready = inner.then(undefined, (error: unknown) => {
+      block.error = error;
+    });
+    return block;
+  }
+
+  /** Submit a block's texts to the pool; the block resolves when they are tokenized. */
+  private tokenizeBlock(raws: ReadResult[], texts: string[]): Block {
     const ticket = this.pool.submit(texts);
     const block: Block = {
       results: null,
+      metadata: null,
       error: undefined,
       ticket,
       ready: ticket.done.then(
         (ids) => {
-          block.results = resolve(ids);
+          block.results = resolveBlock(raws, ids);
+          block.metadata = metadataOf(raws);
         },
         (error: unknown) => {
           block.error = error;
@@ -319,11 +364,69 @@ export class DomainReader {
     return block;
   }
 
-  /** Document `global` of the domain's index space [0, N). */
-  private read(global: number): RawDocument | BadDocument {
+  /** Which source holds document `global` of the domain's index space [0, N), and its index there. */
+  private locate(global: number): number {
     // Few sources per domain: a linear scan from the end is fine and obvious.
     let s = this.sources.length - 1;
     while (this.sourceStarts[s] > global) s--;
-    return this.sources[s].read(global - this.sourceStarts[s]);
+    return s;
   }
+
+  private readSync(global: number): ReadResult {
+    const s = this.locate(global);
+    return (this.sources[s] as SyncSourceLike).read(global - this.sourceStarts[s]);
+  }
+
+  /** Read documents of any kind of source: one `readMany` per asynchronous source, in parallel. */
+  private async readGlobals(globals: readonly number[]): Promise<ReadResult[]> {
+    if (this.allSync) return globals.map((g) => this.readSync(g));
+    const out: ReadResult[] = new Array<ReadResult>(globals.length);
+    const perSource = new Map<number, { at: number[]; local: number[] }>();
+    for (let k = 0; k < globals.length; k++) {
+      const s = this.locate(globals[k]);
+      const source = this.sources[s];
+      if (isSyncSource(source)) {
+        out[k] = source.read(globals[k] - this.sourceStarts[s]);
+        continue;
+      }
+      let group = perSource.get(s);
+      if (!group) perSource.set(s, (group = { at: [], local: [] }));
+      group.at.push(k);
+      group.local.push(globals[k] - this.sourceStarts[s]);
+    }
+    await Promise.all(
+      [...perSource].map(async ([s, group]) => {
+        const source = this.sources[s];
+        if (isSyncSource(source)) return;
+        const got = await source.readMany(group.local);
+        for (let j = 0; j < group.at.length; j++) out[group.at[j]] = got[j];
+      }),
+    );
+    return out;
+  }
+}
+
+type SyncSourceLike = { read(index: number): ReadResult };
+
+function textsOf(raws: readonly ReadResult[]): string[] {
+  const texts: string[] = [];
+  for (const r of raws) if (r.kind === "text") texts.push(r.text);
+  return texts;
+}
+
+/** Each position's tokens (texts replaced by their ids, in order) or the bad document. */
+function resolveBlock(raws: readonly ReadResult[], ids: readonly Int32Array[]): Fetched[] {
+  let t = 0;
+  return raws.map((r) => (r.kind === "text" ? ids[t++] : r.kind === "tokens" ? r.tokens : r));
+}
+
+function metadataOf(raws: readonly ReadResult[]): (DocumentMetadata | undefined)[] | null {
+  if (!raws.some((r) => r.kind !== "bad" && r.metadata !== undefined)) return null;
+  return raws.map((r) => (r.kind === "bad" ? undefined : r.metadata));
+}
+
+function pseudoBlocks(n: number): number[] {
+  const out: number[] = [];
+  for (let start = 0; start < n; start += PSEUDO_BLOCK_DOCS) out.push(Math.min(PSEUDO_BLOCK_DOCS, n - start));
+  return out;
 }

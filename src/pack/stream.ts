@@ -15,6 +15,7 @@
  */
 import { BestFitPacker } from "./best-fit.js";
 import type { PackItem, PackedRow } from "./types.js";
+import type { DocumentMetadata } from "../sources/types.js";
 
 /** A tokenized document as the loader hands it to the packer. */
 export interface StreamDocument {
@@ -22,6 +23,8 @@ export interface StreamDocument {
   readonly epoch: number;
   readonly position: number;
   readonly tokens: Int32Array;
+  /** The source's per-document metadata, carried by reference with every piece (never copied). */
+  readonly metadata?: DocumentMetadata;
 }
 
 /** A piece of a document, placed in a row. */
@@ -35,6 +38,8 @@ export interface StreamItem extends PackItem {
   readonly docLength: number;
   /** Best-fit rounds this item has been held back. */
   held: number;
+  /** Its document's metadata, if the source has any: held only while the item is in the buffer. */
+  readonly metadata?: DocumentMetadata;
 }
 
 /** [id, domain, epoch, position, offset, length, docLength, held, piece]: an item without its tokens. */
@@ -63,7 +68,7 @@ export interface DocumentFeed {
   next(): Promise<StreamDocument | null>;
   /** `next()` when the answer is at hand, else undefined (lets pre-tokenized input skip the await). */
   nextIfReady?(): StreamDocument | null | undefined;
-  refetch(domain: number, epoch: number, position: number): Promise<Int32Array>;
+  refetch(domain: number, epoch: number, position: number): Promise<{ tokens: Int32Array; metadata?: DocumentMetadata }>;
   /** Tokens each domain is owed in what has been served so far (w_i·served − served_i) and the current weights. */
   servedBalance?(): { owed: ArrayLike<number>; weights: ArrayLike<number> };
 }
@@ -223,7 +228,7 @@ export class StreamingPacker {
   }
 
   private item(doc: StreamDocument, offset: number, length: number, piece: number): StreamItem {
-    return {
+    const item: StreamItem = {
       id: this.nextId++,
       domain: doc.domain,
       epoch: doc.epoch,
@@ -235,6 +240,7 @@ export class StreamingPacker {
       tokens: offset === 0 && length === doc.tokens.length ? doc.tokens : doc.tokens.subarray(offset, offset + length),
       held: 0,
     };
+    return doc.metadata === undefined ? item : { ...item, metadata: doc.metadata };
   }
 
   // ---- concat ----
@@ -296,23 +302,24 @@ export class StreamingPacker {
 
   /** Rebuild from a saved state, re-reading each referenced document once. */
   async restore(state: PackerState): Promise<void> {
-    const docs = new Map<string, Promise<Int32Array>>();
-    const load = (domain: number, epoch: number, position: number, docLength: number): Promise<Int32Array> => {
+    const docs = new Map<string, Promise<{ tokens: Int32Array; metadata?: DocumentMetadata }>>();
+    const load = (domain: number, epoch: number, position: number, docLength: number): Promise<{ tokens: Int32Array; metadata?: DocumentMetadata }> => {
       const key = `${domain}/${epoch}/${position}`;
-      let tokens = docs.get(key);
-      if (tokens === undefined) {
-        tokens = this.feed.refetch(domain, epoch, position).then((t) => {
-          if (t.length !== docLength) throw new Error(`state refers to document ${key} of ${docLength} tokens but it now has ${t.length}: the data or tokenizer changed`);
-          return t;
+      let doc = docs.get(key);
+      if (doc === undefined) {
+        doc = this.feed.refetch(domain, epoch, position).then((d) => {
+          if (d.tokens.length !== docLength) throw new Error(`state refers to document ${key} of ${docLength} tokens but it now has ${d.tokens.length}: the data or tokenizer changed`);
+          return d;
         });
-        docs.set(key, tokens);
+        docs.set(key, doc);
       }
-      return tokens;
+      return doc;
     };
     const rebuild = async (ref: ItemRef): Promise<StreamItem> => {
       const [id, domain, epoch, position, offset, length, docLength, held, piece] = ref;
-      const tokens = await load(domain, epoch, position, docLength);
-      return { id, domain, epoch, position, offset, piece, docLength, held, tokens: tokens.subarray(offset, offset + length) };
+      const { tokens, metadata } = await load(domain, epoch, position, docLength);
+      const item: StreamItem = { id, domain, epoch, position, offset, piece, docLength, held, tokens: tokens.subarray(offset, offset + length) };
+      return metadata === undefined ? item : { ...item, metadata };
     };
     this.queue.length = 0;
     this.queueHead = 0;
@@ -321,7 +328,7 @@ export class StreamingPacker {
     this.carry = null;
     if (state.carry !== null) {
       const [domain, epoch, position, offset, docLength, piece] = state.carry;
-      this.carry = { doc: { domain, epoch, position, tokens: await load(domain, epoch, position, docLength) }, offset, piece };
+      this.carry = { doc: { domain, epoch, position, ...(await load(domain, epoch, position, docLength)) }, offset, piece };
     }
     this.nextId = state.nextId;
     this.exhausted = false;

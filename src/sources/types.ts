@@ -64,6 +64,8 @@ interface SourceBase {
    * locality (sample/block-shuffle.ts) so a row group is decoded once per epoch, not per document.
    */
   readonly blocks?: readonly number[];
+  /** Blocks per shuffle window this source asks for (spec `window`); the domain takes the largest. */
+  readonly shuffleWindow?: number;
   /**
    * What the bytes behind the source are (sizes and mtimes, or ETags of remote files). Saved in
    * the resume state; a source whose identity changed is refused on resume.

@@ -19,7 +19,7 @@ function feedOf(lengths: readonly number[], consumed = 0): DocumentFeed & { cons
   const feed = {
     consumed,
     next: async () => (feed.consumed < lengths.length ? make(feed.consumed++) : null),
-    refetch: async (_domain: number, _epoch: number, position: number) => make(position).tokens,
+    refetch: async (_domain: number, _epoch: number, position: number) => ({ tokens: make(position).tokens }),
   };
   return feed;
 }
