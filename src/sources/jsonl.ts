@@ -7,8 +7,8 @@
  */
 import * as fs from "node:fs";
 import type { BadDocument, RawDocument, SyncSource } from "./types.js";
-import { GrowableF64, decodeUtf8, firstInvalidUtf8, openForRead, readExact } from "./io.js";
-import { scanLines } from "./lines.js";
+import { decodeUtf8, firstInvalidUtf8, openForRead, readExact } from "./io.js";
+import { LineIndexBuilder, scanLines } from "./lines.js";
 import type { DataErrorReason } from "../util/errors.js";
 
 export interface JsonlOptions {
@@ -22,23 +22,10 @@ export async function openJsonl(file: string, options: JsonlOptions = {}): Promi
   const shownAs = options.shownAs ?? file;
   const { fd } = openForRead(file, shownAs);
   try {
-    const starts = new GrowableF64();
-    const ends = new GrowableF64();
-    // Line numbers are i + 1 until the first blank line; only then is a table needed.
-    let lines: GrowableF64 | undefined;
-    await scanLines(fd, (start, end, line, blank) => {
-      if (blank) {
-        if (!lines) {
-          lines = new GrowableF64();
-          for (let i = 1; i <= starts.length; i++) lines.push(i);
-        }
-        return;
-      }
-      starts.push(start);
-      ends.push(end);
-      lines?.push(line);
-    });
-    return new JsonlSource(fd, shownAs, starts.finish(), ends.finish(), lines?.finish(), new JsonlLineParser(options));
+    const index = new LineIndexBuilder();
+    await scanLines(fd, index.onLine);
+    const { starts, ends, lines } = index.finish();
+    return new JsonlSource(fd, shownAs, starts, ends, lines, new JsonlLineParser(options));
   } catch (e) {
     fs.closeSync(fd);
     throw e;

@@ -30,14 +30,19 @@ const DTYPES = new Map<number, { name: string; size: number }>([
 ]);
 const FLOAT_CODES = new Map([[6, "float64"], [7, "float32"]]);
 export const DTYPE_UINT16 = 8;
+
+/** Bytes per token of a dtype code that parseIndex accepted. */
+export function itemBytes(dtype: number): number {
+  return DTYPES.get(dtype)!.size;
+}
 export const DTYPE_INT32 = 4;
 
-function assertLittleEndian(): void {
+export function assertLittleEndian(): void {
   // Typed-array views below use the host byte order; every platform Node ships for is LE.
   if (os.endianness() !== "LE") throw new Error("Megatron files are little-endian; big-endian hosts are not supported");
 }
 
-interface MegatronIndex {
+export interface MegatronIndex {
   readonly dtype: number;
   readonly lengths: Int32Array;
   readonly pointers: Float64Array;
@@ -188,7 +193,7 @@ class MegatronSource implements SyncSource {
 }
 
 /** Widen `bytes` of the given dtype into out[at...]; returns a problem description for unrepresentable int64 values. */
-function convert(bytes: Uint8Array, dtype: number, out: Int32Array, at: number): string | undefined {
+export function convert(bytes: Uint8Array, dtype: number, out: Int32Array, at: number): string | undefined {
   // `bytes` is fresh from readExact or a view of the preloaded file at a pointer that is a
   // multiple of the item size (Megatron pointers are), so typed views over it are aligned.
   const buf = bytes.buffer;
