@@ -5,7 +5,7 @@
 import * as path from "node:path";
 import { z } from "zod";
 import type { DocumentSource } from "./types.js";
-import { defaultCacheDir, inflateToCache } from "./gzip-cache.js";
+import { codecOf, defaultCacheDir, decompressToCache } from "./decompress-cache.js";
 import { openJsonl } from "./jsonl.js";
 import { openMegatron } from "./megatron.js";
 import { openNanoGpt } from "./nanogpt.js";
@@ -15,7 +15,7 @@ const path_ = z.string().min(1);
 
 export const jsonlSpecSchema = z.strictObject({
   type: z.literal("jsonl"),
-  /** A `.jsonl` file, or `.gz` (decompressed once into the cache dir). */
+  /** A `.jsonl` file, or `.gz` / `.zst` (decompressed once into the cache dir). */
   path: path_,
   /** Field with the document text; dotted paths reach nested objects. */
   field: z.string().min(1).default("text"),
@@ -72,8 +72,8 @@ export async function openSource(spec: SourceSpec, options: OpenSourceOptions): 
   const resolved = path.resolve(options.baseDir, spec.path);
   switch (spec.type) {
     case "jsonl":
-      if (spec.path.endsWith(".gz")) {
-        const cached = await inflateToCache(resolved, options.cacheDir ?? defaultCacheDir());
+      if (codecOf(spec.path) !== undefined) {
+        const cached = await decompressToCache(resolved, options.cacheDir ?? defaultCacheDir());
         return openJsonl(cached, { field: spec.field, shownAs: resolved });
       }
       return openJsonl(resolved, { field: spec.field });
