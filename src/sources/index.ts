@@ -19,6 +19,12 @@ export const jsonlSpecSchema = z.strictObject({
   path: path_,
   /** Field with the document text; dotted paths reach nested objects. */
   field: z.string().min(1).default("text"),
+  /**
+   * Fields attached to each document as `metadata` (dotted paths too). Values must be scalars
+   * (string, number, boolean, null); a field missing from a line is null; an object or array
+   * makes the line a bad document (`bad_metadata`).
+   */
+  metadata: z.array(z.string().min(1)).default([]),
 });
 
 export const textSpecSchema = z.strictObject({
@@ -59,24 +65,25 @@ export type SourceSpecInput = z.input<typeof sourceSpecSchema>;
 export interface OpenSourceOptions {
   /** Relative paths in the spec are resolved against this (the config file's directory). */
   readonly baseDir: string;
-  /** Where `.jsonl.gz` files are decompressed. Default `<tmpdir>/mixload-cache`. */
+  /** Where `.jsonl.gz` / `.jsonl.zst` files are decompressed. Default `<tmpdir>/mixload-cache`. */
   readonly cacheDir?: string;
 }
 
 /**
  * Open a source. Missing or unreadable files throw `DataError("unreadable_file")`;
  * structurally broken files (bad Megatron index, odd-sized nanoGPT file) `DataError("bad_format")`.
- * Errors and bad documents name the resolved path (the `.gz`, never its cache file).
+ * Errors and bad documents name the resolved path (the `.gz` / `.zst`, never its cache file).
  */
 export async function openSource(spec: SourceSpec, options: OpenSourceOptions): Promise<DocumentSource> {
   const resolved = path.resolve(options.baseDir, spec.path);
   switch (spec.type) {
-    case "jsonl":
-      if (codecOf(spec.path) !== undefined) {
-        const cached = await decompressToCache(resolved, options.cacheDir ?? defaultCacheDir());
-        return openJsonl(cached, { field: spec.field, shownAs: resolved });
-      }
-      return openJsonl(resolved, { field: spec.field });
+    case "jsonl": {
+      const codec = codecOf(spec.path);
+      const jsonl = { field: spec.field, metadata: spec.metadata };
+      if (codec === undefined) return openJsonl(resolved, jsonl);
+      const cached = await decompressToCache(resolved, options.cacheDir ?? defaultCacheDir());
+      return openJsonl(cached, { ...jsonl, shownAs: resolved, format: `jsonl.${codec}` });
+    }
     case "text":
       return openText(resolved, { glob: spec.glob, split: spec.split, transform: spec.transform });
     case "megatron":

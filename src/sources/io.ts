@@ -140,3 +140,8 @@ export function countNewlines(bytes: Uint8Array, end: number): number {
 export function isSpaceByte(b: number): boolean {
   return b === 0x20 || b === 0x09 || b === 0x0d || b === 0x0b || b === 0x0c;
 }
+
+/** What a local file is, for `identity`: its size and mtime (ms), so an edited file reads as changed. */
+export function statIdentity(st: fs.Stats): string {
+  return `size=${st.size};mtime=${Math.floor(st.mtimeMs)}`;
+}

@@ -22,7 +22,9 @@ export type DataErrorReason =
   | "not_a_string"
   | "empty_document"
   | "unreadable_file"
-  | "bad_format";
+  | "bad_format"
+  /** A JSONL `metadata` field holds an object or array (metadata values are scalars). */
+  | "bad_metadata";
 
 /**
  * Input data is bad. `file` and `line` point at it: a 1-based line number for line formats, or

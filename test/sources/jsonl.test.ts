@@ -108,6 +108,53 @@ describe("jsonl source", () => {
     src.close();
   });
 
+  it("attaches named fields as scalar metadata: dotted paths, missing fields null, objects and arrays bad", async () => {
+    const file = tmp("meta.jsonl");
+    fs.writeFileSync(
+      file,
+      [
+        '{"text": "a", "url": "http://x", "score": 0.5, "meta": {"lang": "en", "ok": true}}',
+        '{"text": "b", "url": null, "meta": {"lang": "fr"}}', // no score, no meta.ok
+        '{"text": "c", "url": "u", "score": 1, "meta": {"lang": ["en", "fr"]}}',
+        '{"text": "d", "url": {"host": "x"}}',
+        '{"text": "", "url": {"host": "x"}}', // the text is checked first
+      ].join("\n"),
+    );
+    const src = await openJsonl(file, { metadata: ["url", "score", "meta.lang", "meta.ok"] });
+    expect(readAll(src)).toEqual([
+      { kind: "text", text: "a", metadata: { url: "http://x", score: 0.5, "meta.lang": "en", "meta.ok": true } },
+      { kind: "text", text: "b", metadata: { url: null, score: null, "meta.lang": "fr", "meta.ok": null } },
+      { kind: "bad", reason: "bad_metadata", file, line: 3, detail: 'metadata field "meta.lang" is an array, not a string, number, boolean or null' },
+      { kind: "bad", reason: "bad_metadata", file, line: 4, detail: 'metadata field "url" is an object, not a string, number, boolean or null' },
+      expect.objectContaining({ reason: "empty_document", line: 5 }),
+    ]);
+    expect(src.info).toEqual({ format: "jsonl", files: 1, remote: false, bytes: fs.statSync(file).size, columns: ["text", "url", "score", "meta"], metadata: ["url", "score", "meta.lang", "meta.ok"] });
+    src.close();
+  });
+
+  it("has no metadata property at all when no metadata fields are named", async () => {
+    const file = tmp("nometa.jsonl");
+    fs.writeFileSync(file, '{"text": "a", "url": "u"}\n');
+    const src = await openJsonl(file);
+    const doc = src.read(0);
+    expect(Object.keys(doc)).toEqual(["kind", "text"]);
+    expect(src.info).toMatchObject({ columns: ["text", "url"], metadata: [] });
+    src.close();
+  });
+
+  it("names its file's size and mtime as identity, and sees an edit", async () => {
+    const file = tmp("id.jsonl");
+    fs.writeFileSync(file, '{"text": "a"}\n');
+    fs.utimesSync(file, 1_700_000_000, 1_700_000_000);
+    const src = await openJsonl(file);
+    expect(src.identity).toBe("size=14;mtime=1700000000000");
+    src.close();
+    fs.appendFileSync(file, '{"text": "b"}\n');
+    const again = await openJsonl(file);
+    expect(again.identity).not.toBe(src.identity);
+    again.close();
+  });
+
   it("throws unreadable_file for a missing file", async () => {
     const err = await openJsonl(tmp("missing.jsonl")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataError);
@@ -140,6 +187,19 @@ describe("jsonl.gz via openSource", () => {
     again.close();
     expect(fs.readdirSync(cacheDir)).toEqual(cached);
     expect(fs.statSync(path.join(cacheDir, cached[0])).mtimeMs).toBe(mtime);
+  });
+
+  it("takes metadata from the spec, and info and identity from the .gz itself", async () => {
+    const dir = tmp("gzmeta");
+    fs.mkdirSync(dir);
+    const gz = path.join(dir, "m.jsonl.gz");
+    fs.writeFileSync(gz, gzipSync('{"text": "one", "src": "web"}\n'));
+    const src = asSync(await openSource(sourceSpecSchema.parse({ type: "jsonl", path: "m.jsonl.gz", metadata: ["src"] }), { baseDir: dir, cacheDir: path.join(dir, "c") }));
+    expect(src.read(0)).toEqual({ kind: "text", text: "one", metadata: { src: "web" } });
+    const st = fs.statSync(gz);
+    expect(src.info).toMatchObject({ format: "jsonl.gz", bytes: st.size, columns: ["text", "src"], metadata: ["src"] });
+    expect(src.identity).toBe(`size=${st.size};mtime=${Math.floor(st.mtimeMs)}`);
+    src.close();
   });
 
   it("rejects a corrupt .gz as bad_format without leaving temp files", async () => {
