@@ -102,6 +102,11 @@ export const configSchema = z
     on_exhausted: z.enum(["repeat", "drop"]).default("repeat"),
     /** Where decompressed .jsonl.gz caches go (default: <tmp>/mixload-cache). */
     cache_dir: z.string().min(1).optional(),
+    /**
+     * Memory for decoded Parquet row groups and Arrow record batches, shared by all domains
+     * (LRU). Performance only, never the batches: not part of the resume fingerprint.
+     */
+    source_cache_mb: z.number().positive().default(96),
     domains: z.array(domainSchema).min(1).max(32767),
     mixer: mixerSpecSchema.default(() => mixerSpecSchema.parse({})),
     /** Service settings (used by `mixload serve`, docs/PROTOCOL.md). */

@@ -15,6 +15,7 @@ import path from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { openSource } from "../sources/index.js";
+import { sharedBlockCache } from "../sources/block-cache.js";
 import type { DocumentSource } from "../sources/types.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { DeficitSampler } from "../sample/deficit.js";
@@ -147,6 +148,7 @@ export class Loader {
   static async open(loaded: LoadedConfig, options: LoaderOptions = {}): Promise<Loader> {
     const { config, baseDir } = loaded;
     const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+    sharedBlockCache.setBudget(config.source_cache_mb * 2 ** 20);
     const sources: DocumentSource[][] = [];
     try {
       for (const domain of config.domains) {

@@ -1,0 +1,232 @@
+/**
+ * What Parquet and Arrow sources have in common: files of rows stored in blocks (row groups,
+ * record batches) that can only be decoded whole, one text column, and scalar metadata columns.
+ * A format supplies `TableFile`s (its footer or message index read at open, and a decoder for
+ * one block of chosen columns); this class turns them into an AsyncSource:
+ *
+ * - a document is a row, its id (file, row); `blocks` are the files' blocks in order, so the
+ *   domain reader shuffles with locality (sample/block-shuffle.ts);
+ * - `readMany` decodes each needed block once — from the process-wide BlockCache, or shared with
+ *   a concurrent reader — then picks rows, columnar (no object per row);
+ * - bad rows are BadDocuments `file:row N: reason` for the domain reader's `on_error`; a file whose
+ *   schema cannot serve (no text column, text not a string, a missing metadata column) makes
+ *   every one of its rows bad, decided once at open;
+ * - counters for the I/O-amplification figure: characters decoded vs characters served.
+ */
+import type { AsyncSource, BadDocument, DocumentMetadata, ReadResult, SourceInfo } from "./types.js";
+import type { ByteSource } from "./byte-source.js";
+import { sharedBlockCache, type CachedBlock } from "./block-cache.js";
+import type { DataErrorReason } from "../util/errors.js";
+
+/** A column as the format describes it, enough to decide whether it can be text or metadata. */
+export interface ColumnInfo {
+  readonly name: string;
+  /** Holds UTF-8 strings (or bytes to check as UTF-8). */
+  readonly isString: boolean;
+  readonly isNested: boolean;
+  /** The format's own type name, for messages. */
+  readonly type: string;
+}
+
+export interface TableFile {
+  readonly bytes: ByteSource;
+  readonly columns: readonly ColumnInfo[];
+  /** Rows of each block, in order. */
+  readonly blockRows: readonly number[];
+  /** Compression codecs the file uses, for `inspect`. */
+  readonly codecs: readonly string[];
+  /** Decode block `block`: one array per requested column, indexed by row in the block. */
+  decode(block: number, columns: readonly string[]): Promise<(readonly unknown[])[]>;
+}
+
+export interface TableOptions {
+  /** Column with the document text. Default `text`. */
+  readonly field?: string;
+  /** Scalar columns attached to each document as metadata. */
+  readonly metadata?: readonly string[];
+  /** Blocks per shuffle window. */
+  readonly window?: number;
+}
+
+/** Counters behind the I/O-amplification figure. */
+export interface ReadCounters {
+  blocksDecoded: number;
+  charsDecoded: number;
+  charsServed: number;
+}
+
+interface FileProblem {
+  readonly reason: DataErrorReason;
+  readonly detail: string;
+}
+
+interface DecodedBlock extends CachedBlock {
+  readonly text: readonly unknown[];
+  readonly metadata: readonly (readonly unknown[])[];
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** Binary metadata values are shown, not judged: invalid bytes become U+FFFD. */
+const lenientUtf8 = new TextDecoder("utf-8");
+let nextSourceId = 0;
+
+export class TableSource implements AsyncSource {
+  readonly numDocuments: number;
+  readonly blocks: readonly number[];
+  readonly identity: string;
+  readonly info: SourceInfo;
+  readonly shuffleWindow: number | undefined;
+  readonly counters: ReadCounters = { blocksDecoded: 0, charsDecoded: 0, charsServed: 0 };
+  private readonly field: string;
+  private readonly metadataColumns: readonly string[];
+  private readonly columns: readonly string[];
+  /** First document of each file, plus numDocuments at the end. */
+  private readonly fileStarts: number[] = [0];
+  /** Per file: first row of each block, plus the file's row count at the end. */
+  private readonly blockStarts: number[][] = [];
+  private readonly problems: (FileProblem | null)[];
+  private readonly cacheKey = `table#${nextSourceId++}:`;
+
+  constructor(
+    readonly description: string,
+    format: string,
+    private readonly files: readonly TableFile[],
+    options: TableOptions,
+  ) {
+    this.field = options.field ?? "text";
+    this.metadataColumns = options.metadata ?? [];
+    this.columns = [this.field, ...this.metadataColumns.filter((m) => m !== this.field)];
+    this.shuffleWindow = options.window;
+    const blocks: number[] = [];
+    for (const f of files) {
+      const starts = [0];
+      for (const rows of f.blockRows) starts.push(starts[starts.length - 1] + rows);
+      this.blockStarts.push(starts);
+      this.fileStarts.push(this.fileStarts[this.fileStarts.length - 1] + starts[starts.length - 1]);
+      blocks.push(...f.blockRows);
+    }
+    this.numDocuments = this.fileStarts[this.fileStarts.length - 1];
+    this.blocks = blocks;
+    this.problems = files.map((f) => schemaProblem(f.columns, this.field, this.metadataColumns));
+    this.identity = files.map((f) => `${f.bytes.name}:${f.bytes.identity}`).join("|");
+    this.info = {
+      format,
+      files: files.length,
+      remote: files.some((f) => f.bytes.remote),
+      bytes: files.reduce((n, f) => n + f.bytes.size, 0),
+      columns: [...new Set(files.flatMap((f) => f.columns.map((c) => c.name)))],
+      metadata: this.metadataColumns,
+      codecs: [...new Set(files.flatMap((f) => f.codecs))].sort(),
+      rowGroups: blocks.length,
+    };
+  }
+
+  /** Files whose schema cannot serve, with why (for `inspect`). */
+  fileProblems(): { file: string; reason: DataErrorReason; detail: string }[] {
+    return this.problems.flatMap((p, i) => (p === null ? [] : [{ file: this.files[i].bytes.name, ...p }]));
+  }
+
+  async readMany(indices: readonly number[]): Promise<ReadResult[]> {
+    const located = indices.map((index) => this.locate(index));
+    const pending = new Map<string, Promise<DecodedBlock>>();
+    for (const at of located) {
+      const key = `${at.file}/${at.block}`;
+      if (!pending.has(key) && this.problems[at.file] === null) pending.set(key, this.block(at.file, at.block));
+    }
+    // Our own references: an eviction while we wait cannot take a block from under us.
+    const decoded = new Map<string, DecodedBlock>();
+    await Promise.all([...pending].map(async ([key, p]) => decoded.set(key, await p)));
+    return located.map((at) => {
+      const problem = this.problems[at.file];
+      if (problem !== null) return this.bad(at.file, at.row, problem.reason, problem.detail);
+      return this.document(decoded.get(`${at.file}/${at.block}`)!, at.file, at.row, at.row - this.blockStarts[at.file][at.block]);
+    });
+  }
+
+  close(): void {
+    sharedBlockCache.dropPrefix(this.cacheKey);
+    for (const f of this.files) f.bytes.close();
+  }
+
+  private document(block: DecodedBlock, file: number, row: number, inBlock: number): ReadResult {
+    let text = block.text[inBlock];
+    if (text === null || text === undefined) return this.bad(file, row, "not_a_string", `column "${this.field}" is null`);
+    if (text instanceof Uint8Array) {
+      try {
+        text = utf8.decode(text);
+      } catch {
+        return this.bad(file, row, "invalid_utf8", `column "${this.field}" is not valid UTF-8`);
+      }
+    }
+    if (typeof text !== "string") return this.bad(file, row, "not_a_string", `column "${this.field}" holds a ${typeof text}`);
+    if (text.trim() === "") return this.bad(file, row, "empty_document", `column "${this.field}" is empty`);
+    this.counters.charsServed += text.length;
+    if (this.metadataColumns.length === 0) return { kind: "text", text };
+    const metadata: Record<string, string | number | boolean | null> = {};
+    for (let m = 0; m < this.metadataColumns.length; m++) metadata[this.metadataColumns[m]] = scalar(block.metadata[m][inBlock]);
+    return { kind: "text", text, metadata: metadata as DocumentMetadata };
+  }
+
+  private bad(file: number, row: number, reason: DataErrorReason, detail: string): BadDocument {
+    return { kind: "bad", reason, file: this.files[file].bytes.name, row, detail };
+  }
+
+  /** (file, block, row in file) of document `index`: binary searches over files, then blocks. */
+  private locate(index: number): { file: number; block: number; row: number } {
+    if (!(index >= 0 && index < this.numDocuments)) throw new RangeError(`document ${index} out of range`);
+    const file = lastAtOrBelow(this.fileStarts, index);
+    const row = index - this.fileStarts[file];
+    return { file, block: lastAtOrBelow(this.blockStarts[file], row), row };
+  }
+
+  private block(file: number, block: number): Promise<DecodedBlock> {
+    return sharedBlockCache.get(`${this.cacheKey}${file}/${block}`, async () => {
+      const columns = await this.files[file].decode(block, this.columns);
+      const text = columns[0];
+      let chars = 0;
+      for (const t of text) if (typeof t === "string") chars += t.length;
+      this.counters.blocksDecoded += 1;
+      this.counters.charsDecoded += chars;
+      const metadata = this.metadataColumns.map((m) => columns[this.columns.indexOf(m)]);
+      // Strings cost ~2 bytes per UTF-16 unit; pointers and metadata values ~16 bytes per row and column.
+      return { text, metadata, bytes: 2 * chars + 16 * text.length * this.columns.length };
+    });
+  }
+}
+
+/** Why every row of a file is unusable, from its schema alone (one check at open, none per row). */
+function schemaProblem(columns: readonly ColumnInfo[], field: string, metadataColumns: readonly string[]): FileProblem | null {
+  const byName = new Map(columns.map((c) => [c.name, c]));
+  const names = columns.map((c) => c.name).join(", ");
+  const text = byName.get(field);
+  if (text === undefined) return { reason: "missing_field", detail: `no column "${field}" (columns: ${names})` };
+  if (!text.isString) return { reason: "not_a_string", detail: `column "${field}" is ${text.type}, not a string` };
+  for (const m of metadataColumns) {
+    const col = byName.get(m);
+    if (col === undefined) return { reason: "missing_field", detail: `no metadata column "${m}" (columns: ${names})` };
+    if (col.isNested) return { reason: "bad_format", detail: `metadata column "${m}" is ${col.type}; only scalar columns can be metadata` };
+  }
+  return null;
+}
+
+/** The last i with sorted[i] ≤ x (sorted ascending, sorted[0] ≤ x). Equal starts (empty files or blocks) resolve to the last. */
+function lastAtOrBelow(sorted: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (sorted[mid] <= x) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Metadata values as JSON scalars: 64-bit integers arrive as bigint, timestamps as Date. */
+function scalar(v: unknown): string | number | boolean | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return v;
+  if (v instanceof Date) return v.toISOString();
+  if (v instanceof Uint8Array) return lenientUtf8.decode(v);
+  return String(v);
+}
