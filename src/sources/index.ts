@@ -5,6 +5,9 @@
 import * as path from "node:path";
 import { z } from "zod";
 import type { DocumentSource } from "./types.js";
+import { isUrl } from "./byte-source.js";
+import type { HttpOptions } from "./http.js";
+import { openRemoteSource } from "./remote.js";
 import { codecOf, defaultCacheDir, decompressToCache } from "./decompress-cache.js";
 import { openJsonl } from "./jsonl.js";
 import { openMegatron } from "./megatron.js";
@@ -67,6 +70,8 @@ export interface OpenSourceOptions {
   readonly baseDir: string;
   /** Where `.jsonl.gz` / `.jsonl.zst` files are decompressed. Default `<tmpdir>/mixload-cache`. */
   readonly cacheDir?: string;
+  /** Retries and timeouts for `http(s)://` paths (sources/http.ts); defaults suit a real server. */
+  readonly http?: HttpOptions;
 }
 
 /**
@@ -75,6 +80,7 @@ export interface OpenSourceOptions {
  * Errors and bad documents name the resolved path (the `.gz` / `.zst`, never its cache file).
  */
 export async function openSource(spec: SourceSpec, options: OpenSourceOptions): Promise<DocumentSource> {
+  if (isUrl(spec.path)) return openRemoteSource(spec, options);
   const resolved = path.resolve(options.baseDir, spec.path);
   switch (spec.type) {
     case "jsonl": {

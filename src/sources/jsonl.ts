@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import type { BadDocument, DocumentMetadata, RawDocument, SourceInfo, SyncSource } from "./types.js";
 import { decodeUtf8, firstInvalidUtf8, openForRead, readExact, statIdentity } from "./io.js";
 import { LineIndexBuilder, scanLines } from "./lines.js";
+import { isUrl } from "./byte-source.js";
 import { DataError, type DataErrorReason } from "../util/errors.js";
 
 export interface JsonlOptions {
@@ -37,7 +38,8 @@ export async function openJsonl(file: string, options: JsonlOptions = {}): Promi
   try {
     let original: fs.Stats;
     try {
-      original = shownAs === file ? fs.fstatSync(fd) : fs.statSync(shownAs);
+      // A URL's download (jsonl-remote.ts) has no file to stat: that source sets its own identity.
+      original = shownAs === file || isUrl(shownAs) ? fs.fstatSync(fd) : fs.statSync(shownAs);
     } catch (e) {
       throw new DataError("unreadable_file", shownAs, undefined, (e as Error).message);
     }

@@ -1,0 +1,56 @@
+/**
+ * Source identities: what the bytes behind a source are, saved in resume state and compared on
+ * restore. One module writes and reads the format, so the loader can say *what* changed.
+ *
+ * A file's identity is `key=value` pairs joined by `;` (`size=…;mtime=…` locally,
+ * `etag=…;last_modified=…;size=…` remotely: see byte-source.ts and http.ts). A source over
+ * several files (Megatron's `.idx` and `.bin`) joins one `<file>\t<identity>` line per file.
+ */
+
+export interface FileIdentity {
+  readonly name: string;
+  readonly identity: string;
+}
+
+export function filesIdentity(files: readonly FileIdentity[]): string {
+  return files.map((f) => `${f.name}\t${f.identity}`).join("\n");
+}
+
+/**
+ * Undefined when `saved` and `current` are the same; otherwise one line naming the file and the
+ * fields that differ, e.g. `http://h/a.bin changed: size 100 → 120, etag "x" → "y"`.
+ * `fallbackName` names single-file identities (no file column): the source's description.
+ */
+export function describeIdentityChange(saved: string, current: string, fallbackName: string): string | undefined {
+  if (saved === current) return undefined;
+  const before = parseFiles(saved, fallbackName);
+  const after = parseFiles(current, fallbackName);
+  const parts: string[] = [];
+  for (const [name, was] of before) {
+    const now = after.get(name);
+    if (now === undefined) {
+      parts.push(`${name} is no longer part of the source`);
+      continue;
+    }
+    const fields = new Set([...was.keys(), ...now.keys()]);
+    const diffs = [...fields].filter((k) => was.get(k) !== now.get(k)).map((k) => `${k} ${was.get(k) || "(none)"} → ${now.get(k) || "(none)"}`);
+    if (diffs.length > 0) parts.push(`${name} changed: ${diffs.join(", ")}`);
+  }
+  for (const name of after.keys()) if (!before.has(name)) parts.push(`${name} is new in the source`);
+  return parts.length > 0 ? parts.join("; ") : `${fallbackName} changed: identity ${JSON.stringify(saved)} → ${JSON.stringify(current)}`;
+}
+
+function parseFiles(identity: string, fallbackName: string): Map<string, Map<string, string>> {
+  const files = new Map<string, Map<string, string>>();
+  for (const line of identity.split("\n")) {
+    const tab = line.indexOf("\t");
+    const name = tab === -1 ? fallbackName : line.slice(0, tab);
+    const fields = new Map<string, string>();
+    for (const pair of line.slice(tab + 1).split(";")) {
+      const eq = pair.indexOf("=");
+      if (eq !== -1) fields.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    files.set(name, fields);
+  }
+  return files;
+}
