@@ -17,6 +17,7 @@ import type { Config } from "../config/schema.js";
 import { openSource } from "../sources/index.js";
 import { sharedBlockCache } from "../sources/block-cache.js";
 import type { DocumentSource } from "../sources/types.js";
+import { identityMismatch, sourceIdentities } from "../sources/identity.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { DeficitSampler } from "../sample/deficit.js";
 import { StreamingPacker, toRef, type ItemRef, type PackerState, type StreamDocument, type StreamItem } from "../pack/stream.js";
@@ -49,6 +50,8 @@ export interface LoaderState {
   readers: DomainReaderState[];
   packer: PackerState;
   counters: LoaderCounters;
+  /** Per domain, per source: what the bytes were (sources/identity.ts); restore refuses changed files. Absent in older states. */
+  identities?: (string | null)[][];
 }
 
 export interface LoaderStats {
@@ -356,6 +359,7 @@ export class Loader {
       readers: this.readers.map((r) => r.state()),
       packer: this.packer.state(),
       counters: structuredClone(this.counters),
+      identities: sourceIdentities(this.sources),
     };
   }
 
@@ -365,6 +369,8 @@ export class Loader {
       throw new Error(`state was saved by a run with a different config (fingerprint ${state.fingerprint}, this config ${this.fingerprint}): seed, seq_len, batch sizes, packing, domains and sources must match`);
     }
     if (state.readers.length !== this.readers.length) throw new Error(`state has ${state.readers.length} domains, config has ${this.readers.length}`);
+    const changed = identityMismatch(state.identities, this.sources);
+    if (changed !== undefined) throw new Error(`cannot resume: the data changed since the state was saved (${changed}); the saved positions would address other documents`);
     this.stepIndex = state.step;
     this.sampler.restore(state.sampler);
     this.servedOwed.set(state.servedOwed);

@@ -54,3 +54,32 @@ function parseFiles(identity: string, fallbackName: string): Map<string, Map<str
   }
   return files;
 }
+
+interface Identified {
+  readonly description: string;
+  readonly identity?: string;
+}
+
+/**
+ * Per domain, per source: the identities to save in resume state (null where a source has none).
+ * Positions in a domain address documents by index, so resuming over changed bytes would silently
+ * read other documents; `identityMismatch` is what refuses that.
+ */
+export function sourceIdentities(domains: readonly (readonly Identified[])[]): (string | null)[][] {
+  return domains.map((sources) => sources.map((s) => s.identity ?? null));
+}
+
+/** One line naming every source whose identity differs from the saved one, or undefined. Sources without a saved or current identity are not compared. */
+export function identityMismatch(saved: readonly (readonly (string | null)[])[] | undefined, domains: readonly (readonly Identified[])[]): string | undefined {
+  if (saved === undefined) return undefined; // a state from before identities were saved
+  const changes: string[] = [];
+  domains.forEach((sources, d) =>
+    sources.forEach((s, i) => {
+      const was = saved[d]?.[i];
+      if (was == null || s.identity === undefined) return;
+      const change = describeIdentityChange(was, s.identity, s.description);
+      if (change !== undefined) changes.push(change);
+    }),
+  );
+  return changes.length === 0 ? undefined : changes.join("; ");
+}
