@@ -42,7 +42,8 @@ export async function tokenizeCommand(options: { config: string; out: string; wo
       const writer = new MegatronWriter(prefix, { vocabSize: pool.vocabSize });
       const entry = { name: domain.name, documents: 0, tokens: 0, skipped: {} as Record<string, number>, prefix: path.basename(prefix) };
       for (const spec of domain.sources) {
-        const source = await openSource(spec, { baseDir, cacheDir: config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache") });
+        const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+        const source = await openSource(spec, { baseDir, cacheDir, vocabSize: pool.vocabSize });
         try {
           await tokenizeSource(source, pool, config.on_error, (tokens) => {
             writer.add(tokens);

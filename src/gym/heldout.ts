@@ -29,7 +29,7 @@ export async function tokenizeHeldout(g: GymConfig, pool: TokenizerPool): Promis
     if (!entry) throw new ConfigError("gym.heldout", `no held-out set for domain "${domain.name}" (domains[${i}])`);
     const out: Int32Array[] = [];
     for (const spec of entry.sources) {
-      const source = await openSource(spec, { baseDir, cacheDir });
+      const source = await openSource(spec, { baseDir, cacheDir, vocabSize: pool.vocabSize });
       try {
         for (let start = 0; start < source.numDocuments; start += BLOCK) {
           const texts: string[] = [];

@@ -152,22 +152,26 @@ export class Loader {
     const { config, baseDir } = loaded;
     const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
     sharedBlockCache.setBudget(config.source_cache_mb * 2 ** 20);
-    const sources: DocumentSource[][] = [];
-    try {
-      for (const domain of config.domains) {
-        const opened: DocumentSource[] = [];
-        sources.push(opened);
-        for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir }));
-      }
-    } catch (e) {
-      for (const list of sources) for (const s of list) s.close();
-      throw e;
-    }
+    // The pool first: pre-tokenized sources check their ids against its vocabulary size as they
+    // read. (It starts no workers until a text needs encoding, and its vocab size comes from a
+    // small cache file, so a run over pre-tokenized data still never parses tokenizer.json.)
     const tokenizer = new TokenizerPool(
       { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
       options.workers ?? config.tokenizer.workers,
       cacheDir,
     );
+    const sources: DocumentSource[][] = [];
+    try {
+      for (const domain of config.domains) {
+        const opened: DocumentSource[] = [];
+        sources.push(opened);
+        for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir, vocabSize: tokenizer.vocabSize }));
+      }
+    } catch (e) {
+      for (const list of sources) for (const s of list) s.close();
+      await tokenizer.close();
+      throw e;
+    }
     const readers = config.domains.map(
       (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted, options.deferReadAhead),
     );

@@ -70,6 +70,11 @@ export interface OpenSourceOptions {
   readonly baseDir: string;
   /** Where `.jsonl.gz` / `.jsonl.zst` files are decompressed. Default `<tmpdir>/mixload-cache`. */
   readonly cacheDir?: string;
+  /**
+   * The tokenizer's vocabulary size: pre-tokenized sources (Megatron, nanoGPT) report a token
+   * id outside [0, vocabSize) as a bad document (`token_out_of_range`). Unset: not checked.
+   */
+  readonly vocabSize?: number;
   /** Retries and timeouts for `http(s)://` paths (sources/http.ts); defaults suit a real server. */
   readonly http?: HttpOptions;
 }
@@ -93,9 +98,9 @@ export async function openSource(spec: SourceSpec, options: OpenSourceOptions): 
     case "text":
       return openText(resolved, { glob: spec.glob, split: spec.split, transform: spec.transform });
     case "megatron":
-      return openMegatron(resolved);
+      return openMegatron(resolved, { vocabSize: options.vocabSize });
     case "nanogpt":
-      return openNanoGpt(resolved, { eosId: spec.eos_id });
+      return openNanoGpt(resolved, { eosId: spec.eos_id, vocabSize: options.vocabSize });
   }
 }
 

@@ -12,9 +12,11 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import type { BadDocument, RawDocument, SyncSource } from "./types.js";
+import type { BadDocument, RawDocument, SourceInfo, SyncSource } from "./types.js";
 import { DataError } from "../util/errors.js";
-import { GrowableF64, openForRead, readExact } from "./io.js";
+import { GrowableF64, openForRead, readExact, statIdentity } from "./io.js";
+import { filesIdentity } from "./identity.js";
+import { checkTokens, emptyDocument } from "./token-check.js";
 
 const MAGIC = Buffer.from("MMIDIDX\0\0", "latin1");
 const HEADER_BYTES = 9 + 8 + 1 + 8 + 8;
@@ -103,7 +105,12 @@ export function parseIndex(idx: Buffer, idxPath: string, binSize: number, binPat
   return { dtype, lengths, pointers, docIndices };
 }
 
-export async function openMegatron(prefix: string): Promise<SyncSource> {
+export interface MegatronOptions {
+  /** Ids must be in [0, vocabSize); others make the document `token_out_of_range`. Unset: not checked. */
+  readonly vocabSize?: number;
+}
+
+export async function openMegatron(prefix: string, options: MegatronOptions = {}): Promise<SyncSource> {
   assertLittleEndian();
   const idxPath = `${prefix}.idx`;
   const binPath = `${prefix}.bin`;
@@ -119,7 +126,12 @@ export async function openMegatron(prefix: string): Promise<SyncSource> {
     // Small token files are read into memory once: a positioned read per document costs a
     // system call (~5 µs), more than packing the document. Large ones stay on disk (page cache).
     const preloaded = bin.size <= PRELOAD_LIMIT_BYTES ? preload(bin.fd, bin.size, index) : null;
-    return new MegatronSource(prefix, bin.fd, index, preloaded);
+    const identity = filesIdentity([
+      { name: idxPath, identity: statIdentity(fs.statSync(idxPath)) },
+      { name: binPath, identity: statIdentity(fs.fstatSync(bin.fd)) },
+    ]);
+    const info: SourceInfo = { format: "megatron", files: 2, remote: false, bytes: bin.size + idx.length };
+    return new MegatronSource(prefix, bin.fd, index, preloaded, options.vocabSize, info, identity);
   } catch (e) {
     fs.closeSync(bin.fd);
     throw e;
@@ -151,19 +163,31 @@ class MegatronSource implements SyncSource {
     private readonly index: MegatronIndex,
     /** The whole `.bin` as int32 tokens, when small enough (see preload). */
     private readonly preloaded: Int32Array | null,
+    private readonly vocabSize: number | undefined,
+    readonly info: SourceInfo,
+    /** Size and mtime of the `.bin` and the `.idx`. */
+    readonly identity: string,
   ) {
     this.numDocuments = index.docIndices.length - 1;
     this.size = DTYPES.get(index.dtype)!.size;
   }
 
   read(d: number): RawDocument | BadDocument {
+    const tokens = this.tokens(d);
+    if (!(tokens instanceof Int32Array)) return tokens;
+    // preprocess_data.py writes a document with no sequences for an empty text.
+    if (tokens.length === 0) return emptyDocument(`${this.description}.idx`, d, "has no tokens");
+    return checkTokens(tokens, this.vocabSize, `${this.description}.bin`, d) ?? { kind: "tokens", tokens };
+  }
+
+  private tokens(d: number): Int32Array | BadDocument {
     if (!(d >= 0 && d < this.numDocuments)) throw new RangeError(`document ${d} out of range`);
     const { lengths, pointers, docIndices, dtype } = this.index;
     const first = docIndices[d];
     const last = docIndices[d + 1];
     if (this.preloaded !== null && last === first + 1) {
       const at = Number(pointers[first]) / this.size;
-      return { kind: "tokens", tokens: this.preloaded.subarray(at, at + lengths[first]) };
+      return this.preloaded.subarray(at, at + lengths[first]);
     }
     let total = 0;
     for (let s = first; s < last; s++) total += lengths[s];
@@ -184,7 +208,7 @@ class MegatronSource implements SyncSource {
       }
       k += n;
     }
-    return { kind: "tokens", tokens: out };
+    return out;
   }
 
   close(): void {

@@ -4,16 +4,21 @@
  *
  * A document is everything up to and including its EOS; trailing tokens after the last EOS
  * form one more document without an EOS. `open` finds the EOS positions in one chunked scan.
+ * Two EOS in a row make a document that is just an EOS: an empty text, reported (not served)
+ * as `empty_document` so it is counted like any other, with the document boundaries unchanged.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import type { BadDocument, RawDocument, SyncSource } from "./types.js";
+import type { BadDocument, RawDocument, SourceInfo, SyncSource } from "./types.js";
 import { DataError } from "../util/errors.js";
-import { GrowableF64, openForRead, readExact, scanChunks } from "./io.js";
+import { GrowableF64, openForRead, readExact, scanChunks, statIdentity } from "./io.js";
+import { checkTokens, emptyDocument } from "./token-check.js";
 
 export interface NanoGptOptions {
   /** The end-of-document token id (required: it differs per tokenizer, 50256 for GPT-2). */
   readonly eosId: number;
+  /** Ids must be in [0, vocabSize); others make the document `token_out_of_range`. Unset: not checked. */
+  readonly vocabSize?: number;
 }
 
 export async function openNanoGpt(file: string, options: NanoGptOptions): Promise<SyncSource> {
@@ -39,7 +44,8 @@ export async function openNanoGpt(file: string, options: NanoGptOptions): Promis
     });
     const total = size / 2;
     if (lastEnd < total) ends.push(total);
-    return new NanoGptSource(file, fd, ends.finish());
+    const info: SourceInfo = { format: "nanogpt", files: 1, remote: false, bytes: size };
+    return new NanoGptSource(file, fd, ends.finish(), eosId, options.vocabSize, info, statIdentity(fs.fstatSync(fd)));
   } catch (e) {
     fs.closeSync(fd);
     throw e;
@@ -53,6 +59,10 @@ class NanoGptSource implements SyncSource {
     readonly description: string,
     private readonly fd: number,
     private readonly ends: Float64Array,
+    private readonly eosId: number,
+    private readonly vocabSize: number | undefined,
+    readonly info: SourceInfo,
+    readonly identity: string,
   ) {
     this.numDocuments = ends.length;
   }
@@ -64,7 +74,8 @@ class NanoGptSource implements SyncSource {
     const bytes = readExact(this.fd, start * 2, n * 2);
     const tokens = new Int32Array(n);
     tokens.set(new Uint16Array(bytes.buffer, 0, n));
-    return { kind: "tokens", tokens };
+    if (n === 1 && tokens[0] === this.eosId) return emptyDocument(this.description, d, `is a lone EOS (id ${this.eosId}): an empty text`);
+    return checkTokens(tokens, this.vocabSize, this.description, d) ?? { kind: "tokens", tokens };
   }
 
   close(): void {

@@ -24,7 +24,9 @@ export type DataErrorReason =
   | "unreadable_file"
   | "bad_format"
   /** A JSONL `metadata` field holds an object or array (metadata values are scalars). */
-  | "bad_metadata";
+  | "bad_metadata"
+  /** A pre-tokenized document holds an id outside the tokenizer's vocabulary [0, vocabSize). */
+  | "token_out_of_range";
 
 /**
  * Input data is bad. `file` and `line` point at it: a 1-based line number for line formats, or

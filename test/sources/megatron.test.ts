@@ -3,8 +3,11 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MegatronWriter, openMegatron } from "../../src/sources/megatron.js";
+import { openSource, sourceSpecSchema } from "../../src/sources/index.js";
+import { Loader } from "../../src/loader/loader.js";
 import { DataError } from "../../src/util/errors.js";
-import { readAll, tempDir } from "./tmp.js";
+import { loaded, smallBrownConfig } from "../helpers/fixtures.js";
+import { asSync, readAll, tempDir } from "./tmp.js";
 
 const tmp = tempDir();
 
@@ -45,9 +48,11 @@ describe("MegatronWriter → openMegatron", () => {
         const w = write(prefix, ds, v);
         expect(w.dtype).toBe(v <= 65_536 ? 8 : 4);
         expect(fs.readFileSync(`${prefix}.idx`)[17]).toBe(w.dtype);
-        const src = await openMegatron(prefix);
+        const src = await openMegatron(prefix, { vocabSize: v });
         expect(src.numDocuments).toBe(ds.length);
-        expect(tokensOf(src)).toEqual(ds);
+        // Empty documents are reported, not served (and not dropped: the count is unchanged).
+        const got = readAll(src).map((d) => (d.kind === "tokens" ? Array.from(d.tokens) : d.kind === "bad" ? d.reason : d.kind));
+        expect(got).toEqual(ds.map((d) => (d.length === 0 ? "empty_document" : d)));
         src.close();
       }),
       { numRuns: 60 },
@@ -133,5 +138,110 @@ describe("openMegatron on hand-built files", () => {
     fs.rmSync(`${prefix}.bin`);
     await expect(openMegatron(prefix)).rejects.toMatchObject({ reason: "unreadable_file", file: `${prefix}.bin` });
     await expect(openMegatron(tmp("none"))).rejects.toMatchObject({ reason: "unreadable_file" });
+  });
+});
+
+describe("openMegatron: empty documents and token ids outside the vocabulary", () => {
+  function files(idx: Buffer, bin: Buffer): string {
+    const prefix = tmp("checks");
+    fs.writeFileSync(`${prefix}.idx`, idx);
+    fs.writeFileSync(`${prefix}.bin`, bin);
+    return prefix;
+  }
+
+  it("reports a document with no sequences (preprocess_data.py on an empty text) or no tokens as empty_document", async () => {
+    // Documents: 0 = seq 0; 1 = no sequences (docs 1, 1); 2 = seq 1 of length 0; 3 = seqs 2 and 3.
+    const bin = Buffer.from(Uint16Array.from([5, 6, 7, 8]).buffer);
+    const prefix = files(idxBytes({ dtype: 8, lengths: [2, 0, 1, 1], pointers: [0, 4, 4, 6], docs: [0, 1, 1, 2, 4] }), bin);
+    const src = await openMegatron(prefix);
+    expect(readAll(src)).toEqual([
+      { kind: "tokens", tokens: Int32Array.from([5, 6]) },
+      { kind: "bad", reason: "empty_document", file: `${prefix}.idx`, detail: "document 1 has no tokens" },
+      { kind: "bad", reason: "empty_document", file: `${prefix}.idx`, detail: "document 2 has no tokens" },
+      { kind: "tokens", tokens: Int32Array.from([7, 8]) },
+    ]);
+    src.close();
+  });
+
+  it("reports an int32 id past the vocabulary, or negative, as token_out_of_range naming document, id and vocab size", async () => {
+    // Document 1 is one sequence (the preloaded zero-copy path), document 2 two (the copying path).
+    const bin = Buffer.from(Int32Array.from([1, 2, 4097, 3, 2_146_540_081, 4, 0, -7]).buffer);
+    const prefix = files(idxBytes({ dtype: 4, lengths: [3, 2, 1, 2], pointers: [0, 12, 20, 24], docs: [0, 1, 2, 4] }), bin);
+    const src = await openMegatron(prefix, { vocabSize: 4098 });
+    const [ok, huge, negative] = readAll(src);
+    expect(ok).toEqual({ kind: "tokens", tokens: Int32Array.from([1, 2, 4097]) });
+    expect(huge).toEqual({
+      kind: "bad",
+      reason: "token_out_of_range",
+      file: `${prefix}.bin`,
+      detail: "document 1: token id 2146540081 at position 1 is outside the tokenizer's vocabulary [0, 4098)",
+    });
+    expect(negative).toMatchObject({ reason: "token_out_of_range", detail: expect.stringMatching(/^document 2: token id -7 at position 2 .*\[0, 4098\)$/) });
+    src.close();
+    // Without a vocabulary size nothing is checked (tools that have no tokenizer).
+    const unchecked = await openMegatron(prefix);
+    expect(unchecked.read(1)).toEqual({ kind: "tokens", tokens: Int32Array.from([3, 2_146_540_081]) });
+    unchecked.close();
+    // openSource passes the vocabulary size through.
+    const viaSpec = asSync(await openSource(sourceSpecSchema.parse({ type: "megatron", path: prefix }), { baseDir: "/", vocabSize: 4098 }));
+    expect(viaSpec.read(1)).toMatchObject({ kind: "bad", reason: "token_out_of_range" });
+    viaSpec.close();
+  });
+
+  it("has info and an identity of both files' sizes and mtimes", async () => {
+    const prefix = tmp("info");
+    write(prefix, [[1, 2], [3]], 1000);
+    fs.utimesSync(`${prefix}.bin`, 1_700_000_000, 1_700_000_000);
+    fs.utimesSync(`${prefix}.idx`, 1_700_000_001, 1_700_000_001);
+    const src = await openMegatron(prefix);
+    const idxSize = fs.statSync(`${prefix}.idx`).size;
+    expect(src.info).toEqual({ format: "megatron", files: 2, remote: false, bytes: 6 + idxSize });
+    expect(src.identity).toBe(`${prefix}.idx\tsize=${idxSize};mtime=1700000001000\n${prefix}.bin\tsize=6;mtime=1700000000000`);
+    src.close();
+  });
+});
+
+describe("the loader over a Megatron domain with bad documents", () => {
+  // 12 documents; llama3's vocabulary is 128,256 ids. Bad: 3 and 8 empty, 5 a huge id, 10 a negative id.
+  const docs = Array.from({ length: 12 }, (_, d) => Array.from({ length: 20 + d }, (_, i) => 100 + d * 50 + i));
+  function prefixWithBadDocs(): string {
+    const prefix = tmp("loader");
+    const body = docs.map((d, i) => (i === 3 || i === 8 ? [] : i === 5 ? [...d.slice(0, 4), 2_146_540_081, ...d.slice(5)] : i === 10 ? [-1, ...d] : d));
+    const lengths = body.map((d) => d.length);
+    const pointers = lengths.map((_, i) => lengths.slice(0, i).reduce((a, b) => a + b, 0) * 4);
+    fs.writeFileSync(`${prefix}.idx`, idxBytes({ dtype: 4, lengths, pointers, docs: lengths.map((_, i) => i).concat(lengths.length) }));
+    fs.writeFileSync(`${prefix}.bin`, Buffer.from(Int32Array.from(body.flat()).buffer));
+    return prefix;
+  }
+  const config = (prefix: string, onError: string) =>
+    loaded(smallBrownConfig({ on_error: onError, on_exhausted: "drop", domains: [{ name: "m", sources: [{ type: "megatron", path: prefix }] }] }));
+
+  it("counts them by reason under on_error: skip, serving only the good documents", async () => {
+    const loader = await Loader.open(config(prefixWithBadDocs(), "skip"));
+    try {
+      while ((await loader.next([1])) !== null);
+      const stats = loader.stats();
+      expect(stats.skipped).toEqual({ empty_document: 2, token_out_of_range: 2 });
+      expect(stats.documents).toBe(8);
+    } finally {
+      await loader.close();
+    }
+  });
+
+  it("stops with a DataError naming the file and document under on_error: fail", async () => {
+    const prefix = prefixWithBadDocs();
+    const loader = await Loader.open(config(prefix, "fail"));
+    try {
+      let err: unknown;
+      try {
+        while ((await loader.next([1])) !== null);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(DataError);
+      expect((err as Error).message).toMatch(new RegExp(`^${prefix}\\.(idx: empty_document: document [38] has no tokens|bin: token_out_of_range: document (5|10): token id (2146540081|-1) .*\\[0, 128256\\))`));
+    } finally {
+      await loader.close();
+    }
   });
 });
