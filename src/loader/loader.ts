@@ -16,7 +16,7 @@ import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { openSource } from "../sources/index.js";
 import { sharedBlockCache } from "../sources/block-cache.js";
-import type { DocumentSource } from "../sources/types.js";
+import type { BlockReadCounters, DocumentSource } from "../sources/types.js";
 import { identityMismatch, sourceIdentities } from "../sources/identity.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { DeficitSampler } from "../sample/deficit.js";
@@ -350,6 +350,24 @@ export class Loader {
     const epochs = new Float64Array(k);
     for (let i = 0; i < k; i++) epochs[i] = this.readers[i].currentEpoch;
     return { documents, epochs };
+  }
+
+  /**
+   * Block reads per domain (Parquet and Arrow sources): blocks decoded, and characters decoded vs
+   * characters served — their ratio is the I/O amplification of the domain's shuffle and cache.
+   */
+  blockReadCounters(): BlockReadCounters[] {
+    return this.sources.map((list) => {
+      const total: BlockReadCounters = { blocksDecoded: 0, charsDecoded: 0, charsServed: 0 };
+      for (const s of list) {
+        const c = s.counters;
+        if (c === undefined) continue;
+        total.blocksDecoded += c.blocksDecoded;
+        total.charsDecoded += c.charsDecoded;
+        total.charsServed += c.charsServed;
+      }
+      return total;
+    });
   }
 
   state(): LoaderState {

@@ -13,7 +13,7 @@
  *   every one of its rows bad, decided once at open;
  * - counters for the I/O-amplification figure: characters decoded vs characters served.
  */
-import type { AsyncSource, BadDocument, DocumentMetadata, ReadResult, SourceInfo } from "./types.js";
+import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, ReadResult, SourceInfo } from "./types.js";
 import type { ByteSource } from "./byte-source.js";
 import { sharedBlockCache, type CachedBlock } from "./block-cache.js";
 import type { DataErrorReason } from "../util/errors.js";
@@ -48,13 +48,6 @@ export interface TableOptions {
   readonly window?: number;
 }
 
-/** Counters behind the I/O-amplification figure. */
-export interface ReadCounters {
-  blocksDecoded: number;
-  charsDecoded: number;
-  charsServed: number;
-}
-
 interface FileProblem {
   readonly reason: DataErrorReason;
   readonly detail: string;
@@ -76,7 +69,7 @@ export class TableSource implements AsyncSource {
   readonly identity: string;
   readonly info: SourceInfo;
   readonly shuffleWindow: number | undefined;
-  readonly counters: ReadCounters = { blocksDecoded: 0, charsDecoded: 0, charsServed: 0 };
+  readonly counters: BlockReadCounters = { blocksDecoded: 0, charsDecoded: 0, charsServed: 0 };
   private readonly field: string;
   private readonly metadataColumns: readonly string[];
   private readonly columns: readonly string[];

@@ -53,6 +53,13 @@ export interface SourceInfo {
   readonly rowGroups?: number;
 }
 
+/** Block sources' read counters: (characters decoded) ÷ (characters served) is the I/O amplification. */
+export interface BlockReadCounters {
+  blocksDecoded: number;
+  charsDecoded: number;
+  charsServed: number;
+}
+
 interface SourceBase {
   /** Human-readable identity (path, glob or URL), used in stats and errors. */
   readonly description: string;
@@ -71,6 +78,8 @@ interface SourceBase {
    * the resume state; a source whose identity changed is refused on resume.
    */
   readonly identity?: string;
+  /** Block sources (Parquet, Arrow): what their reads cost. */
+  readonly counters?: BlockReadCounters;
   /** For `mixload inspect`. */
   readonly info?: SourceInfo;
   close(): void;
