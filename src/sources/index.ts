@@ -6,8 +6,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import type { DocumentSource } from "./types.js";
 import { isUrl } from "./byte-source.js";
-import type { HttpOptions } from "./http.js";
-import { openRemoteSource } from "./remote.js";
+import { openRemoteSource, type RemoteOptions } from "./remote.js";
 import { codecOf, defaultCacheDir, decompressToCache } from "./decompress-cache.js";
 import { openJsonl } from "./jsonl.js";
 import { openMegatron } from "./megatron.js";
@@ -75,8 +74,8 @@ export interface OpenSourceOptions {
    * id outside [0, vocabSize) as a bad document (`token_out_of_range`). Unset: not checked.
    */
   readonly vocabSize?: number;
-  /** Retries and timeouts for `http(s)://` paths (sources/http.ts); defaults suit a real server. */
-  readonly http?: HttpOptions;
+  /** Retries, timeouts and preloading for `http(s)://` paths (sources/remote.ts); defaults suit a real server. */
+  readonly http?: RemoteOptions;
 }
 
 /**

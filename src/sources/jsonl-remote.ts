@@ -7,6 +7,7 @@
  * of an unchanged file is one request plus a local read, and a changed file (new ETag or size) gets
  * a fresh index. Documents are then read by range request, a readMany's lines merged into a few
  * requests (ranges.ts), and parsed by jsonl.ts's JsonlLineParser, so bad lines read the same.
+ * A small file is kept in memory from that one pass instead (preload.ts says why).
  *
  * `.jsonl.gz` / `.jsonl.zst` cannot be read by range (a compressed stream has no random access), so
  * they are downloaded once into the cache dir under the same (URL, identity) key and served by
@@ -16,7 +17,10 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { AsyncSource, BadDocument, DocumentSource, RawDocument, SourceInfo } from "./types.js";
-import { HttpByteSource, type HttpOptions } from "./http.js";
+import type { ByteSource } from "./byte-source.js";
+import { HttpByteSource } from "./http.js";
+import { REMOTE_PRELOAD_BYTES, fetchWhole } from "./preload.js";
+import type { RemoteOptions } from "./remote.js";
 import { codecOf, decompressToCache } from "./decompress-cache.js";
 import { JsonlLineParser, openJsonl, type JsonlOptions } from "./jsonl.js";
 import { LineIndexBuilder, LineScanner, type LineIndex } from "./lines.js";
@@ -28,12 +32,11 @@ export interface RemoteJsonlOptions {
   readonly jsonl: JsonlOptions;
   /** Line indexes and downloaded compressed files go here. */
   readonly cacheDir: string;
-  readonly http?: HttpOptions;
-  readonly merge?: MergeOptions;
+  readonly remote?: RemoteOptions;
 }
 
 export async function openRemoteJsonl(url: string, options: RemoteJsonlOptions): Promise<DocumentSource> {
-  const file = await HttpByteSource.open(url, options.http);
+  const file = await HttpByteSource.open(url, options.remote);
   try {
     const key = createHash("sha256").update(`${url}\0${file.identity}`).digest("hex");
     const codec = codecOf(new URL(url).pathname);
@@ -57,9 +60,18 @@ export async function openRemoteJsonl(url: string, options: RemoteJsonlOptions):
         close: () => source.close(),
       };
     }
+    const parser = new JsonlLineParser(options.jsonl);
+    if (file.size <= (options.remote?.preloadBytes ?? REMOTE_PRELOAD_BYTES)) {
+      // Small: one GET both fills memory and builds the index, so no index is saved for it.
+      const builder = new LineIndexBuilder();
+      const scanner = new LineScanner(builder.onLine);
+      const bytes = await fetchWhole(file, (chunk, pos) => scanner.push(chunk, pos));
+      scanner.end();
+      return new RemoteJsonlSource(bytes, builder.finish(), parser, undefined);
+    }
     const indexFile = path.join(options.cacheDir, `${key}.lines`);
     const index = loadLineIndex(indexFile) ?? (await buildLineIndex(file, indexFile));
-    return new RemoteJsonlSource(file, index, new JsonlLineParser(options.jsonl), options.merge);
+    return new RemoteJsonlSource(file, index, parser, options.remote?.merge);
   } catch (e) {
     file.close();
     throw e;
@@ -73,7 +85,7 @@ class RemoteJsonlSource implements AsyncSource {
   readonly info: SourceInfo;
 
   constructor(
-    private readonly file: HttpByteSource,
+    private readonly file: ByteSource,
     private readonly index: LineIndex,
     private readonly parser: JsonlLineParser,
     private readonly merge: MergeOptions | undefined,

@@ -2,34 +2,40 @@
  * Megatron `.bin`/`.idx` on an HTTP server (`{"type": "megatron", "path": "https://host/prefix"}`).
  *
  * The `.idx` is small (12 bytes per sequence) and needed for every read, so open fetches it whole
- * and checks it with megatron.ts's parseIndex, exactly as a local one. Tokens stay on the server:
- * `readMany` turns the requested documents into byte spans of `.bin` and fetches them as a few
- * merged range requests (ranges.ts), so a block of 64 documents is not 64 round trips.
+ * and checks it with megatron.ts's parseIndex, exactly as a local one. A small `.bin` is fetched
+ * whole too (preload.ts, the local preload's rule); a large one stays on the server: `readMany`
+ * turns the requested documents into byte spans of `.bin` and fetches them as a few merged range
+ * requests (ranges.ts), so a block of 64 documents is not 64 round trips.
  */
 import type { AsyncSource, BadDocument, RawDocument, SourceInfo } from "./types.js";
-import { HttpByteSource, type HttpOptions } from "./http.js";
+import type { ByteSource } from "./byte-source.js";
+import { HttpByteSource } from "./http.js";
+import { REMOTE_PRELOAD_BYTES, fetchWhole } from "./preload.js";
+import type { RemoteOptions } from "./remote.js";
 import { filesIdentity } from "./identity.js";
 import { assertLittleEndian, convert, itemBytes, parseIndex, type MegatronIndex } from "./megatron.js";
 import { readSpans, type MergeOptions, type Span } from "./ranges.js";
 
 export interface RemoteMegatronOptions {
-  readonly http?: HttpOptions;
-  readonly merge?: MergeOptions;
+  readonly remote?: RemoteOptions;
 }
 
 export async function openRemoteMegatron(prefix: string, options: RemoteMegatronOptions = {}): Promise<AsyncSource> {
   assertLittleEndian();
   const idxUrl = `${prefix}.idx`;
   const binUrl = `${prefix}.bin`;
-  const idx = await HttpByteSource.open(idxUrl, options.http);
+  const idx = await HttpByteSource.open(idxUrl, options.remote);
   try {
-    const bin = await HttpByteSource.open(binUrl, options.http);
+    const opened = await HttpByteSource.open(binUrl, options.remote);
+    let bin: ByteSource = opened;
     try {
       const raw = await idx.read(0, idx.size);
       const index = parseIndex(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), idxUrl, bin.size, binUrl);
       const identity = filesIdentity([idx, bin]);
       const info: SourceInfo = { format: "megatron", files: 2, remote: true, bytes: idx.size + bin.size };
-      return new RemoteMegatronSource(prefix, bin, index, identity, info, options.merge);
+      // Checked against the index first, so a bad pair fails before a large download.
+      if (bin.size <= (options.remote?.preloadBytes ?? REMOTE_PRELOAD_BYTES)) bin = await fetchWhole(opened);
+      return new RemoteMegatronSource(prefix, bin, index, identity, info, options.remote?.merge);
     } catch (e) {
       bin.close();
       throw e;
@@ -45,7 +51,7 @@ class RemoteMegatronSource implements AsyncSource {
 
   constructor(
     readonly description: string,
-    private readonly bin: HttpByteSource,
+    private readonly bin: ByteSource,
     private readonly index: MegatronIndex,
     readonly identity: string,
     readonly info: SourceInfo,

@@ -9,7 +9,16 @@ import type { DocumentSource } from "./types.js";
 import { defaultCacheDir } from "./decompress-cache.js";
 import { openRemoteJsonl } from "./jsonl-remote.js";
 import { openRemoteMegatron } from "./megatron-remote.js";
+import type { HttpOptions } from "./http.js";
+import type { MergeOptions } from "./ranges.js";
 import { DataError } from "../util/errors.js";
+
+/** How remote files are read: HTTP retries and timeouts, what is held in memory, how ranges merge. */
+export interface RemoteOptions extends HttpOptions {
+  /** Files up to this size are fetched whole at open and read from memory (preload.ts). Default 128 MiB. */
+  readonly preloadBytes?: number;
+  readonly merge?: MergeOptions;
+}
 
 export async function openRemoteSource(spec: SourceSpec, options: OpenSourceOptions): Promise<DocumentSource> {
   switch (spec.type) {
@@ -17,10 +26,10 @@ export async function openRemoteSource(spec: SourceSpec, options: OpenSourceOpti
       return openRemoteJsonl(spec.path, {
         jsonl: { field: spec.field, metadata: spec.metadata },
         cacheDir: options.cacheDir ?? defaultCacheDir(),
-        http: options.http,
+        remote: options.http,
       });
     case "megatron":
-      return openRemoteMegatron(spec.path, { http: options.http });
+      return openRemoteMegatron(spec.path, { remote: options.http });
     default:
       throw new DataError("unreadable_file", spec.path, undefined, `"${spec.type}" sources cannot be read over HTTP (jsonl, megatron and parquet can)`);
   }

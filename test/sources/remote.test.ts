@@ -11,7 +11,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSource, type OpenSourceOptions, type SourceSpecInput, sourceSpecSchema } from "../../src/sources/index.js";
 import { MegatronWriter } from "../../src/sources/megatron.js";
-import type { HttpOptions } from "../../src/sources/http.js";
+import type { RemoteOptions } from "../../src/sources/remote.js";
 import { describeIdentityChange } from "../../src/sources/identity.js";
 import { readDocuments, type DocumentSource, type ReadResult } from "../../src/sources/types.js";
 import { brownParagraphs, tempDir } from "../helpers/fixtures.js";
@@ -23,10 +23,13 @@ const cacheDir = tempDir("mixload-remote-cache-");
 let nginx: Nginx;
 let proxy: Awaited<ReturnType<typeof FaultProxy.start>>;
 
-/** Fast retries so fault tests take milliseconds; the timeout is well above loopback latency. */
-const FAST: HttpOptions = { attempts: 4, baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 1000 };
+/**
+ * Fast retries so fault tests take milliseconds; the timeout is well above loopback latency. No
+ * preloading, so these small files are read by range requests as large ones are.
+ */
+const FAST: RemoteOptions = { attempts: 4, baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 1000, preloadBytes: 0 };
 
-function open(spec: SourceSpecInput, http: HttpOptions = FAST, cache = cacheDir): Promise<DocumentSource> {
+function open(spec: SourceSpecInput, http: RemoteOptions = FAST, cache = cacheDir): Promise<DocumentSource> {
   const options: OpenSourceOptions = { baseDir: root, cacheDir: cache, http };
   return openSource(sourceSpecSchema.parse(spec), options);
 }
@@ -75,7 +78,7 @@ async function readAllLocal(spec: SourceSpecInput): Promise<Map<number, ReadResu
   }
 }
 
-async function readAllRemote(spec: SourceSpecInput, http?: HttpOptions, cache?: string): Promise<Map<number, ReadResult>> {
+async function readAllRemote(spec: SourceSpecInput, http?: RemoteOptions, cache?: string): Promise<Map<number, ReadResult>> {
   const source = await open(spec, http, cache);
   try {
     return await readInBlocks(source, shuffled(source.numDocuments, 2));
@@ -140,6 +143,24 @@ describe("remote Megatron", () => {
   });
 });
 
+describe("small files, fetched whole at open (preload)", () => {
+  it.each([
+    ["Megatron", { type: "megatron", path: "tok32" }, "tok32"],
+    ["JSONL", { type: "jsonl", path: "docs.jsonl" }, "docs.jsonl"],
+  ] as const)("%s: the same documents, and no request after open", async (_, spec, file) => {
+    const local = await readAllLocal(spec);
+    const source = await open({ ...spec, path: `${proxy.url}/${file}` }, { ...FAST, preloadBytes: undefined });
+    try {
+      const before = proxy.requests.length;
+      const remote = await readInBlocks(source, shuffled(source.numDocuments, 4));
+      expect(proxy.requests.length).toBe(before);
+      expectSameDocuments(local, remote, path.join(root, file), `${proxy.url}/${file}`);
+    } finally {
+      source.close();
+    }
+  });
+});
+
 describe("remote JSONL", () => {
   it("reads the same documents, bad lines and line numbers as the local file", async () => {
     const local = await readAllLocal({ type: "jsonl", path: "docs.jsonl" });
@@ -178,7 +199,7 @@ describe("under injected faults (503, reset mid-body, a response slower than the
     { kind: "status", status: 429 },
     { kind: "reset-mid-body" },
   ] as const;
-  const slow: HttpOptions = { ...FAST, timeoutMs: 150 };
+  const slow: RemoteOptions = { ...FAST, timeoutMs: 150 };
 
   it.each([
     ["Megatron", { type: "megatron", path: "tok16" }, "tok16"],
