@@ -16,8 +16,7 @@ import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { DataError } from "../util/errors.js";
-import { scanChunks } from "./io.js";
-import { ZstdDecoder, ZstdFormatError } from "./zstd.js";
+import { decodeZstdFile, ZstdFormatError } from "./zstd.js";
 
 export type Codec = "gz" | "zst";
 
@@ -88,15 +87,13 @@ async function unzstdFile(from: string, to: string): Promise<void> {
       used = 0;
     };
     // fzstd hands over one block (≤ 128 KiB) at a time: gather them so writes are few.
-    const decoder = new ZstdDecoder((data) => {
+    // Decoding is synchronous per read; the reads between are async.
+    await decodeZstdFile(input, (data) => {
       if (used + data.length > buf.length) flush();
       if (data.length > buf.length) return write(data);
       buf.set(data, used);
       used += data.length;
     });
-    // Decoding is synchronous per chunk; the reads between chunks are async.
-    await scanChunks(input, (chunk) => decoder.push(chunk));
-    decoder.end();
     flush();
   } finally {
     fs.closeSync(input);

@@ -10,8 +10,32 @@
  * the wrong declared size is a `ZstdFormatError` naming the frame's byte offset. Only the
  * few header bytes are copied; block bodies go to fzstd as views of the caller's chunk.
  */
+import * as fs from "node:fs";
+import { promisify } from "node:util";
 import { Decompress } from "fzstd";
 import { Xxh64 } from "../util/xxh64.js";
+
+const readAsync = promisify(fs.read);
+/** Compressed bytes per read. */
+const READ_BYTES = 4 << 20;
+
+/**
+ * Decode a whole file, `onData` receiving each decoded block. Every read goes into a fresh buffer:
+ * fzstd keeps an unfinished block's bytes by reference until the next push completes it, so a
+ * reused read buffer (io.ts's scanChunks) would overwrite them — a silent corruption that only
+ * shows when a block straddles two reads.
+ */
+export async function decodeZstdFile(fd: number, onData: (bytes: Uint8Array) => void): Promise<void> {
+  const decoder = new ZstdDecoder(onData);
+  for (let pos = 0; ; ) {
+    const buf = Buffer.allocUnsafeSlow(READ_BYTES);
+    const { bytesRead } = await readAsync(fd, buf, 0, READ_BYTES, pos);
+    if (bytesRead === 0) break;
+    decoder.push(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  decoder.end();
+}
 
 /** The input is not valid zstd: truncated, corrupt, or using a feature we do not read. */
 export class ZstdFormatError extends Error {
@@ -53,6 +77,7 @@ export class ZstdDecoder {
   /** `onData` receives each decoded block (a fresh array, safe to keep). */
   constructor(private readonly onData: (bytes: Uint8Array) => void) {}
 
+  /** `chunk` must not change afterwards: the decoder may keep parts of it (see decodeZstdFile). */
   push(chunk: Uint8Array): void {
     let i = 0;
     while (i < chunk.length) {

@@ -4,6 +4,7 @@
  * and truncated or corrupted files, which must be `bad_format` errors and never a cache file.
  */
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import fc from "fast-check";
@@ -143,6 +144,19 @@ describe(".jsonl.zst / .json.zst via openSource", () => {
     expect(fs.readFileSync(path.join(cacheDir, cached[0]), "utf8")).toBe(a + b);
     (await openSource(spec("m.jsonl.zst"), { baseDir: dir, cacheDir })).close();
     expect(fs.readdirSync(cacheDir)).toEqual(cached);
+  });
+
+  it("decodes a .zst of several 4 MiB reads (blocks straddle reads)", async () => {
+    // Random hex compresses only to half: 20 MB of it is a .zst of three reads, so the second
+    // read fills the whole buffer (a reader that reused it would overwrite a straddling block).
+    const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ text: `${i} ${randomBytes(2000).toString("hex")}` }));
+    const text = lines.join("\n") + "\n";
+    const { dir, cacheDir, file } = setup("big.jsonl.zst", compress(text, ["-1"]));
+    expect(fs.statSync(file).size).toBeGreaterThan(2 * (4 << 20));
+    const src = asSync(await openSource(spec("big.jsonl.zst"), { baseDir: dir, cacheDir }));
+    expect(src.numDocuments).toBe(5000);
+    src.close();
+    expect(fs.readFileSync(path.join(cacheDir, fs.readdirSync(cacheDir)[0]), "utf8") === text).toBe(true);
   });
 
   it("reads .json.zst and .json.gz as JSON lines", async () => {
