@@ -13,11 +13,13 @@ import { HttpByteSource } from "./http.js";
 import { REMOTE_PRELOAD_BYTES, fetchWhole } from "./preload.js";
 import type { RemoteOptions } from "./remote.js";
 import { filesIdentity } from "./identity.js";
-import { assertLittleEndian, convert, itemBytes, parseIndex, type MegatronIndex } from "./megatron.js";
+import { assertLittleEndian, convert, itemBytes, megatronDocument, parseIndex, type MegatronIndex } from "./megatron.js";
 import { readSpans, type MergeOptions, type Span } from "./ranges.js";
 
 export interface RemoteMegatronOptions {
   readonly remote?: RemoteOptions;
+  /** As for local Megatron: ids outside [0, vocabSize) make a bad document. */
+  readonly vocabSize?: number;
 }
 
 export async function openRemoteMegatron(prefix: string, options: RemoteMegatronOptions = {}): Promise<AsyncSource> {
@@ -35,7 +37,7 @@ export async function openRemoteMegatron(prefix: string, options: RemoteMegatron
       const info: SourceInfo = { format: "megatron", files: 2, remote: true, bytes: idx.size + bin.size };
       // Checked against the index first, so a bad pair fails before a large download.
       if (bin.size <= (options.remote?.preloadBytes ?? REMOTE_PRELOAD_BYTES)) bin = await fetchWhole(opened);
-      return new RemoteMegatronSource(prefix, bin, index, identity, info, options.remote?.merge);
+      return new RemoteMegatronSource(prefix, bin, index, identity, info, options.remote?.merge, options.vocabSize);
     } catch (e) {
       bin.close();
       throw e;
@@ -56,6 +58,7 @@ class RemoteMegatronSource implements AsyncSource {
     readonly identity: string,
     readonly info: SourceInfo,
     private readonly merge: MergeOptions | undefined,
+    private readonly vocabSize: number | undefined,
   ) {
     this.numDocuments = index.docIndices.length - 1;
     this.itemSize = itemBytes(index.dtype);
@@ -88,7 +91,7 @@ class RemoteMegatronSource implements AsyncSource {
         if (bad !== undefined) return { kind: "bad", reason: "bad_format", file: `${this.description}.bin`, detail: bad };
         k += lengths[s];
       }
-      return { kind: "tokens", tokens };
+      return megatronDocument(tokens, d, this.description, this.vocabSize);
     });
   }
 

@@ -153,6 +153,13 @@ function preload(fd: number, size: number, index: MegatronIndex): Int32Array | n
   return convert(bytes, index.dtype, out, 0) === undefined ? out : null;
 }
 
+/** Document `d`'s tokens as served, or why not: the rule local and remote Megatron (megatron-remote.ts) share. */
+export function megatronDocument(tokens: Int32Array, d: number, prefix: string, vocabSize: number | undefined): RawDocument | BadDocument {
+  // preprocess_data.py writes a document with no sequences for an empty text.
+  if (tokens.length === 0) return emptyDocument(`${prefix}.idx`, d, "has no tokens");
+  return checkTokens(tokens, vocabSize, `${prefix}.bin`, d) ?? { kind: "tokens", tokens };
+}
+
 class MegatronSource implements SyncSource {
   readonly numDocuments: number;
   private readonly size: number;
@@ -175,9 +182,7 @@ class MegatronSource implements SyncSource {
   read(d: number): RawDocument | BadDocument {
     const tokens = this.tokens(d);
     if (!(tokens instanceof Int32Array)) return tokens;
-    // preprocess_data.py writes a document with no sequences for an empty text.
-    if (tokens.length === 0) return emptyDocument(`${this.description}.idx`, d, "has no tokens");
-    return checkTokens(tokens, this.vocabSize, `${this.description}.bin`, d) ?? { kind: "tokens", tokens };
+    return megatronDocument(tokens, d, this.description, this.vocabSize);
   }
 
   private tokens(d: number): Int32Array | BadDocument {

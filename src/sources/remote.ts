@@ -29,7 +29,7 @@ export async function openRemoteSource(spec: SourceSpec, options: OpenSourceOpti
         remote: options.http,
       });
     case "megatron":
-      return openRemoteMegatron(spec.path, { remote: options.http });
+      return openRemoteMegatron(spec.path, { remote: options.http, vocabSize: options.vocabSize });
     default:
       throw new DataError("unreadable_file", spec.path, undefined, `"${spec.type}" sources cannot be read over HTTP (jsonl, megatron and parquet can)`);
   }

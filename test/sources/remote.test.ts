@@ -29,8 +29,11 @@ let proxy: Awaited<ReturnType<typeof FaultProxy.start>>;
  */
 const FAST: RemoteOptions = { attempts: 4, baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 1000, preloadBytes: 0 };
 
+/** Just below the fixtures' id range, so some Megatron documents are token_out_of_range (as some are empty). */
+const VOCAB = 49_990;
+
 function open(spec: SourceSpecInput, http: RemoteOptions = FAST, cache = cacheDir): Promise<DocumentSource> {
-  const options: OpenSourceOptions = { baseDir: root, cacheDir: cache, http };
+  const options: OpenSourceOptions = { baseDir: root, cacheDir: cache, http, vocabSize: VOCAB };
   return openSource(sourceSpecSchema.parse(spec), options);
 }
 
@@ -95,14 +98,14 @@ beforeAll(async () => {
   const jsonl = lines.join("\n") + "\n";
   fs.writeFileSync(path.join(root, "docs.jsonl"), jsonl);
   fs.writeFileSync(path.join(root, "docs.jsonl.gz"), gzipSync(jsonl));
-  // Megatron: random token documents of varied length (uint16 and int32 dtypes).
+  // Megatron: random token documents of varied length (uint16 and int32 dtypes), some empty.
   for (const [name, vocab] of [["tok16", 50_000], ["tok32", 200_000]] as const) {
     const w = new MegatronWriter(path.join(root, name), { vocabSize: vocab });
     let s = 7;
     for (let d = 0; d < 700; d++) {
       s = (s * 48271) % 2147483647;
-      const doc = new Int32Array(1 + (s % 900));
-      for (let t = 0; t < doc.length; t++) doc[t] = (s + t * 7919) % vocab;
+      const doc = new Int32Array(d % 97 === 3 ? 0 : 1 + (s % 900));
+      for (let t = 0; t < doc.length; t++) doc[t] = (s + t * 7919) % 50_000;
       w.add(doc);
     }
     w.finish();
@@ -122,6 +125,8 @@ describe("remote Megatron", () => {
     const local = await readAllLocal({ type: "megatron", path: name });
     const remote = await readAllRemote({ type: "megatron", path: `${nginx.url}/${name}` });
     expectSameDocuments(local, remote, path.join(root, name), `${nginx.url}/${name}`);
+    const reasons = new Set([...remote.values()].map((d) => (d.kind === "bad" ? d.reason : d.kind)));
+    expect(reasons).toEqual(new Set(["tokens", "empty_document", "token_out_of_range"]));
   });
 
   it("merges a block's documents into few range requests", async () => {
