@@ -67,11 +67,11 @@ export async function openRemoteJsonl(url: string, options: RemoteJsonlOptions):
       const scanner = new LineScanner(builder.onLine);
       const bytes = await fetchWhole(file, (chunk, pos) => scanner.push(chunk, pos));
       scanner.end();
-      return new RemoteJsonlSource(bytes, builder.finish(), parser, undefined);
+      return new RemoteJsonlSource(bytes, builder.finish(), parser, undefined, options.jsonl.metadata);
     }
     const indexFile = path.join(options.cacheDir, `${key}.lines`);
     const index = loadLineIndex(indexFile) ?? (await buildLineIndex(file, indexFile));
-    return new RemoteJsonlSource(file, index, parser, options.remote?.merge);
+    return new RemoteJsonlSource(file, index, parser, options.remote?.merge, options.jsonl.metadata);
   } catch (e) {
     file.close();
     throw e;
@@ -89,11 +89,12 @@ class RemoteJsonlSource implements AsyncSource {
     private readonly index: LineIndex,
     private readonly parser: JsonlLineParser,
     private readonly merge: MergeOptions | undefined,
+    metadata: readonly string[] | undefined,
   ) {
     this.numDocuments = index.starts.length;
     this.description = file.name;
     this.identity = file.identity;
-    this.info = { format: "jsonl", files: 1, remote: true, bytes: file.size };
+    this.info = { format: "jsonl", files: 1, remote: true, bytes: file.size, metadata: metadata ?? [] };
   }
 
   async readMany(indices: readonly number[]): Promise<(RawDocument | BadDocument)[]> {

@@ -168,9 +168,10 @@ describe("small files, fetched whole at open (preload)", () => {
 
 describe("remote JSONL", () => {
   it("reads the same documents, bad lines and line numbers as the local file", async () => {
-    const local = await readAllLocal({ type: "jsonl", path: "docs.jsonl" });
-    const remote = await readAllRemote({ type: "jsonl", path: `${nginx.url}/docs.jsonl` });
+    const local = await readAllLocal({ type: "jsonl", path: "docs.jsonl", metadata: ["meta.id"] });
+    const remote = await readAllRemote({ type: "jsonl", path: `${nginx.url}/docs.jsonl`, metadata: ["meta.id"] });
     expectSameDocuments(local, remote, path.join(root, "docs.jsonl"), `${nginx.url}/docs.jsonl`);
+    expect(remote.get(10)).toEqual({ kind: "text", text: expect.any(String), metadata: { "meta.id": 7 } }); // paragraph 7, after 3 non-blank inserted lines
     expect([...remote.values()].filter((d) => d.kind === "bad").map((d) => d.kind === "bad" && `${d.line} ${d.reason}`)).toEqual([
       "8 malformed_json",
       "9 missing_field",
