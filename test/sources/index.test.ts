@@ -9,7 +9,7 @@ const tmp = tempDir();
 
 describe("sourceSpecSchema", () => {
   it("fills defaults", () => {
-    expect(sourceSpecSchema.parse({ type: "jsonl", path: "a.jsonl" })).toEqual({ type: "jsonl", path: "a.jsonl", field: "text" });
+    expect(sourceSpecSchema.parse({ type: "jsonl", path: "a.jsonl" })).toEqual({ type: "jsonl", path: "a.jsonl", field: "text", metadata: [] });
     expect(sourceSpecSchema.parse({ type: "text", path: "docs" })).toEqual({
       type: "text",
       path: "docs",
