@@ -6,8 +6,9 @@
  *   zstd.decoder         sources/zstd.ts: the same plus the frame walk and the XXH64 checksum
  *   zstd.cache           decompressToCache end to end: read, decode, check, write the cache file
  *
- * MB/s are decompressed MB (10^6 bytes) per wall-clock second, medians of 3 passes, same process,
- * same file. The file is JSONL made of Brown paragraphs with fresh ids, repeated up to
+ * MB/s are decompressed MB (10^6 bytes) per wall-clock second, medians of 5 passes, same process,
+ * same file; the passes go round-robin over the four, so a burst of load on a shared machine
+ * falls on all of them rather than on one. The file is JSONL made of Brown paragraphs with fresh ids, repeated up to
  * MIXLOAD_ZSTD_MB (default 50) MB, written by `zstd -3` (the CLI's default level) and cached in
  * .cache/bench/zstd (delete to rebuild). Not part of `npm run bench` (about half a minute).
  *
@@ -25,7 +26,7 @@ import { decodeZstdFile } from "../src/sources/zstd.js";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const DIR = path.join(ROOT, ".cache/bench/zstd");
 const MB = Number(process.env.MIXLOAD_ZSTD_MB ?? 50);
-const PASSES = 3;
+const PASSES = 5;
 
 async function fixture(): Promise<{ zst: string; rawBytes: number }> {
   const plain = path.join(DIR, `brown-${MB}mb.jsonl`);
@@ -107,11 +108,11 @@ async function main(): Promise<void> {
     },
   };
   const rows: { stage: string; value: number; unit: string; note: string }[] = [];
+  const times = new Map(Object.keys(runs).map((stage) => [stage, [] as number[]]));
   try {
-    for (const [stage, run] of Object.entries(runs)) {
-      const times: number[] = [];
-      for (let p = 0; p < PASSES; p++) times.push(await timed(run));
-      const s = median(times);
+    for (let p = 0; p < PASSES; p++) for (const [stage, run] of Object.entries(runs)) times.get(stage)!.push(await timed(run));
+    for (const [stage, ts] of times) {
+      const s = median(ts);
       rows.push({ stage, value: rawBytes / 1e6 / s, unit: "MB/s", note: `${s.toFixed(3)} s median of ${PASSES}` });
     }
   } finally {
