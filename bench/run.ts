@@ -12,9 +12,10 @@
  *   packing.*        fill rate and truncations of best_fit / concat / pad on Brown
  *   mixer.*          update cost for 64 domains
  *   serve.*          bench/serve.ts: serve vs raw ZeroMQ, reply latency, trainer stall, resume, peak RSS
+ *   parquet.*        bench/parquet.ts: Parquet sources vs JSONL and vs hyparquet alone, I/O amplification, shuffle quality, RSS of 64 domains
  *   remote.*         bench/remote.ts: http:// sources from nginx over loopback vs the same files local
  *
- * `--only serve` (comma-separated groups: tokenize, pack, loader, packing, mixer, remote, serve; or parts of serve:
+ * `--only serve` (comma-separated groups: tokenize, pack, loader, packing, mixer, parquet, remote, serve; or parts of serve:
  * serve.throughput, serve.latency, serve.stall, serve.resume, serve.memory) runs just those.
  */
 import fs from "node:fs";
@@ -27,6 +28,7 @@ import { packStats, type PackStatsReport } from "../src/cli/pack-stats.js";
 import { tokenizeCommand } from "../src/cli/tokenize.js";
 import { writeSyntheticMegatron } from "./synthetic.js";
 import { benchRemote } from "./remote.js";
+import { benchParquet } from "./parquet.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CACHE = path.join(ROOT, ".cache/bench");
@@ -146,6 +148,10 @@ async function main(): Promise<void> {
     for (const m of benchMixerUpdates()) {
       rows.push({ stage: `mixer.${m.name}`, value: m.microsPerUpdate, unit: m.name.startsWith("bimix") ? "µs (one fit)" : "µs/update", target: m.name === "doremi" || m.name === "doge" ? "≤ 100" : undefined });
     }
+  }
+
+  if (want("parquet")) {
+    rows.push(...(await benchParquet({ root: ROOT, cache: CACHE, repeats: REPEATS, log })));
   }
 
   if (want("remote")) {

@@ -103,10 +103,12 @@ export const configSchema = z
     /** Where decompressed .jsonl.gz caches go (default: <tmp>/mixload-cache). */
     cache_dir: z.string().min(1).optional(),
     /**
-     * Memory for decoded Parquet row groups and Arrow record batches, shared by all domains
-     * (LRU). Performance only, never the batches: not part of the resume fingerprint.
+     * Decoded Parquet row groups and Arrow record batches, shared by all domains (LRU): memory
+     * first, then spilled as UTF-8 under `cache_dir/spill/` (sources/block-tiers.ts). Performance
+     * only, never the batches: not part of the resume fingerprint.
      */
-    source_cache_mb: z.number().positive().default(96),
+    source_cache_mb: z.number().positive().default(32),
+    source_spill_mb: z.number().positive().default(8192),
     domains: z.array(domainSchema).min(1).max(32767),
     mixer: mixerSpecSchema.default(() => mixerSpecSchema.parse({})),
     /** Service settings (used by `mixload serve`, docs/PROTOCOL.md). */

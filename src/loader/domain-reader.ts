@@ -65,6 +65,18 @@ interface Block {
  */
 const BLOCK_DOCS = 64;
 const INLINE_BLOCK_DOCS = 4;
+/**
+ * Blocks tokenized ahead, summed over all domains: 4 per domain up to 16 domains, then shared, so
+ * 64 domains do not hold 64 × 256 tokenized documents (hundreds of MB of ids for e-mail-sized
+ * documents) just to be ready for a draw. Read-ahead never changes a batch, only when it is ready.
+ */
+const TOTAL_LOOKAHEAD_BLOCKS = 64;
+const MAX_LOOKAHEAD_BLOCKS = 4;
+
+/** Blocks a domain keeps tokenized ahead when `domains` domains share the read-ahead. */
+export function lookaheadBlocks(domains: number): number {
+  return Math.max(1, Math.min(MAX_LOOKAHEAD_BLOCKS, Math.floor(TOTAL_LOOKAHEAD_BLOCKS / Math.max(1, domains))));
+}
 
 /** Blocks per shuffle window when a blocked source does not say (see sample/block-shuffle.ts). */
 export const DEFAULT_SHUFFLE_WINDOW = 4;
@@ -107,9 +119,10 @@ export class DomainReader {
     private readonly onError: "fail" | "skip",
     private readonly onExhausted: "repeat" | "drop",
     deferReadAhead = false,
+    domainsSharingReadAhead = 1,
   ) {
     this.blockDocs = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : BLOCK_DOCS;
-    this.lookahead = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : 4 * BLOCK_DOCS;
+    this.lookahead = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : lookaheadBlocks(domainsSharingReadAhead) * BLOCK_DOCS;
     this.consumeLookahead = deferReadAhead ? this.blockDocs : this.lookahead;
     let total = 0;
     for (const s of sources) {
@@ -224,19 +237,35 @@ export class DomainReader {
    */
   async estimateTokens(sample = 64): Promise<number> {
     const n = Math.min(sample, this.numDocuments);
-    const block = this.fetchBlock(0, 0, n);
-    await block.ready;
-    if (block.results === null) throw block.error;
-    const fetched = block.results;
+    const docs = await this.readGlobals(this.estimateSample(n));
+    const texts = textsOf(docs);
+    const encoded = texts.length > 0 ? await this.pool.encode(texts) : [];
     let tokens = 0;
     let good = 0;
-    for (const f of fetched) {
-      if (f instanceof Int32Array) {
-        tokens += f.length;
-        good += 1;
-      }
+    for (const ids of resolveBlock(docs, encoded)) {
+      if (!(ids instanceof Int32Array)) continue;
+      tokens += ids.length;
+      good += 1;
     }
     return good === 0 ? 0 : Math.round((tokens / good) * this.numDocuments);
+  }
+
+  /**
+   * Which documents the estimate reads: epoch 0's first n. In a domain shuffled by blocks, those
+   * would span a whole window of row groups (64 domains opening would decode 64 × window of them),
+   * so the sample is instead n consecutive rows of the block epoch 0 starts in: one decode, and
+   * that block is the first one read anyway.
+   */
+  private estimateSample(n: number): number[] {
+    const order = this.epoch === 0 ? this.permutation : this.permutationFor(0);
+    if (this.shuffleBlocks === null) return Array.from({ length: n }, (_, p) => order.permute(p));
+    const first = order.permute(0);
+    let start = 0;
+    for (const size of this.shuffleBlocks) {
+      if (first < start + size) break;
+      start += size;
+    }
+    return Array.from({ length: n }, (_, k) => (start + k) % this.numDocuments);
   }
 
   private reject(bad: BadDocument): void {

@@ -15,7 +15,7 @@ import path from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { openSource } from "../sources/index.js";
-import { sharedBlockCache } from "../sources/block-cache.js";
+import { blockTiers } from "../sources/block-tiers.js";
 import type { BlockReadCounters, DocumentSource } from "../sources/types.js";
 import { identityMismatch, sourceIdentities } from "../sources/identity.js";
 import { TokenizerPool } from "../tokenize/pool.js";
@@ -151,7 +151,7 @@ export class Loader {
   static async open(loaded: LoadedConfig, options: LoaderOptions = {}): Promise<Loader> {
     const { config, baseDir } = loaded;
     const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
-    sharedBlockCache.setBudget(config.source_cache_mb * 2 ** 20);
+    blockTiers.configure({ memoryBytes: config.source_cache_mb * 2 ** 20, diskBytes: config.source_spill_mb * 2 ** 20, cacheDir });
     // The pool first: pre-tokenized sources check their ids against its vocabulary size as they
     // read. (It starts no workers until a text needs encoding, and its vocab size comes from a
     // small cache file, so a run over pre-tokenized data still never parses tokenizer.json.)
@@ -173,7 +173,7 @@ export class Loader {
       throw e;
     }
     const readers = config.domains.map(
-      (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted, options.deferReadAhead),
+      (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted, options.deferReadAhead, config.domains.length),
     );
     return new Loader(config, sources, tokenizer, readers);
   }
@@ -358,11 +358,12 @@ export class Loader {
    */
   blockReadCounters(): BlockReadCounters[] {
     return this.sources.map((list) => {
-      const total: BlockReadCounters = { blocksDecoded: 0, charsDecoded: 0, charsServed: 0 };
+      const total: BlockReadCounters = { blocksDecoded: 0, blocksDistinct: 0, charsDecoded: 0, charsServed: 0 };
       for (const s of list) {
         const c = s.counters;
         if (c === undefined) continue;
         total.blocksDecoded += c.blocksDecoded;
+        total.blocksDistinct += c.blocksDistinct;
         total.charsDecoded += c.charsDecoded;
         total.charsServed += c.charsServed;
       }

@@ -11,6 +11,8 @@ import { codecOf, defaultCacheDir, decompressToCache } from "./decompress-cache.
 import { openJsonl } from "./jsonl.js";
 import { openMegatron } from "./megatron.js";
 import { openNanoGpt } from "./nanogpt.js";
+import { openParquet } from "./parquet.js";
+import { openArrow } from "./arrow.js";
 import { openText } from "./text.js";
 
 const path_ = z.string().min(1);
@@ -52,7 +54,27 @@ export const nanogptSpecSchema = z.strictObject({
   eos_id: z.int().min(0).max(65535),
 });
 
+export const parquetSpecSchema = z.strictObject({
+  type: z.literal("parquet"),
+  /** A `.parquet` file, a folder of them (any depth: HF dataset layouts), a glob, or an http(s) URL. */
+  path: path_,
+  /** String column with the document text. */
+  field: z.string().min(1).default("text"),
+  /** Scalar columns attached to each document as `metadata` (e.g. FineWeb-Edu's `score`, `url`). */
+  metadata: z.array(z.string().min(1)).default([]),
+  /** Row groups per shuffle window: larger shuffles better, and needs that many decoded row groups cached per domain. */
+  window: z.int().min(1).max(1024).optional(),
+});
+
+export const arrowSpecSchema = parquetSpecSchema.extend({
+  type: z.literal("arrow"),
+  /** An Arrow IPC `.arrow` file (stream or file format: what `datasets.save_to_disk` writes), a folder of them, a glob, or a URL. */
+  path: path_,
+});
+
 export const sourceSpecSchema = z.discriminatedUnion("type", [
+  parquetSpecSchema,
+  arrowSpecSchema,
   jsonlSpecSchema,
   textSpecSchema,
   megatronSpecSchema,
@@ -84,7 +106,7 @@ export interface OpenSourceOptions {
  * Errors and bad documents name the resolved path (the `.gz` / `.zst`, never its cache file).
  */
 export async function openSource(spec: SourceSpec, options: OpenSourceOptions): Promise<DocumentSource> {
-  if (isUrl(spec.path)) return openRemoteSource(spec, options);
+  if (isUrl(spec.path) && spec.type !== "parquet" && spec.type !== "arrow") return openRemoteSource(spec, options);
   const resolved = path.resolve(options.baseDir, spec.path);
   switch (spec.type) {
     case "jsonl": {
@@ -98,6 +120,10 @@ export async function openSource(spec: SourceSpec, options: OpenSourceOptions): 
       return openText(resolved, { glob: spec.glob, split: spec.split, transform: spec.transform });
     case "megatron":
       return openMegatron(resolved, { vocabSize: options.vocabSize });
+    case "parquet":
+      return openParquet(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window });
+    case "arrow":
+      return openArrow(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window });
     case "nanogpt":
       return openNanoGpt(resolved, { eosId: spec.eos_id, vocabSize: options.vocabSize });
   }

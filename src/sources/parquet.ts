@@ -109,6 +109,10 @@ async function decodeRowGroup(
       onChunk: (chunk) => {
         const i = index.get(chunk.columnName);
         if (i === undefined) return;
+        if (chunk.rowStart === rowStart && chunk.rowEnd === rowEnd && Array.isArray(chunk.columnData)) {
+          out[i] = chunk.columnData; // the usual case: one chunk for exactly the row group, used as is
+          return;
+        }
         // A chunk may extend outside the requested rows; copy only the group's part.
         const target = out[i];
         const from = Math.max(chunk.rowStart, rowStart);

@@ -15,7 +15,7 @@
  */
 import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, ReadResult, SourceInfo } from "./types.js";
 import type { ByteSource } from "./byte-source.js";
-import { sharedBlockCache, type CachedBlock } from "./block-cache.js";
+import { blockTiers, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
 import type { DataErrorReason } from "../util/errors.js";
 
 /** A column as the format describes it, enough to decide whether it can be text or metadata. */
@@ -53,15 +53,11 @@ interface FileProblem {
   readonly detail: string;
 }
 
-interface DecodedBlock extends CachedBlock {
-  readonly text: readonly unknown[];
-  readonly metadata: readonly (readonly unknown[])[];
-}
-
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** Binary metadata values are shown, not judged: invalid bytes become U+FFFD. */
 const lenientUtf8 = new TextDecoder("utf-8");
 let nextSourceId = 0;
+const NON_SPACE = /\S/;
 
 export class TableSource implements AsyncSource {
   readonly numDocuments: number;
@@ -69,7 +65,9 @@ export class TableSource implements AsyncSource {
   readonly identity: string;
   readonly info: SourceInfo;
   readonly shuffleWindow: number | undefined;
-  readonly counters: BlockReadCounters = { blocksDecoded: 0, charsDecoded: 0, charsServed: 0 };
+  readonly counters: BlockReadCounters = { blocksDecoded: 0, blocksDistinct: 0, charsDecoded: 0, charsServed: 0 };
+  /** Per file, which blocks were ever decoded (for blocksDistinct). */
+  private readonly decodedOnce: Uint8Array[];
   private readonly field: string;
   private readonly metadataColumns: readonly string[];
   private readonly columns: readonly string[];
@@ -78,7 +76,8 @@ export class TableSource implements AsyncSource {
   /** Per file: first row of each block, plus the file's row count at the end. */
   private readonly blockStarts: number[][] = [];
   private readonly problems: (FileProblem | null)[];
-  private readonly cacheKey = `table#${nextSourceId++}:`;
+  /** Prefix of this source's keys in the block tiers (ends with ":"). */
+  private readonly cacheKey = `table${nextSourceId++}:`;
 
   constructor(
     readonly description: string,
@@ -101,6 +100,7 @@ export class TableSource implements AsyncSource {
     this.numDocuments = this.fileStarts[this.fileStarts.length - 1];
     this.blocks = blocks;
     this.problems = files.map((f) => schemaProblem(f.columns, this.field, this.metadataColumns));
+    this.decodedOnce = files.map((f) => new Uint8Array(f.blockRows.length));
     this.identity = files.map((f) => `${f.bytes.name}:${f.bytes.identity}`).join("|");
     this.info = {
       format,
@@ -121,28 +121,42 @@ export class TableSource implements AsyncSource {
 
   async readMany(indices: readonly number[]): Promise<ReadResult[]> {
     const located = indices.map((index) => this.locate(index));
-    const pending = new Map<string, Promise<DecodedBlock>>();
-    for (const at of located) {
-      const key = `${at.file}/${at.block}`;
-      if (!pending.has(key) && this.problems[at.file] === null) pending.set(key, this.block(at.file, at.block));
+    const keys = new Set<string>();
+    for (const at of located) if (this.problems[at.file] === null) keys.add(`${at.file}/${at.block}`);
+    // Our own references to every needed block. A spilled block the disk tier dropped while we
+    // waited for another one has lost its file: ask again until all are present at once.
+    const blocks = new Map<string, TieredBlock>();
+    for (;;) {
+      const missing = [...keys].filter((k) => {
+        const b = blocks.get(k);
+        return b === undefined || (b.kind === "disk" && b.disposed);
+      });
+      if (missing.length === 0) break;
+      await Promise.all(missing.map(async (k) => blocks.set(k, await this.block(k))));
     }
-    // Our own references: an eviction while we wait cannot take a block from under us.
-    const decoded = new Map<string, DecodedBlock>();
-    await Promise.all([...pending].map(async ([key, p]) => decoded.set(key, await p)));
-    return located.map((at) => {
-      const problem = this.problems[at.file];
-      if (problem !== null) return this.bad(at.file, at.row, problem.reason, problem.detail);
-      return this.document(decoded.get(`${at.file}/${at.block}`)!, at.file, at.row, at.row - this.blockStarts[at.file][at.block]);
-    });
+    // From here on synchronous: nothing can be evicted until the rows are read.
+    const spilled = new SpillReader();
+    try {
+      return located.map((at) => {
+        const problem = this.problems[at.file];
+        if (problem !== null) return this.bad(at.file, at.row, problem.reason, problem.detail);
+        const block = blocks.get(`${at.file}/${at.block}`)!;
+        const inBlock = at.row - this.blockStarts[at.file][at.block];
+        const text = block.kind === "memory" ? block.text[inBlock] : spilled.text(block, inBlock);
+        return this.document(text, block.metadata, at.file, at.row, inBlock);
+      });
+    } finally {
+      spilled.close();
+    }
   }
 
   close(): void {
-    sharedBlockCache.dropPrefix(this.cacheKey);
+    blockTiers.drop(this.cacheKey);
     for (const f of this.files) f.bytes.close();
   }
 
-  private document(block: DecodedBlock, file: number, row: number, inBlock: number): ReadResult {
-    let text = block.text[inBlock];
+  private document(value: unknown, metadataColumns: readonly (readonly unknown[])[], file: number, row: number, inBlock: number): ReadResult {
+    let text = value;
     if (text === null || text === undefined) return this.bad(file, row, "not_a_string", `column "${this.field}" is null`);
     if (text instanceof Uint8Array) {
       try {
@@ -152,11 +166,12 @@ export class TableSource implements AsyncSource {
       }
     }
     if (typeof text !== "string") return this.bad(file, row, "not_a_string", `column "${this.field}" holds a ${typeof text}`);
-    if (text.trim() === "") return this.bad(file, row, "empty_document", `column "${this.field}" is empty`);
+    // /\S/ is trim()'s whitespace set, without copying a (possibly megabyte) string per document.
+    if (!NON_SPACE.test(text)) return this.bad(file, row, "empty_document", `column "${this.field}" is empty`);
     this.counters.charsServed += text.length;
     if (this.metadataColumns.length === 0) return { kind: "text", text };
     const metadata: Record<string, string | number | boolean | null> = {};
-    for (let m = 0; m < this.metadataColumns.length; m++) metadata[this.metadataColumns[m]] = scalar(block.metadata[m][inBlock]);
+    for (let m = 0; m < this.metadataColumns.length; m++) metadata[this.metadataColumns[m]] = scalar(metadataColumns[m][inBlock]);
     return { kind: "text", text, metadata: metadata as DocumentMetadata };
   }
 
@@ -172,17 +187,20 @@ export class TableSource implements AsyncSource {
     return { file, block: lastAtOrBelow(this.blockStarts[file], row), row };
   }
 
-  private block(file: number, block: number): Promise<DecodedBlock> {
-    return sharedBlockCache.get(`${this.cacheKey}${file}/${block}`, async () => {
+  /** Block `"file/block"` from the tiers, decoding it if neither holds it. */
+  private block(key: string): Promise<TieredBlock> {
+    const [file, block] = key.split("/").map(Number);
+    return blockTiers.get(`${this.cacheKey}${key}`, async (): Promise<MemoryBlock> => {
       const columns = await this.files[file].decode(block, this.columns);
       const text = columns[0];
       let chars = 0;
       for (const t of text) if (typeof t === "string") chars += t.length;
       this.counters.blocksDecoded += 1;
+      if (this.decodedOnce[file][block]++ === 0) this.counters.blocksDistinct += 1;
       this.counters.charsDecoded += chars;
       const metadata = this.metadataColumns.map((m) => columns[this.columns.indexOf(m)]);
-      // Strings cost ~2 bytes per UTF-16 unit; pointers and metadata values ~16 bytes per row and column.
-      return { text, metadata, bytes: 2 * chars + 16 * text.length * this.columns.length };
+      // Strings cost 1–2 bytes per UTF-16 unit (V8 keeps ASCII one byte wide); plus ~16 bytes per row and column.
+      return { kind: "memory", text, metadata, bytes: 2 * chars + 16 * text.length * this.columns.length };
     });
   }
 }

@@ -56,6 +56,8 @@ export interface SourceInfo {
 /** Block sources' read counters: (characters decoded) ÷ (characters served) is the I/O amplification. */
 export interface BlockReadCounters {
   blocksDecoded: number;
+  /** Distinct blocks among those: blocksDecoded ÷ blocksDistinct > 1 means blocks were decoded again. */
+  blocksDistinct: number;
   charsDecoded: number;
   charsServed: number;
 }

@@ -24,7 +24,9 @@ describe("sourceSpecSchema", () => {
     [{ type: "nanogpt", path: "x.bin", eos_id: 70_000 }, "eos_id"],
     [{ type: "jsonl", path: "a", feild: "body" }, "feild"],
     [{ type: "text", path: "d", split: "sentence" }, "split"],
-    [{ type: "parquet", path: "x" }, "type"],
+    [{ type: "csv", path: "x" }, "type"],
+    [{ type: "parquet", path: "x", window: 0 }, "window"],
+    [{ type: "arrow", path: "x", metadata: "score" }, "metadata"],
     [{ type: "megatron", path: "" }, "path"],
   ])("rejects %j, naming %s", (spec, field) => {
     const r = sourceSpecSchema.safeParse(spec);
