@@ -42,6 +42,20 @@ program
   );
 
 program
+  .command("inspect")
+  .description("open every source of a config and show what it found: files, documents, estimated tokens, columns, metadata, codecs, row groups")
+  .requiredOption("--config <file>", "run config (JSON)")
+  .option("--json", "print JSON")
+  .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
+  .action((o: { config: string; json?: boolean; workers?: number }) =>
+    runCommand(async () => {
+      const { formatInspect, inspect } = await import("./inspect.js");
+      const report = await inspect(o);
+      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspect(report)}\n`);
+    }),
+  );
+
+program
   .command("pack-stats")
   .description("run the loader for N steps and report fill rate, truncations, token mix and throughput")
   .requiredOption("--config <file>", "run config (JSON)")

@@ -85,6 +85,10 @@ const PSEUDO_BLOCK_DOCS = 4096;
 
 export class DomainReader {
   readonly numDocuments: number;
+  /** Blocks per shuffle window (the largest a source asks for), when the domain is shuffled by blocks. */
+  get window(): number | null {
+    return this.shuffleBlocks === null ? null : this.shuffleWindow;
+  }
   /** Documents per tokenizer request, and how many to keep tokenizing ahead of use. */
   private readonly blockDocs: number;
   private readonly lookahead: number;
@@ -133,7 +137,8 @@ export class DomainReader {
     this.numDocuments = total;
     this.allSync = sources.every(isSyncSource);
     this.shuffleBlocks = sources.some((s) => s.blocks !== undefined) ? sources.flatMap((s) => s.blocks ?? pseudoBlocks(s.numDocuments)) : null;
-    this.shuffleWindow = Math.max(DEFAULT_SHUFFLE_WINDOW, ...sources.map((s) => s.shuffleWindow ?? 0));
+    const asked = sources.flatMap((s) => (s.shuffleWindow === undefined ? [] : [s.shuffleWindow]));
+    this.shuffleWindow = asked.length === 0 ? DEFAULT_SHUFFLE_WINDOW : Math.max(...asked);
     this.permutation = this.permutationFor(0);
   }
 

@@ -16,7 +16,7 @@ import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { openSource } from "../sources/index.js";
 import { blockTiers } from "../sources/block-tiers.js";
-import type { BlockReadCounters, DocumentSource } from "../sources/types.js";
+import type { BlockReadCounters, DocumentSource, FileProblem, SourceInfo } from "../sources/types.js";
 import { identityMismatch, sourceIdentities } from "../sources/identity.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { DeficitSampler } from "../sample/deficit.js";
@@ -350,6 +350,15 @@ export class Loader {
     const epochs = new Float64Array(k);
     for (let i = 0; i < k; i++) epochs[i] = this.readers[i].currentEpoch;
     return { documents, epochs };
+  }
+
+  /** Every domain's opened sources, for `mixload inspect`. */
+  describeSources(): { domain: string; window: number | null; sources: { description: string; documents: number; info?: SourceInfo; problems: FileProblem[] }[] }[] {
+    return this.domains.map((domain, i) => ({
+      domain,
+      window: this.readers[i].window,
+      sources: this.sources[i].map((s) => ({ description: s.description, documents: s.numDocuments, info: s.info, problems: s.fileProblems?.() ?? [] })),
+    }));
   }
 
   /**

@@ -70,6 +70,10 @@ export async function openParquetFile(name: string): Promise<TableFile> {
       columns,
       blockRows: metadata.row_groups.map((g) => Number(g.num_rows)),
       codecs: [...codecs],
+      columnBytes: (group, column) => {
+        const chunk = metadata.row_groups[group]?.columns.find((c) => c.meta_data?.path_in_schema[0] === column);
+        return chunk?.meta_data === undefined ? undefined : Number(chunk.meta_data.total_uncompressed_size);
+      },
       decode: (group, wanted) => decodeRowGroup(bytes.name, buffer, metadata, groupStarts[group], groupStarts[group + 1], group, wanted),
     };
   } catch (e) {

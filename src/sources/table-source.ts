@@ -13,7 +13,7 @@
  *   every one of its rows bad, decided once at open;
  * - counters for the I/O-amplification figure: characters decoded vs characters served.
  */
-import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, ReadResult, SourceInfo } from "./types.js";
+import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, FileProblem, ReadResult, SourceInfo } from "./types.js";
 import type { ByteSource } from "./byte-source.js";
 import { blockTiers, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
 import type { DataErrorReason } from "../util/errors.js";
@@ -35,6 +35,8 @@ export interface TableFile {
   readonly blockRows: readonly number[];
   /** Compression codecs the file uses, for `inspect`. */
   readonly codecs: readonly string[];
+  /** Uncompressed bytes of `column` in block `block`, when the format records it (Parquet does). */
+  columnBytes?(block: number, column: string): number | undefined;
   /** Decode block `block`: one array per requested column, indexed by row in the block. */
   decode(block: number, columns: readonly string[]): Promise<(readonly unknown[])[]>;
 }
@@ -48,10 +50,8 @@ export interface TableOptions {
   readonly window?: number;
 }
 
-interface FileProblem {
-  readonly reason: DataErrorReason;
-  readonly detail: string;
-}
+/** A schema problem of one file (the file is added when reported). */
+type SchemaProblem = Omit<FileProblem, "file">;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** Binary metadata values are shown, not judged: invalid bytes become U+FFFD. */
@@ -75,7 +75,7 @@ export class TableSource implements AsyncSource {
   private readonly fileStarts: number[] = [0];
   /** Per file: first row of each block, plus the file's row count at the end. */
   private readonly blockStarts: number[][] = [];
-  private readonly problems: (FileProblem | null)[];
+  private readonly problems: (SchemaProblem | null)[];
   /** Prefix of this source's keys in the block tiers (ends with ":"). */
   private readonly cacheKey = `table${nextSourceId++}:`;
 
@@ -111,11 +111,12 @@ export class TableSource implements AsyncSource {
       metadata: this.metadataColumns,
       codecs: [...new Set(files.flatMap((f) => f.codecs))].sort(),
       rowGroups: blocks.length,
+      meanBlockTextBytes: meanBlockBytes(files, this.field),
     };
   }
 
   /** Files whose schema cannot serve, with why (for `inspect`). */
-  fileProblems(): { file: string; reason: DataErrorReason; detail: string }[] {
+  fileProblems(): FileProblem[] {
     return this.problems.flatMap((p, i) => (p === null ? [] : [{ file: this.files[i].bytes.name, ...p }]));
   }
 
@@ -206,7 +207,7 @@ export class TableSource implements AsyncSource {
 }
 
 /** Why every row of a file is unusable, from its schema alone (one check at open, none per row). */
-function schemaProblem(columns: readonly ColumnInfo[], field: string, metadataColumns: readonly string[]): FileProblem | null {
+function schemaProblem(columns: readonly ColumnInfo[], field: string, metadataColumns: readonly string[]): SchemaProblem | null {
   const byName = new Map(columns.map((c) => [c.name, c]));
   const names = columns.map((c) => c.name).join(", ");
   const text = byName.get(field);
@@ -218,6 +219,20 @@ function schemaProblem(columns: readonly ColumnInfo[], field: string, metadataCo
     if (col.isNested) return { reason: "bad_format", detail: `metadata column "${m}" is ${col.type}; only scalar columns can be metadata` };
   }
   return null;
+}
+
+function meanBlockBytes(files: readonly TableFile[], field: string): number | undefined {
+  let total = 0;
+  let blocks = 0;
+  for (const f of files) {
+    for (let b = 0; b < f.blockRows.length; b++) {
+      const bytes = f.columnBytes?.(b, field);
+      if (bytes === undefined) return undefined;
+      total += bytes;
+      blocks += 1;
+    }
+  }
+  return blocks === 0 ? undefined : total / blocks;
 }
 
 /** The last i with sorted[i] ≤ x (sorted ascending, sorted[0] ≤ x). Equal starts (empty files or blocks) resolve to the last. */

@@ -51,6 +51,15 @@ export interface SourceInfo {
   /** Compression codecs seen (Parquet column chunks, the file's own compression). */
   readonly codecs?: readonly string[];
   readonly rowGroups?: number;
+  /** Mean uncompressed bytes of the text column per row group (Parquet footer): what a decoded block weighs. */
+  readonly meanBlockTextBytes?: number;
+}
+
+/** A file of a source that cannot serve any row (schema problems found at open), for `inspect`. */
+export interface FileProblem {
+  readonly file: string;
+  readonly reason: DataErrorReason;
+  readonly detail: string;
 }
 
 /** Block sources' read counters: (characters decoded) ÷ (characters served) is the I/O amplification. */
@@ -84,6 +93,8 @@ interface SourceBase {
   readonly counters?: BlockReadCounters;
   /** For `mixload inspect`. */
   readonly info?: SourceInfo;
+  /** For `mixload inspect`: files every row of which will be a bad document. */
+  fileProblems?(): FileProblem[];
   close(): void;
 }
 
