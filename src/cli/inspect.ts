@@ -37,7 +37,8 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
     let inUse = 0;
     const domains = described.map((d, i) => {
       const blockBytes = d.sources.map((s) => s.info?.meanBlockTextBytes).filter((b): b is number => b !== undefined);
-      if (d.window !== null && blockBytes.length > 0) inUse += d.window * Math.max(...blockBytes);
+      const groups = d.sources.reduce((k, s) => k + (s.info?.rowGroups ?? 0), 0);
+      if (d.window !== null && blockBytes.length > 0) inUse += Math.min(d.window, groups) * Math.max(...blockBytes);
       return {
         name: d.domain,
         documents: d.sources.reduce((n, s) => n + s.documents, 0),

@@ -14,6 +14,7 @@
 import { CompressionType, DataType, Message, MessageHeader, RecordBatchReader, compressionRegistry, type Field, type Schema } from "apache-arrow";
 import { Footer } from "apache-arrow/ipc/metadata/file";
 import { decompress as zstdDecompress } from "fzstd";
+import type { HttpOptions } from "./http.js";
 import { openByteSource, type ByteSource } from "./byte-source.js";
 import { resolveFiles } from "./file-list.js";
 import { TableSource, type ColumnInfo, type TableFile, type TableOptions } from "./table-source.js";
@@ -32,7 +33,7 @@ export async function openArrow(spec: string, baseDir: string, options: TableOpt
   const paths = resolveFiles(spec, baseDir, [".arrow"]);
   const files: TableFile[] = [];
   try {
-    for (const p of paths) files.push(await openArrowFile(p));
+    for (const p of paths) files.push(await openArrowFile(p, options.http));
   } catch (e) {
     for (const f of files) f.bytes.close();
     throw e;
@@ -48,8 +49,8 @@ interface BatchLocation {
   readonly dictionaries: number;
 }
 
-async function openArrowFile(name: string): Promise<TableFile> {
-  const bytes = await openByteSource(name);
+async function openArrowFile(name: string, http?: HttpOptions): Promise<TableFile> {
+  const bytes = await openByteSource(name, http);
   try {
     const fail = (what: string): never => {
       throw new DataError("bad_format", name, undefined, what);

@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import { promisify } from "node:util";
 import { DataError } from "../util/errors.js";
+import type { HttpOptions } from "./http.js";
 
 const readAsync = promisify(fs.read);
 
@@ -69,18 +70,14 @@ export class LocalByteSource implements ByteSource {
   }
 }
 
-/** Hook for remote files: set by sources/http.ts so this module stays free of network code. */
-export type RemoteOpener = (url: string) => Promise<ByteSource>;
-let remoteOpener: RemoteOpener | undefined;
-export function registerRemoteOpener(opener: RemoteOpener): void {
-  remoteOpener = opener;
-}
-
-/** Open a local path or an http(s) URL. */
-export async function openByteSource(pathOrUrl: string): Promise<ByteSource> {
+/**
+ * Open a local path or an http(s) URL (HTTP range requests with retries: sources/http.ts, loaded
+ * only when a URL is opened, so local-only runs never load network code).
+ */
+export async function openByteSource(pathOrUrl: string, http?: HttpOptions): Promise<ByteSource> {
   if (isUrl(pathOrUrl)) {
-    if (!remoteOpener) throw new Error("remote files are not available: sources/http.ts was not loaded");
-    return remoteOpener(pathOrUrl);
+    const { HttpByteSource } = await import("./http.js");
+    return HttpByteSource.open(pathOrUrl, http);
   }
   return LocalByteSource.open(pathOrUrl);
 }

@@ -20,7 +20,7 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import { registerRemoteOpener, type ByteSource } from "./byte-source.js";
+import type { ByteSource } from "./byte-source.js";
 import { DataError } from "../util/errors.js";
 
 export interface HttpOptions {
@@ -216,8 +216,6 @@ export class HttpByteSource implements ByteSource {
   }
 }
 
-/** The default opener behind `openByteSource` for URLs. Formats that need options call HttpByteSource.open. */
-registerRemoteOpener((url) => HttpByteSource.open(url));
 
 /** Run `attempt` until it succeeds, fails permanently, or `attempts` transient failures have happened. */
 async function withRetries<T>(url: string, options: Required<HttpOptions>, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {

@@ -121,9 +121,9 @@ export async function openSource(spec: SourceSpec, options: OpenSourceOptions): 
     case "megatron":
       return openMegatron(resolved, { vocabSize: options.vocabSize });
     case "parquet":
-      return openParquet(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window });
+      return openParquet(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window, http: options.http });
     case "arrow":
-      return openArrow(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window });
+      return openArrow(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window, http: options.http });
     case "nanogpt":
       return openNanoGpt(resolved, { eosId: spec.eos_id, vocabSize: options.vocabSize });
   }

@@ -15,6 +15,7 @@
 import { gunzipSync } from "node:zlib";
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement } from "hyparquet";
 import { compressors as hyparquetCompressors } from "hyparquet-compressors";
+import type { HttpOptions } from "./http.js";
 import { openByteSource, type ByteSource } from "./byte-source.js";
 import { resolveFiles } from "./file-list.js";
 import { TableSource, type ColumnInfo, type TableFile, type TableOptions } from "./table-source.js";
@@ -30,7 +31,7 @@ export async function openParquet(spec: string, baseDir: string, options: TableO
   const paths = resolveFiles(spec, baseDir, [".parquet", ".pq"]);
   const files: TableFile[] = [];
   try {
-    for (const p of paths) files.push(await openParquetFile(p));
+    for (const p of paths) files.push(await openParquetFile(p, options.http));
   } catch (e) {
     for (const f of files) f.bytes.close();
     throw e;
@@ -49,8 +50,8 @@ export function asyncBufferOf(bytes: ByteSource): AsyncBuffer {
   };
 }
 
-export async function openParquetFile(name: string): Promise<TableFile> {
-  const bytes = await openByteSource(name);
+export async function openParquetFile(name: string, http?: HttpOptions): Promise<TableFile> {
+  const bytes = await openByteSource(name, http);
   try {
     const buffer = asyncBufferOf(bytes);
     let metadata: FileMetaData;

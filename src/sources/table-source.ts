@@ -15,6 +15,7 @@
  */
 import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, FileProblem, ReadResult, SourceInfo } from "./types.js";
 import type { ByteSource } from "./byte-source.js";
+import type { HttpOptions } from "./http.js";
 import { blockTiers, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
 import type { DataErrorReason } from "../util/errors.js";
 
@@ -48,6 +49,8 @@ export interface TableOptions {
   readonly metadata?: readonly string[];
   /** Blocks per shuffle window. */
   readonly window?: number;
+  /** Retries and timeouts for http(s) URLs. */
+  readonly http?: HttpOptions;
 }
 
 /** A schema problem of one file (the file is added when reported). */
