@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import { promisify } from "node:util";
 import { DataError } from "../util/errors.js";
+import { statIdentity } from "./io.js";
 import type { HttpOptions } from "./http.js";
 
 const readAsync = promisify(fs.read);
@@ -44,7 +45,7 @@ export class LocalByteSource implements ByteSource {
       fd = fs.openSync(file, "r");
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new Error("not a regular file");
-      return new LocalByteSource(file, fd, st.size, `size=${st.size};mtime=${Math.floor(st.mtimeMs)}`);
+      return new LocalByteSource(file, fd, st.size, statIdentity(st));
     } catch (e) {
       if (fd !== undefined) fs.closeSync(fd);
       throw new DataError("unreadable_file", file, undefined, (e as Error).message);

@@ -32,12 +32,14 @@ export function describeIdentityChange(saved: string, current: string, fallbackN
       parts.push(`${name} is no longer part of the source`);
       continue;
     }
-    const fields = new Set([...was.keys(), ...now.keys()]);
+    // mtime is recorded (it shows in the message) but not compared: copying a dataset to another
+    // machine changes every mtime and no byte; size, ETag and Last-Modified are what count.
+    const fields = new Set([...was.keys(), ...now.keys()].filter((k) => k !== "mtime"));
     const diffs = [...fields].filter((k) => was.get(k) !== now.get(k)).map((k) => `${k} ${was.get(k) || "(none)"} → ${now.get(k) || "(none)"}`);
     if (diffs.length > 0) parts.push(`${name} changed: ${diffs.join(", ")}`);
   }
   for (const name of after.keys()) if (!before.has(name)) parts.push(`${name} is new in the source`);
-  return parts.length > 0 ? parts.join("; ") : `${fallbackName} changed: identity ${JSON.stringify(saved)} → ${JSON.stringify(current)}`;
+  return parts.length > 0 ? parts.join("; ") : undefined;
 }
 
 function parseFiles(identity: string, fallbackName: string): Map<string, Map<string, string>> {

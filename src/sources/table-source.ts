@@ -16,6 +16,7 @@
 import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, FileProblem, ReadResult, SourceInfo } from "./types.js";
 import type { ByteSource } from "./byte-source.js";
 import type { HttpOptions } from "./http.js";
+import { filesIdentity } from "./identity.js";
 import { blockTiers, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
 import type { DataErrorReason } from "../util/errors.js";
 
@@ -104,7 +105,7 @@ export class TableSource implements AsyncSource {
     this.blocks = blocks;
     this.problems = files.map((f) => schemaProblem(f.columns, this.field, this.metadataColumns));
     this.decodedOnce = files.map((f) => new Uint8Array(f.blockRows.length));
-    this.identity = files.map((f) => `${f.bytes.name}:${f.bytes.identity}`).join("|");
+    this.identity = filesIdentity(files.map((f) => ({ name: f.bytes.name, identity: f.bytes.identity })));
     this.info = {
       format,
       files: files.length,
