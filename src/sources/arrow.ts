@@ -16,8 +16,7 @@ import { Footer } from "apache-arrow/ipc/metadata/file";
 import { decompress as zstdDecompress } from "fzstd";
 import type { HttpOptions } from "./http.js";
 import { openByteSource, type ByteSource } from "./byte-source.js";
-import { resolveFiles } from "./file-list.js";
-import { TableSource, type ColumnInfo, type TableFile, type TableOptions } from "./table-source.js";
+import { openTable, type ColumnInfo, type TableFile, type TableOptions, type TableSource } from "./table-source.js";
 import { DataError } from "../util/errors.js";
 
 // pyarrow can compress record batch bodies (`IpcWriteOptions(compression="zstd")`); apache-arrow
@@ -29,16 +28,8 @@ const END_OF_STREAM = Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 /** Bytes read per metadata probe; a message's flatbuffer metadata is almost always smaller. */
 const PROBE_BYTES = 64 << 10;
 
-export async function openArrow(spec: string, baseDir: string, options: TableOptions = {}): Promise<TableSource> {
-  const paths = resolveFiles(spec, baseDir, [".arrow"]);
-  const files: TableFile[] = [];
-  try {
-    for (const p of paths) files.push(await openArrowFile(p, options.http));
-  } catch (e) {
-    for (const f of files) f.bytes.close();
-    throw e;
-  }
-  return new TableSource(spec, "arrow", files, options);
+export function openArrow(spec: string, baseDir: string, options: TableOptions = {}): Promise<TableSource> {
+  return openTable({ name: "arrow", extensions: [".arrow"], openFile: openArrowFile }, spec, baseDir, options);
 }
 
 interface BatchLocation {

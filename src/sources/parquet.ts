@@ -17,8 +17,7 @@ import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, typ
 import { compressors as hyparquetCompressors } from "hyparquet-compressors";
 import type { HttpOptions } from "./http.js";
 import { openByteSource, type ByteSource } from "./byte-source.js";
-import { resolveFiles } from "./file-list.js";
-import { TableSource, type ColumnInfo, type TableFile, type TableOptions } from "./table-source.js";
+import { openTable, type ColumnInfo, type TableFile, type TableOptions, type TableSource } from "./table-source.js";
 import { DataError } from "../util/errors.js";
 
 const compressors: Compressors = {
@@ -27,16 +26,8 @@ const compressors: Compressors = {
   GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)),
 };
 
-export async function openParquet(spec: string, baseDir: string, options: TableOptions = {}): Promise<TableSource> {
-  const paths = resolveFiles(spec, baseDir, [".parquet", ".pq"]);
-  const files: TableFile[] = [];
-  try {
-    for (const p of paths) files.push(await openParquetFile(p, options.http));
-  } catch (e) {
-    for (const f of files) f.bytes.close();
-    throw e;
-  }
-  return new TableSource(spec, "parquet", files, options);
+export function openParquet(spec: string, baseDir: string, options: TableOptions = {}): Promise<TableSource> {
+  return openTable({ name: "parquet", extensions: [".parquet", ".pq"], openFile: openParquetFile }, spec, baseDir, options);
 }
 
 /** An AsyncBuffer (what hyparquet reads) over a local or remote file. */

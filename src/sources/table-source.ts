@@ -17,6 +17,7 @@ import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, Fil
 import type { ByteSource } from "./byte-source.js";
 import type { HttpOptions } from "./http.js";
 import { filesIdentity } from "./identity.js";
+import { resolveFiles } from "./file-list.js";
 import { blockTiers, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
 import type { DataErrorReason } from "../util/errors.js";
 
@@ -61,6 +62,25 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** Binary metadata values are shown, not judged: invalid bytes become U+FFFD. */
 const lenientUtf8 = new TextDecoder("utf-8");
 let nextSourceId = 0;
+
+/** A table format: its file extensions (for folders) and how to open one file. */
+export interface TableFormat {
+  readonly name: string;
+  readonly extensions: readonly string[];
+  openFile(pathOrUrl: string, http: HttpOptions | undefined): Promise<TableFile>;
+}
+
+/** Open every file `spec` names (file, folder, glob or URL: file-list.ts) as one TableSource. */
+export async function openTable(format: TableFormat, spec: string, baseDir: string, options: TableOptions = {}): Promise<TableSource> {
+  const files: TableFile[] = [];
+  try {
+    for (const p of resolveFiles(spec, baseDir, format.extensions)) files.push(await format.openFile(p, options.http));
+  } catch (e) {
+    for (const f of files) f.bytes.close();
+    throw e;
+  }
+  return new TableSource(spec, format.name, files, options);
+}
 const NON_SPACE = /\S/;
 
 export class TableSource implements AsyncSource {

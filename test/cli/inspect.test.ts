@@ -74,6 +74,18 @@ describe("mixload inspect", () => {
     expect(stdout).toMatch(/^block shuffle: ~/m);
   });
 
+  it("mixload tokenize writes Megatron files from Parquet, Arrow and zstd JSONL, counting the skipped rows", async () => {
+    const out = path.join(dir, "tokens");
+    await run(process.execPath, [BIN, "tokenize", "--config", config, "--out", out]);
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8")) as { domains: { name: string; documents: number; skipped: Record<string, number> }[] };
+    const [web, books, mail] = manifest.domains;
+    // The bad shards: 8 good rows, 7 of the null-text file; the renamed and BIGINT files serve none.
+    expect(web).toMatchObject({ documents: docs.length + 8 + 7, skipped: { missing_field: 8, not_a_string: 1 + 8 } });
+    expect(books.documents).toBe(50);
+    expect(mail.documents).toBe(30);
+    expect(fs.statSync(path.join(out, "web.bin")).size).toBeGreaterThan(0);
+  });
+
   it("names the file when a source cannot be opened, in one line", async () => {
     const broken = path.join(dir, "broken.json");
     const c = JSON.parse(fs.readFileSync(config, "utf8"));
