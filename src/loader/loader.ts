@@ -15,7 +15,7 @@ import path from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { openSource } from "../sources/index.js";
-import { blockTiers } from "../sources/block-tiers.js";
+import { BlockTiers } from "../sources/block-tiers.js";
 import type { BlockReadCounters, DocumentSource, FileProblem, SourceInfo } from "../sources/types.js";
 import { identityMismatch, sourceIdentities } from "../sources/identity.js";
 import { TokenizerPool } from "../tokenize/pool.js";
@@ -120,6 +120,7 @@ export class Loader {
     private readonly sources: DocumentSource[][],
     readonly tokenizer: TokenizerPool,
     private readonly readers: DomainReader[],
+    private readonly blockTiers: BlockTiers,
   ) {
     const k = readers.length;
     this.domains = config.domains.map((d) => d.name);
@@ -151,7 +152,8 @@ export class Loader {
   static async open(loaded: LoadedConfig, options: LoaderOptions = {}): Promise<Loader> {
     const { config, baseDir } = loaded;
     const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
-    blockTiers.configure({ memoryBytes: config.source_cache_mb * 2 ** 20, diskBytes: config.source_spill_mb * 2 ** 20, cacheDir });
+    // One place for all domains' decoded Parquet/Arrow blocks, so the budgets are the run's, not per domain.
+    const blockTiers = new BlockTiers({ memoryBytes: config.source_cache_mb * 2 ** 20, diskBytes: config.source_spill_mb * 2 ** 20, cacheDir });
     // The pool first: pre-tokenized sources check their ids against its vocabulary size as they
     // read. (It starts no workers until a text needs encoding, and its vocab size comes from a
     // small cache file, so a run over pre-tokenized data still never parses tokenizer.json.)
@@ -165,17 +167,18 @@ export class Loader {
       for (const domain of config.domains) {
         const opened: DocumentSource[] = [];
         sources.push(opened);
-        for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir, vocabSize: tokenizer.vocabSize }));
+        for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir, vocabSize: tokenizer.vocabSize, blockTiers }));
       }
     } catch (e) {
       for (const list of sources) for (const s of list) s.close();
+      blockTiers.close();
       await tokenizer.close();
       throw e;
     }
     const readers = config.domains.map(
       (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted, options.deferReadAhead, config.domains.length),
     );
-    return new Loader(config, sources, tokenizer, readers);
+    return new Loader(config, sources, tokenizer, readers, blockTiers);
   }
 
   /**
@@ -418,6 +421,7 @@ export class Loader {
   async close(): Promise<void> {
     await this.tokenizer.close();
     for (const list of this.sources) for (const s of list) s.close();
+    this.blockTiers.close();
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Where decoded blocks (Parquet row groups, Arrow record batches) live between reads: a small
- * memory tier, then a spill tier on local disk. Shared by every source in the process.
+ * memory tier, then a spill tier on local disk. One instance is shared by all the domains of a
+ * loader, so a heavily weighted domain keeps more blocks than a rarely drawn one.
  *
  * Why a disk tier: the block shuffle (sample/block-shuffle.ts) reads a window of `window` blocks
  * of a domain at a time, so a domain keeps `window` blocks in use, and 64 domains keep 64 ×
@@ -11,10 +12,11 @@
  * from it, as JSONL is served: each block is decoded about once per epoch and memory stays small.
  * The disk tier is an LRU by bytes too; a file leaving it is deleted.
  *
- * Spill files go in `<cache_dir>/spill/<pid>-<random>/` and are removed when the process exits;
+ * Spill files go in `<cache_dir>/spill/<pid>-<random>/` and are removed on close or when the process exits;
  * directories left by processes that no longer exist (SIGKILL) are removed on first use.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { BlockCache, DEFAULT_BLOCK_CACHE_BYTES, type CachedBlock } from "./block-cache.js";
@@ -48,9 +50,20 @@ export type TieredBlock = MemoryBlock | DiskBlock;
 
 export const DEFAULT_SPILL_BYTES = 8192 * 2 ** 20;
 
-class BlockTiers {
+export interface BlockTiersOptions {
+  /** Memory for decoded blocks (config `source_cache_mb`). */
+  readonly memoryBytes?: number;
+  /** Disk for spilled blocks (config `source_spill_mb`). */
+  readonly diskBytes?: number;
+  /** Spill files go under `<cacheDir>/spill/` (config `cache_dir`). */
+  readonly cacheDir?: string;
+}
+
+/** Owned by whoever opens the sources (the Loader: one for all its domains), closed with them. */
+export class BlockTiers {
   private spillDir: string | null = null;
-  private cacheDir: string | null = null;
+  private readonly cacheDir: string;
+  private readonly removeOnExit = (): void => this.removeSpillDir();
   private readonly disk = new BlockCache(DEFAULT_SPILL_BYTES, (_key, block) => {
     const b = block as DiskBlock;
     b.disposed = true;
@@ -63,10 +76,17 @@ class BlockTiers {
   /** Sources being closed: their blocks are dropped, not spilled. */
   private readonly closing = new Set<string>();
 
-  configure(options: { memoryBytes?: number; diskBytes?: number; cacheDir?: string }): void {
+  constructor(options: BlockTiersOptions = {}) {
     if (options.memoryBytes !== undefined) this.memory.setBudget(options.memoryBytes);
     if (options.diskBytes !== undefined) this.disk.setBudget(options.diskBytes);
-    if (options.cacheDir !== undefined && this.spillDir === null) this.cacheDir = options.cacheDir;
+    this.cacheDir = options.cacheDir ?? path.join(os.tmpdir(), "mixload-cache");
+  }
+
+  /** Forget every block and delete the spill directory. */
+  close(): void {
+    this.memory.dropPrefix("");
+    this.disk.dropPrefix("");
+    this.removeSpillDir();
   }
 
   /** The block under `key`: from memory, from disk, or decoded by `load` into memory. */
@@ -118,14 +138,21 @@ class BlockTiers {
 
   private ensureSpillDir(): string {
     if (this.spillDir !== null) return this.spillDir;
-    const root = path.join(this.cacheDir ?? path.join(process.env.TMPDIR ?? "/tmp", "mixload-cache"), "spill");
+    const root = path.join(this.cacheDir, "spill");
     fs.mkdirSync(root, { recursive: true });
     removeOrphans(root);
     const dir = path.join(root, `${process.pid}-${randomBytes(4).toString("hex")}`);
     fs.mkdirSync(dir);
-    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    process.once("exit", this.removeOnExit);
     this.spillDir = dir;
     return dir;
+  }
+
+  private removeSpillDir(): void {
+    if (this.spillDir === null) return;
+    fs.rmSync(this.spillDir, { recursive: true, force: true });
+    process.off("exit", this.removeOnExit);
+    this.spillDir = null;
   }
 }
 
@@ -183,6 +210,3 @@ export class SpillReader {
   }
 }
 
-export const blockTiers = new BlockTiers();
-
-export { prefixOf as blockKeyPrefix };

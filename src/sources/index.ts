@@ -13,6 +13,7 @@ import { openMegatron } from "./megatron.js";
 import { openNanoGpt } from "./nanogpt.js";
 import { openParquet } from "./parquet.js";
 import { openArrow } from "./arrow.js";
+import type { BlockTiers } from "./block-tiers.js";
 import { openText } from "./text.js";
 
 const path_ = z.string().min(1);
@@ -96,6 +97,8 @@ export interface OpenSourceOptions {
    * id outside [0, vocabSize) as a bad document (`token_out_of_range`). Unset: not checked.
    */
   readonly vocabSize?: number;
+  /** Where Parquet/Arrow sources keep decoded blocks (sources/block-tiers.ts); default: one per source. */
+  readonly blockTiers?: BlockTiers;
   /** Retries, timeouts and preloading for `http(s)://` paths (sources/remote.ts); defaults suit a real server. */
   readonly http?: RemoteOptions;
 }
@@ -121,9 +124,9 @@ export async function openSource(spec: SourceSpec, options: OpenSourceOptions): 
     case "megatron":
       return openMegatron(resolved, { vocabSize: options.vocabSize });
     case "parquet":
-      return openParquet(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window, http: options.http });
+      return openParquet(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window, http: options.http, tiers: options.blockTiers });
     case "arrow":
-      return openArrow(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window, http: options.http });
+      return openArrow(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window, http: options.http, tiers: options.blockTiers });
     case "nanogpt":
       return openNanoGpt(resolved, { eosId: spec.eos_id, vocabSize: options.vocabSize });
   }

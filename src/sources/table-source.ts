@@ -18,7 +18,7 @@ import type { ByteSource } from "./byte-source.js";
 import type { HttpOptions } from "./http.js";
 import { filesIdentity } from "./identity.js";
 import { resolveFiles } from "./file-list.js";
-import { blockTiers, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
+import { BlockTiers, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
 import type { DataErrorReason } from "../util/errors.js";
 
 /** A column as the format describes it, enough to decide whether it can be text or metadata. */
@@ -53,6 +53,8 @@ export interface TableOptions {
   readonly window?: number;
   /** Retries and timeouts for http(s) URLs. */
   readonly http?: HttpOptions;
+  /** Where decoded blocks are kept (the loader's, shared by its domains); default: the source's own. */
+  readonly tiers?: BlockTiers;
 }
 
 /** A schema problem of one file (the file is added when reported). */
@@ -102,6 +104,9 @@ export class TableSource implements AsyncSource {
   private readonly problems: (SchemaProblem | null)[];
   /** Prefix of this source's keys in the block tiers (ends with ":"). */
   private readonly cacheKey = `table${nextSourceId++}:`;
+  private readonly tiers: BlockTiers;
+  /** The tiers were made for this source alone, so closing it closes them. */
+  private readonly ownsTiers: boolean;
 
   constructor(
     readonly description: string,
@@ -113,6 +118,8 @@ export class TableSource implements AsyncSource {
     this.metadataColumns = options.metadata ?? [];
     this.columns = [this.field, ...this.metadataColumns.filter((m) => m !== this.field)];
     this.shuffleWindow = options.window;
+    this.ownsTiers = options.tiers === undefined;
+    this.tiers = options.tiers ?? new BlockTiers();
     const blocks: number[] = [];
     for (const f of files) {
       const starts = [0];
@@ -176,7 +183,8 @@ export class TableSource implements AsyncSource {
   }
 
   close(): void {
-    blockTiers.drop(this.cacheKey);
+    if (this.ownsTiers) this.tiers.close();
+    else this.tiers.drop(this.cacheKey);
     for (const f of this.files) f.bytes.close();
   }
 
@@ -215,7 +223,7 @@ export class TableSource implements AsyncSource {
   /** Block `"file/block"` from the tiers, decoding it if neither holds it. */
   private block(key: string): Promise<TieredBlock> {
     const [file, block] = key.split("/").map(Number);
-    return blockTiers.get(`${this.cacheKey}${key}`, async (): Promise<MemoryBlock> => {
+    return this.tiers.get(`${this.cacheKey}${key}`, async (): Promise<MemoryBlock> => {
       const columns = await this.files[file].decode(block, this.columns);
       const text = columns[0];
       let chars = 0;

@@ -12,9 +12,7 @@ import type { TableSource } from "../../src/sources/table-source.js";
 import type { ReadResult } from "../../src/sources/types.js";
 import { mixedDocs, writeArrowIpc, writeBadParquet, writeHfSaveToDisk, writeParquet, writeParquetDataset, type FixtureDoc, type ParquetCodec } from "../helpers/parquet-fixtures.js";
 import { tempDir } from "./tmp.js";
-import { blockTiers } from "../../src/sources/block-tiers.js";
-import { DEFAULT_BLOCK_CACHE_BYTES } from "../../src/sources/block-cache.js";
-import { DEFAULT_SPILL_BYTES } from "../../src/sources/block-tiers.js";
+import { BlockTiers, DEFAULT_SPILL_BYTES } from "../../src/sources/block-tiers.js";
 
 const tmp = tempDir();
 let docs: FixtureDoc[];
@@ -68,23 +66,20 @@ describe("parquet source", () => {
     const file = await writeParquet(docs, tmp("spill.parquet"), { rowGroupSize: 30, codec: "snappy" });
     // Every row in a scattered order: each read needs another row group than the last.
     const order = Array.from({ length: docs.length }, (_, i) => (i * 97) % docs.length);
-    try {
-      for (const diskBytes of [DEFAULT_SPILL_BYTES, 1]) {
-        blockTiers.configure({ memoryBytes: 1, diskBytes, cacheDir: tmp("spill-cache") });
-        const source = await openParquet(file, "/", { metadata: META });
-        try {
-          const got: ReadResult[] = [];
-          for (let i = 0; i < order.length; i += 7) got.push(...(await source.readMany(order.slice(i, i + 7))));
-          expectSameDocs(got, order.map((i) => docs[i]));
-          if (diskBytes === DEFAULT_SPILL_BYTES) expect(source.counters.blocksDecoded).toBe(source.blocks.length);
-          else expect(source.counters.blocksDecoded).toBeGreaterThan(source.blocks.length);
-          expect(source.counters.blocksDistinct).toBe(source.blocks.length);
-        } finally {
-          source.close();
-        }
+    for (const diskBytes of [DEFAULT_SPILL_BYTES, 1]) {
+      const tiers = new BlockTiers({ memoryBytes: 1, diskBytes, cacheDir: tmp("spill-cache") });
+      const source = await openParquet(file, "/", { metadata: META, tiers });
+      try {
+        const got: ReadResult[] = [];
+        for (let i = 0; i < order.length; i += 7) got.push(...(await source.readMany(order.slice(i, i + 7))));
+        expectSameDocs(got, order.map((i) => docs[i]));
+        if (diskBytes === DEFAULT_SPILL_BYTES) expect(source.counters.blocksDecoded).toBe(source.blocks.length);
+        else expect(source.counters.blocksDecoded).toBeGreaterThan(source.blocks.length);
+        expect(source.counters.blocksDistinct).toBe(source.blocks.length);
+      } finally {
+        source.close();
+        tiers.close();
       }
-    } finally {
-      blockTiers.configure({ memoryBytes: DEFAULT_BLOCK_CACHE_BYTES, diskBytes: DEFAULT_SPILL_BYTES });
     }
   });
 

@@ -12,8 +12,7 @@ import { openArrow } from "../../src/sources/arrow.js";
 import type { TableSource } from "../../src/sources/table-source.js";
 import type { HttpOptions } from "../../src/sources/http.js";
 import type { ReadResult } from "../../src/sources/types.js";
-import { blockTiers, DEFAULT_SPILL_BYTES } from "../../src/sources/block-tiers.js";
-import { DEFAULT_BLOCK_CACHE_BYTES } from "../../src/sources/block-cache.js";
+import { BlockTiers } from "../../src/sources/block-tiers.js";
 import { Loader, type LoaderState } from "../../src/loader/loader.js";
 import { batchDigest } from "../../src/batch/assemble.js";
 import { decodeStateBlob, encodeStateBlob } from "../../src/loader/state-blob.js";
@@ -73,10 +72,10 @@ describe("remote Parquet and Arrow", () => {
   it("documents are identical under 503s, resets mid-body and slow responses", async () => {
     const local = await openParquet(path.join(root, "web.parquet"), "/", { metadata: ["url"] });
     // Keep (nearly) nothing decoded, so row groups are fetched again when needed: more requests to fault.
-    blockTiers.configure({ memoryBytes: 1, diskBytes: 1 });
+    const tiers = new BlockTiers({ memoryBytes: 1, diskBytes: 1 });
     try {
       proxy.inject({ kind: "status", status: 503 }, { kind: "pass" }, { kind: "reset-mid-body" });
-      const remote = await openParquet(`${proxy.url}/web.parquet`, "/", { metadata: ["url"], http: FAST });
+      const remote = await openParquet(`${proxy.url}/web.parquet`, "/", { metadata: ["url"], http: FAST, tiers });
       const injected = proxy.faultsInjected();
       try {
         const order = scattered(local.numDocuments);
@@ -92,7 +91,7 @@ describe("remote Parquet and Arrow", () => {
         proxy.heal();
       }
     } finally {
-      blockTiers.configure({ memoryBytes: DEFAULT_BLOCK_CACHE_BYTES, diskBytes: DEFAULT_SPILL_BYTES });
+      tiers.close();
       local.close();
     }
   });
