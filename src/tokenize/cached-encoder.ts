@@ -20,26 +20,8 @@
  * that could change tokens) get `null` from `createCachedEncoder`, and the caller uses the plain
  * library. Identity with the plain library is tested on all of Brown and by a property test.
  */
-import * as hf from "@huggingface/tokenizers";
 import { ByteLevelBpe, type BpeModelFields } from "./byte-level-bpe.js";
-
-// The library's .d.ts files use extension-less re-exports that do not resolve under NodeNext, so
-// its classes are typed here, as far as this module uses them.
-type Class = abstract new (...args: never[]) => object;
-const lib = hf as unknown as Record<
-  | "BPE"
-  | "ByteLevelPreTokenizer"
-  | "WordPiece"
-  | "SplitPreTokenizer"
-  | "SequencePreTokenizer"
-  | "MetaspacePreTokenizer"
-  | "ByteLevelPostProcessor"
-  | "BertProcessingPostProcessor"
-  | "RobertaProcessingPostProcessor"
-  | "TemplateProcessingPostProcessor"
-  | "SequencePostProcessor",
-  Class
->;
+import { internalsProblems, lib, type AddedTokenLike, type PreTokenizerStep, type SequenceStep, type Splitter, type SplitStep, type TokenizerInternals } from "./library-internals.js";
 
 /** Encoded documents, concatenated: document i is `ids[ends[i-1] .. ends[i])` (ends[-1] = 0). */
 export interface EncodedBatch {
@@ -55,53 +37,10 @@ export interface CachedEncoderOptions {
 /** Pieces up to this many UTF-16 units are cached (the library's BPE cache uses the same bound). */
 const MAX_CACHED_LENGTH = 256;
 
-/** What a step of the pre-tokenizer looks like at runtime (the library's classes). */
-interface PreTokenizerStep {
-  pre_tokenize(text: string[], options?: { section_index?: number }): string[];
-  pre_tokenize_text(text: string, options?: { section_index?: number }): string[];
-}
-
-interface SequenceStep extends PreTokenizerStep {
-  tokenizers: (PreTokenizerStep | null)[];
-}
-
-interface SplitStep extends PreTokenizerStep {
-  pattern: RegExp | null;
-  config: { invert?: boolean; behavior?: string };
-}
-
-interface Splitter {
-  trie: Record<string, unknown>;
-  split(text: string): string[];
-}
-
-interface AddedTokenLike {
-  readonly id: number;
-  readonly lstrip: boolean;
-  readonly rstrip: boolean;
-}
-
-/**
- * Fields of the library's Tokenizer that its .d.ts marks private. Read once, checked at
- * construction: if a future version renames them, `createCachedEncoder` returns null.
- */
-interface TokenizerInternals {
-  normalizer: ((text: string) => string) | null;
-  pre_tokenizer: (PreTokenizerStep & ((text: string, options: { section_index: number }) => string[])) | null;
-  model: ((tokens: string[]) => string[]) & { tokens_to_ids: Map<string, number>; unk_token_id?: number; fuse_unk: boolean };
-  post_processor: unknown;
-  splitter_unnormalized: Splitter;
-  splitter_normalized: Splitter;
-  added_tokens_map: Map<string, AddedTokenLike>;
-  remove_space?: boolean;
-  do_lowercase_and_remove_accent: boolean;
-}
-
 /** Why the cache cannot be used for this tokenizer, or null if it can. */
 function unsupported(t: TokenizerInternals): string | null {
-  if (!(t.splitter_unnormalized?.trie && t.splitter_normalized?.trie && t.added_tokens_map instanceof Map)) {
-    return "unrecognised @huggingface/tokenizers internals";
-  }
+  const problems = internalsProblems(t);
+  if (problems.length > 0) return `unrecognised @huggingface/tokenizers internals: ${problems.join("; ")}`;
   if (!(t.model instanceof lib.BPE || t.model instanceof lib.WordPiece)) return "model is neither BPE nor WordPiece";
   if (t.model.fuse_unk) return "fuse_unk joins unknown tokens across pre-tokens";
   if (!identityWithoutSpecialTokens(t.post_processor)) return "post-processor may change tokens";
@@ -271,7 +210,12 @@ export class CachedEncoder {
       if (t.normalizer !== null) processed = t.normalizer(processed);
       if (processed.length === 0) continue;
       if (!mayContain(processed, this.normalizedStarts)) {
-        this.encodeSection(processed, section_index);
+        // No normalized added token can start here, so the library's split gives [processed]; but
+        // it then still looks the whole of it up among *all* added tokens: NFKC turns "＜ＥＯＴ＞"
+        // into "<EOT>", an added token that the split before normalization never saw.
+        const whole = t.added_tokens_map.get(processed);
+        if (whole !== undefined) this.push(whole.id);
+        else this.encodeSection(processed, section_index);
         continue;
       }
       const subsections = t.splitter_normalized.split(processed);
