@@ -4,10 +4,13 @@
 2. the client against a scripted in-process ROUTER that speaks PROTOCOL.md v1: frame layout,
    array decoding, error replies, not_ready backoff, re-ask after a dropped reply, the
    optional feedback signals as top-level maps;
-3. with torch (skipped without): to_hf field names/dtypes, and HF's shifted-labels loss equals
-   mixload's targets loss.
+3. the protocol schema: the client's field lists are the schema's, every optional signal goes
+   out as a top-level map from either form, a field the schema lacks raises before sending;
+4. with torch: to_hf field names/dtypes, and HF's shifted-labels loss equals mixload's targets
+   loss. Without torch this fails (naming the install command): nothing is skipped silently.
 Prints one line per passed check; any failure raises.
 """
+import json
 import math
 import os
 import sys
@@ -19,8 +22,12 @@ import msgpack  # noqa: E402
 import numpy as np  # noqa: E402
 import zmq  # noqa: E402
 
-from mixload_client import (MixloadClient, MixloadError, MixloadTimeout, encode_arrays,  # noqa: E402
-                            feedback_from_losses, labels_from_targets)
+from mixload_client import (DTYPES, OPTIONAL_SIGNALS, PROTOCOL_VERSION, MixloadClient, MixloadError,  # noqa: E402
+                            MixloadTimeout, UnknownFieldError, encode_arrays, feedback_from_losses,
+                            labels_from_targets)
+
+INSTALL = "apt-get install -y python3-zmq python3-msgpack python3-numpy python3-torch libopenblas0-pthread"
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 NAN = float("nan")
 P = 99  # pad id
@@ -85,6 +92,8 @@ class FakeService(threading.Thread):
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.bind(endpoint)
         self.feedback = {}
+        self.feedback_count = 0
+        self.last = None
         self.batch_asks = {}
         self.stop = False
 
@@ -101,6 +110,7 @@ class FakeService(threading.Thread):
             ident, empty, head, *frames = self.sock.recv_multipart()
             assert empty == b"", "DEALER must send the empty delimiter frame"
             h = msgpack.unpackb(head, raw=False)
+            self.last = h
             if h.get("v") != 1:
                 self.err(ident, "unsupported_version", "v")
             elif h["op"] == "hello":
@@ -128,10 +138,11 @@ class FakeService(threading.Thread):
                                    "weights": {n: 0.25 for n in NAMES}, "max_seqlen": 6, "arrays": specs}, fr)
             elif h["op"] == "feedback":
                 self.feedback[h["step"]] = h
+                self.feedback_count += 1
                 self.reply(ident, {"ok": True, "step": h["step"], "complete": True})
             elif h["op"] == "state":
                 specs, fr = encode_arrays({"state": np.frombuffer(b"opaque-state", dtype=np.uint8)})
-                self.reply(ident, {"ok": True, "step": 3, "arrays": specs}, fr)
+                self.reply(ident, {"ok": True, "step": h.get("step", 3), "arrays": specs}, fr)
             elif h["op"] == "stats":
                 self.reply(ident, {"ok": True, "step": 3, "weights": {}, "achieved": {}, "tokens_served": 0,
                                    "fill_rate": 1.0, "documents": {}, "epochs": {}})
@@ -192,22 +203,24 @@ def check_client():
 
         step, blob = c.state()
         assert step == 3 and blob == b"opaque-state"
+        assert c.state(1)[0] == 1 and srv.last["step"] == 1  # the state request's optional step
         assert c.stats()["fill_rate"] == 1.0
-        ok("state blob and stats")
+        ok("state blob (at hello.next_step, and at a given step) and stats")
+
+        check_signals(c, srv)
 
         try:
             import torch  # noqa: F401
         except ImportError:
-            print("skip MixloadDataset check: torch is not installed", flush=True)
-        else:
-            from mixload_client import MixloadDataset
-            from torch.utils.data import DataLoader
-            ds = MixloadDataset(client=c, steps=2)
-            assert ds.start_step == 0 and ds.domains == NAMES
-            items = list(DataLoader(ds, batch_size=None))
-            assert [it["step"] for it in items] == [0, 1] and items[1]["input_ids"].tolist() == (INPUT_IDS + 1).tolist()
-            assert items[0]["labels"].tolist() == labels_from_targets(TARGETS).tolist()
-            ok("MixloadDataset through a DataLoader(batch_size=None): one step of this rank per item")
+            raise SystemExit(f"torch is missing for /usr/bin/python3: {INSTALL}")
+        from mixload_client import MixloadDataset
+        from torch.utils.data import DataLoader
+        ds = MixloadDataset(client=c, steps=2)
+        assert ds.start_step == 0 and ds.domains == NAMES
+        items = list(DataLoader(ds, batch_size=None))
+        assert [it["step"] for it in items] == [0, 1] and items[1]["input_ids"].tolist() == (INPUT_IDS + 1).tolist()
+        assert items[0]["labels"].tolist() == labels_from_targets(TARGETS).tolist()
+        ok("MixloadDataset through a DataLoader(batch_size=None): one step of this rank per item")
     finally:
         srv.stop = True
         srv.join()
@@ -222,13 +235,56 @@ def check_client():
     ok("no service: MixloadTimeout after the retries")
 
 
+def check_schema():
+    with open(os.path.join(ROOT, "docs", "protocol-schema.json"), encoding="utf-8") as f:
+        schema = json.load(f)
+    assert OPTIONAL_SIGNALS == tuple(schema["feedback"]["optional_signals"]), OPTIONAL_SIGNALS
+    assert "eval_loss" in OPTIONAL_SIGNALS  # the signal this client used to drop (issue 15)
+    assert tuple(DTYPES) == tuple(schema["dtypes"]) and PROTOCOL_VERSION == schema["protocol_version"]
+    ok(f"the client's field lists are docs/protocol-schema.json's (signals: {', '.join(OPTIONAL_SIGNALS)})")
+
+
+def check_signals(c, srv):
+    # Every signal of the schema, half in the domain entries and half as keywords: all must go
+    # out as top-level maps with the values given (the form PROTOCOL.md's contract specifies).
+    entry_signals, keyword_signals = OPTIONAL_SIGNALS[::2], OPTIONAL_SIGNALS[1::2]
+    value = {(k, n): 1.0 + i + j / 10 for i, k in enumerate(OPTIONAL_SIGNALS) for j, n in enumerate(NAMES[:2])}
+    domains = {n: {"loss_sum": 2.0, "tokens": 4, **{k: value[k, n] for k in entry_signals}} for n in NAMES[:2]}
+    c.feedback(7, domains, **{k: {n: value[k, n] for n in NAMES[:2]} for k in keyword_signals})
+    sent = srv.feedback[7]
+    for k in OPTIONAL_SIGNALS:
+        assert sent.get(k) == {n: value[k, n] for n in NAMES[:2]}, (k, sent)
+    assert all(set(e) == {"loss_sum", "tokens"} for e in sent["domains"].values()), sent
+    ok(f"every optional signal ({', '.join(OPTIONAL_SIGNALS)}) sent as a top-level map, from an entry or a keyword")
+
+    before = srv.feedback_count
+    refused = [
+        (lambda: c.feedback(8, {"a": {"loss_sum": 1.0, "tokens": 1, "eval_los": 2.0}}), UnknownFieldError, "domains.a.eval_los"),
+        (lambda: c.feedback(8, {"a": {"loss_sum": 1.0, "tokens": 1}}, eval_los={"a": 2.0}), TypeError, "eval_los"),
+        (lambda: c.feedback(8, {"a": {"tokens": 1}}), ValueError, "domains.a.loss_sum: missing"),
+        (lambda: c.feedback(8, {"a": {"loss_sum": 1.0, "tokens": 1, "eval_loss": 2.0}}, eval_loss={"a": 2.0}), ValueError, "domains.a.eval_loss"),
+        (lambda: c.request({"op": "stats", "verbose": True}), UnknownFieldError, "verbose"),
+        (lambda: c.request({"op": "feedback", "step": 8, "rank": 0, "domains": {"a": {"loss_sum": 1.0, "tokens": 1, "x": 1}}}),
+         UnknownFieldError, "domains.a.x"),
+        (lambda: c.request({"op": "shutdown"}), UnknownFieldError, "unknown op 'shutdown'"),
+    ]
+    for call, exc, needle in refused:
+        try:
+            call()
+            raise AssertionError(f"accepted a request with {needle}")
+        except exc as e:
+            msg = str(e)
+            assert needle in msg and "\n" not in msg, (needle, msg)
+    assert srv.feedback_count == before, "a refused request reached the service"
+    ok("unknown fields (entry, keyword, raw request, op), a missing loss_sum, a signal given twice: one-line errors, nothing sent")
+
+
 def check_torch():
     try:
         import torch
         import torch.nn.functional as F
     except ImportError:
-        print("skip torch checks: torch is not installed", flush=True)
-        return
+        raise SystemExit(f"torch is missing for /usr/bin/python3: {INSTALL}")
     from mixload_client import to_hf
     item = to_hf({"input_ids": INPUT_IDS, "targets": TARGETS, "position_ids": POSITION_IDS, "domain_ids": DOMAIN_IDS,
                   "cu_seqlens": CU_SEQLENS, "max_seqlen": 6, "step": 4})
@@ -251,6 +307,7 @@ def check_torch():
 if __name__ == "__main__":
     check_labels()
     check_feedback()
+    check_schema()
     check_client()
     check_torch()
     print("all checks passed", flush=True)

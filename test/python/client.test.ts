@@ -1,21 +1,29 @@
 /**
  * The Python client without a service: labels and feedback helpers against hand-computed
- * arrays, and every client path (frames, decoding, errors, not_ready backoff, re-ask) against
- * a scripted ROUTER (test/python/check_client.py).
+ * arrays, the protocol schema's field lists, and every client path (frames, decoding, errors,
+ * not_ready backoff, re-ask, unknown fields refused) against a scripted ROUTER
+ * (test/python/check_client.py).
  */
 import path from "node:path";
-import { describe, expect, it } from "vitest";
-import { pythonMissing, runPython } from "./helpers.js";
+import { expect, it } from "vitest";
+import { describePython, explain, runPython } from "./helpers.js";
 
-if (pythonMissing) console.warn(`skipping Python client tests: ${pythonMissing}`);
-
-describe.skipIf(pythonMissing !== undefined)("Python client (no service)", () => {
-  it("labels, feedback_from_losses, protocol handling and the torch view all check out", async () => {
+describePython("Python client (no service)", {}, () => {
+  it("labels, feedback_from_losses, schema, protocol handling and the torch view all check out", async () => {
     const r = await runPython([path.join(import.meta.dirname, "check_client.py")]);
-    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-    expect(r.stdout).toContain("ok labels: -100 at document starts and padding");
-    expect(r.stdout).toContain("ok feedback_from_losses");
-    expect(r.stdout).toContain("ok not_ready retried with backoff");
-    expect(r.stdout).toContain("all checks passed");
+    expect(r.code, explain(r)).toBe(0);
+    for (const line of [
+      "ok labels: -100 at document starts and padding",
+      "ok feedback_from_losses",
+      "ok the client's field lists are docs/protocol-schema.json's",
+      "ok not_ready retried with backoff",
+      "ok every optional signal",
+      "ok unknown fields",
+      "ok MixloadDataset through a DataLoader",
+      "ok to_hf",
+      "all checks passed",
+    ]) {
+      expect(r.stdout).toContain(line);
+    }
   });
 });

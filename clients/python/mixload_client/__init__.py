@@ -7,9 +7,12 @@
     c.feedback(b["step"], feedback_from_losses(loss, b["targets"], b["domain_ids"], info["domains"]))
 
 Needs pyzmq, msgpack and numpy; :class:`MixloadDataset` and :func:`to_hf` also need torch.
+Field names come from ``protocol-schema.json`` (the service's, shipped in this package);
+``python3 -m mixload_client --endpoint E hello|stats|weights`` asks a running service.
 """
 from .client import DTYPES, PROTOCOL_VERSION, BatchPrefetcher, MixloadClient, MixloadError, MixloadTimeout, decode_arrays, encode_arrays
 from .feedback import IGNORE_INDEX, feedback_from_losses, labels_from_targets
+from .schema import OPTIONAL_SIGNALS, SCHEMA, UnknownFieldError
 
 
 def __getattr__(name: str):
@@ -20,6 +23,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mixload_client' has no attribute {name!r}")
 
 __all__ = [
-    "DTYPES", "IGNORE_INDEX", "PROTOCOL_VERSION", "BatchPrefetcher", "MixloadClient", "MixloadDataset", "MixloadError", "MixloadTimeout",
-    "decode_arrays", "encode_arrays", "feedback_from_losses", "labels_from_targets", "to_hf",
+    "DTYPES", "IGNORE_INDEX", "OPTIONAL_SIGNALS", "PROTOCOL_VERSION", "SCHEMA", "BatchPrefetcher", "MixloadClient", "MixloadDataset",
+    "MixloadError", "MixloadTimeout", "UnknownFieldError", "decode_arrays", "encode_arrays", "feedback_from_losses",
+    "labels_from_targets", "to_hf",
 ]

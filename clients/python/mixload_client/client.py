@@ -19,19 +19,19 @@ import msgpack
 import numpy as np
 import zmq
 
-PROTOCOL_VERSION = 1
+from .schema import DOMAIN_FIELDS, DTYPE_NAMES, OPTIONAL_SIGNALS, PROTOCOL_VERSION, UnknownFieldError, check_request
 
-#: PROTOCOL.md dtype names → little-endian numpy dtypes.
-DTYPES: Dict[str, np.dtype] = {
-    name: np.dtype(code)
-    for name, code in {
-        "uint8": "u1", "int8": "i1", "int16": "<i2", "uint16": "<u2", "int32": "<i4",
-        "uint32": "<u4", "int64": "<i8", "float32": "<f4", "float64": "<f8",
-    }.items()
+_NUMPY_CODES = {
+    "uint8": "u1", "int8": "i1", "int16": "<i2", "uint16": "<u2", "int32": "<i4",
+    "uint32": "<u4", "int64": "<i8", "float32": "<f4", "float64": "<f8",
 }
+# A dtype the protocol gained and this client cannot decode must stop the import, not a batch mid-run.
+_undecodable = [name for name in DTYPE_NAMES if name not in _NUMPY_CODES]
+if _undecodable:
+    raise ImportError(f"protocol-schema.json lists dtype(s) {_undecodable} that mixload_client cannot decode; update the client")
 
-#: Optional per-domain feedback signals; sent as top-level maps keyed by domain name.
-OPTIONAL_SIGNALS = ("ref_loss_sum", "excess_loss_sum", "grad_alignment")
+#: PROTOCOL.md dtype names (from the schema) → little-endian numpy dtypes.
+DTYPES: Dict[str, np.dtype] = {name: np.dtype(_NUMPY_CODES[name]) for name in DTYPE_NAMES}
 
 
 class MixloadError(Exception):
@@ -159,7 +159,9 @@ class MixloadClient:
 
     def request(self, header: Dict[str, Any], frames: Sequence[bytes] = ()) -> Tuple[Dict[str, Any], List[Any]]:
         """Send one request; return ``(reply header, array frames)``. Raises :class:`MixloadError`
-        on ``ok: false`` and :class:`MixloadTimeout` when every ask timed out."""
+        on ``ok: false`` and :class:`MixloadTimeout` when every ask timed out; a field the
+        protocol schema does not list raises :class:`UnknownFieldError` before anything is sent."""
+        check_request(header)
         msg = [b"", msgpack.packb({"v": PROTOCOL_VERSION, **header}, use_bin_type=True), *frames]
         for attempt in range(self.retries + 1):
             sock = self._socket()
@@ -223,30 +225,45 @@ class MixloadClient:
         """Report this rank's per-domain losses for ``step``.
 
         ``domains`` is ``{name: {loss_sum, tokens}}`` (as :func:`feedback_from_losses` returns);
-        optional signals (``excess_loss_sum``, ``ref_loss_sum``, ``grad_alignment``) may sit in
-        each domain's entry or come as keyword maps ``{name: value}``. On the wire they are
-        top-level maps with the same keys as ``domains``, as PROTOCOL.md specifies. Returns the
-        reply (``complete`` is true once every rank has reported ``step``)."""
-        unknown = set(optional) - set(OPTIONAL_SIGNALS)
+        optional signals (``OPTIONAL_SIGNALS``, read from the protocol schema: ``excess_loss_sum``,
+        ``ref_loss_sum``, ``grad_alignment``, ``eval_loss``) may sit in each domain's entry or
+        come as keyword maps ``{name: value}``. On the wire they are top-level maps with the same
+        keys as ``domains``, as PROTOCOL.md specifies. Returns the reply (``complete`` is true
+        once every rank has reported ``step``).
+
+        A field the protocol does not have raises before anything is sent: an unknown keyword
+        is a ``TypeError``, an unknown key in a domain entry an :class:`UnknownFieldError`."""
+        unknown = sorted(set(optional) - set(OPTIONAL_SIGNALS))
         if unknown:
-            raise TypeError(f"unknown feedback signal(s): {sorted(unknown)}")
+            raise TypeError(f"feedback(): unknown signal {unknown[0]!r} (signals: {', '.join(OPTIONAL_SIGNALS)})")
         core: Dict[str, Dict[str, float]] = {}
-        extra: Dict[str, Dict[str, float]] = {k: dict(v) for k, v in optional.items()}
+        extra: Dict[str, Dict[str, float]] = {k: {n: float(x) for n, x in v.items()} for k, v in optional.items()}
         for name, d in domains.items():
+            for k in d:
+                if k not in DOMAIN_FIELDS and k not in OPTIONAL_SIGNALS:
+                    raise UnknownFieldError(f"domains.{name}.{k}", f"not a feedback field (fields: {', '.join(DOMAIN_FIELDS + OPTIONAL_SIGNALS)})")
+            for k in DOMAIN_FIELDS:
+                if k not in d:
+                    raise ValueError(f"domains.{name}.{k}: missing")
             core[name] = {"loss_sum": float(d["loss_sum"]), "tokens": int(d["tokens"])}
             for k in OPTIONAL_SIGNALS:
                 if k in d:
+                    # The service rejects a signal given both ways; say so before sending.
+                    if name in extra.get(k, {}):
+                        raise ValueError(f"domains.{name}.{k}: given both in the domain entry and as the {k}= keyword")
                     extra.setdefault(k, {})[name] = float(d[k])
         header: Dict[str, Any] = {"op": "feedback", "step": int(step), "rank": self.rank, "domains": core}
-        header.update({k: {n: float(x) for n, x in v.items()} for k, v in extra.items()})
+        header.update(extra)
         if lr is not None:
             header["lr"] = float(lr)
         head, _ = self.request(header)
         return head
 
-    def state(self) -> Tuple[int, bytes]:
-        """``(step, blob)``: the opaque resume state (``mixload serve --resume FILE``)."""
-        head, frames = self.request({"op": "state"})
+    def state(self, step: Optional[int] = None) -> Tuple[int, bytes]:
+        """``(step, blob)``: the opaque resume state (``mixload serve --resume FILE``). With
+        ``step`` (a step still in the service's window) the blob resumes there, e.g. the step a
+        checkpoint was taken at while a prefetcher had fetched ahead."""
+        head, frames = self.request({"op": "state"} if step is None else {"op": "state", "step": int(step)})
         arrays = decode_arrays(head, frames)
         return int(head["step"]), arrays["state"].tobytes()
 
