@@ -27,10 +27,10 @@
  * floor `eps` (default 0): p ← (1 − eps) p + eps/K. Before the first fit p = ρ.
  */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
-import { allFinite, checkFeedback, naturalWeights, normalize, readName, readNum, readVec, smooth, vec } from "./common.js";
+import { allFinite, checkFeedback, naturalWeights, normalize, smooth, vec } from "./common.js";
+import { ConfigError, MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./contract.js";
 import { bestOf } from "./fit.js";
-import { MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./types.js";
+import { StateReader } from "./state.js";
 
 export const adoSchema = z
   .object({
@@ -82,70 +82,91 @@ function clipMinProbability(p: Float64Array, minProb: number): Float64Array {
 
 interface Series { n: number[]; loss: number[] }
 
+/** Everything ADO changes while it runs. state() writes it as JSON under these keys. */
+interface AdoState {
+  /** p, the sampling weights. */
+  weights: Float64Array;
+  /** p̄, the running average of the score distributions. */
+  p_avg: Float64Array;
+  /** h, the EMA of the realised batch composition. */
+  h: Float64Array;
+  /** n_k, data seen (tokens; every domain's is the total with same_step_size). */
+  seen: Float64Array;
+  /** Each domain's last observed loss (−1 = none yet). */
+  last_loss: Float64Array;
+  /** The open subsample window: Σ loss per domain over win_count steps. */
+  win_loss: Float64Array;
+  win_count: number;
+  last_step: number;
+  /** ⟨n, L⟩ points the laws are fitted on, per domain. */
+  history: Series[];
+  /** θ = (A, E, α) per domain, or null before its first successful fit. */
+  laws: (number[] | null)[];
+}
+
 export class AdoMixer implements Mixer {
   readonly name = "ado";
   readonly needsFeedback = true;
   private readonly K: number;
   private readonly rho: Float64Array;
-  private p: Float64Array;
-  private pAvg: Float64Array;
-  private h: Float64Array;
-  private seen: Float64Array; // n_k
-  private lastLoss: Float64Array; // −1 = none yet
-  private winLoss: Float64Array;
-  private winCount = 0;
-  private history: Series[];
-  private laws: (number[] | null)[];
-  private lastStep = -1;
+  private s: AdoState;
 
   constructor(private readonly domains: readonly DomainInfo[], private readonly prm: AdoParams) {
     const K = (this.K = domains.length);
     if (prm.min_prob * K > 1) throw new ConfigError("mixer.params.min_prob", `K·min_prob = ${prm.min_prob * K} > 1`);
     this.rho = naturalWeights(domains);
-    this.p = smooth(this.rho, prm.eps);
-    this.pAvg = Float64Array.from(this.rho);
-    this.h = Float64Array.from(this.rho);
-    this.seen = new Float64Array(K);
-    this.lastLoss = new Float64Array(K).fill(-1);
-    this.winLoss = new Float64Array(K);
-    this.history = domains.map(() => ({ n: [], loss: [] }));
-    this.laws = new Array<number[] | null>(K).fill(null);
+    this.s = {
+      weights: smooth(this.rho, prm.eps),
+      p_avg: Float64Array.from(this.rho),
+      h: Float64Array.from(this.rho),
+      seen: new Float64Array(K),
+      last_loss: new Float64Array(K).fill(-1),
+      win_loss: new Float64Array(K),
+      win_count: 0,
+      last_step: -1,
+      history: domains.map(() => ({ n: [], loss: [] })),
+      laws: new Array<number[] | null>(K).fill(null),
+    };
   }
 
   weights(_step?: number): Float64Array {
-    return Float64Array.from(this.p);
+    return Float64Array.from(this.s.weights);
   }
 
   update(fb: StepFeedback): void {
-    const present = checkFeedback(fb, this.domains, this.lastStep);
+    const cur = this.s;
+    const present = checkFeedback(fb, this.domains, cur.last_step);
     const K = this.K, t = fb.step, prm = this.prm;
+    // n_k and h: data seen and the EMA of this step's composition.
     const counts = new Float64Array(K);
     for (const s of present) counts[s.index] = s.tokens;
     const total = counts.reduce((a, b) => a + b, 0);
-    const seen = Float64Array.from(this.seen, (x, i) => x + (prm.same_step_size ? total : counts[i]));
-    const h = total > 0 ? Float64Array.from(this.h, (x, i) => prm.gamma * x + (1 - prm.gamma) * (counts[i] / total)) : this.h;
+    const seen = Float64Array.from(cur.seen, (x, i) => x + (prm.same_step_size ? total : counts[i]));
+    const h = total > 0 ? Float64Array.from(cur.h, (x, i) => prm.gamma * x + (1 - prm.gamma) * (counts[i] / total)) : cur.h;
     // Per-domain loss this step: observed, else last seen, else the step's mean.
-    const lastLoss = Float64Array.from(this.lastLoss);
+    const last_loss = Float64Array.from(cur.last_loss);
     const stepMean = present.length ? present.reduce((a, s) => a + s.loss, 0) / present.length : -1;
-    for (const s of present) lastLoss[s.index] = s.loss;
-    const loss = Float64Array.from(lastLoss, (l) => (l >= 0 ? l : stepMean));
+    for (const s of present) last_loss[s.index] = s.loss;
+    const loss = Float64Array.from(last_loss, (l) => (l >= 0 ? l : stepMean));
     if (!allFinite(seen) || !allFinite(loss)) throw new MixerInputError("*", "tokens", "overflow", "token or loss totals overflow");
-    let winLoss = this.winLoss, winCount = this.winCount, history = this.history;
+    // Smoothing: a history point is the mean loss of `subsample` steps.
+    let win_loss = cur.win_loss, win_count = cur.win_count, history = cur.history;
     if (t >= prm.ignore_steps && loss.every((l) => l >= 0)) {
-      winLoss = Float64Array.from(winLoss, (x, i) => x + loss[i]);
-      winCount += 1;
-      if (winCount === prm.subsample) {
+      win_loss = Float64Array.from(win_loss, (x, i) => x + loss[i]);
+      win_count += 1;
+      if (win_count === prm.subsample) {
         history = history.map((hs, i) => {
-          if (!(seen[i] > 0) || !(winLoss[i] > 0)) return hs;
-          let n = [...hs.n, seen[i]], l = [...hs.loss, winLoss[i] / winCount];
+          if (!(seen[i] > 0) || !(win_loss[i] > 0)) return hs;
+          let n = [...hs.n, seen[i]], l = [...hs.loss, win_loss[i] / win_count];
           if (n.length > prm.max_points) { n = n.filter((_, j) => j % 2 === 1); l = l.filter((_, j) => j % 2 === 1); }
           return { n, loss: l };
         });
-        winLoss = new Float64Array(K);
-        winCount = 0;
+        win_loss = new Float64Array(K);
+        win_count = 0;
       }
     }
-    let laws = this.laws;
+    // Refit L̂_k(n) = e^{E_k} + e^{A_k} n^{−α_k} every update_every steps.
+    let laws = cur.laws;
     if (t >= prm.start_step && t % prm.update_every === 0) {
       const prev = laws;
       laws = history.map((hs, i) => {
@@ -153,14 +174,15 @@ export class AdoMixer implements Mixer {
         return fit ? Array.from(fit) : prev[i]; // a failed refit keeps the last good law
       });
     }
-    let p = this.p, pAvg = this.pAvg;
+    // p = 0.9 p̄ + 0.1 dist with the OLD p̄, then p̄ ← (1 − 1/(t+1)) p̄ + dist/(t+1).
+    let weights = cur.weights, p_avg = cur.p_avg;
     const dist = t >= prm.start_step ? this.policy(laws, seen, h) : null;
     if (dist) {
-      p = smooth(Float64Array.from(pAvg, (a, i) => (1 - prm.mix) * a + prm.mix * dist[i]), prm.eps);
-      pAvg = Float64Array.from(pAvg, (a, i) => (1 - 1 / (t + 1)) * a + dist[i] / (t + 1));
-      if (!allFinite(p)) throw new MixerInputError("*", "loss_sum", vec(loss), "ADO policy is not finite");
+      weights = smooth(Float64Array.from(p_avg, (a, i) => (1 - prm.mix) * a + prm.mix * dist[i]), prm.eps);
+      p_avg = Float64Array.from(p_avg, (a, i) => (1 - 1 / (t + 1)) * a + dist[i] / (t + 1));
+      if (!allFinite(weights)) throw new MixerInputError("*", "loss_sum", vec(loss), "ADO policy is not finite");
     }
-    Object.assign(this, { p, pAvg, h, seen, lastLoss, winLoss, winCount, history, laws, lastStep: t });
+    this.s = { weights, p_avg, h, seen, last_loss, win_loss, win_count, last_step: t, history, laws };
   }
 
   /** The normalised, floored score distribution, or null while any domain has no law or no data. */
@@ -179,25 +201,26 @@ export class AdoMixer implements Mixer {
   }
 
   state(): MixerState {
+    const s = this.s;
     return {
-      name: this.name, weights: vec(this.p), p_avg: vec(this.pAvg), h: vec(this.h), seen: vec(this.seen), last_loss: vec(this.lastLoss),
-      win_loss: vec(this.winLoss), win_count: this.winCount, last_step: this.lastStep,
-      history: this.history.map((s) => ({ n: [...s.n], loss: [...s.loss] })), laws: this.laws.map((l) => (l ? [...l] : null)),
+      name: this.name, weights: vec(s.weights), p_avg: vec(s.p_avg), h: vec(s.h), seen: vec(s.seen), last_loss: vec(s.last_loss),
+      win_loss: vec(s.win_loss), win_count: s.win_count, last_step: s.last_step,
+      history: s.history.map((x) => ({ n: [...x.n], loss: [...x.loss] })), laws: s.laws.map((l) => (l ? [...l] : null)),
     };
   }
 
-  restore(s: MixerState): void {
-    readName(s, this.name);
-    const K = this.K;
-    const nums = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => typeof x === "number" && Number.isFinite(x));
-    const hist = s.history, laws = s.laws;
-    if (!Array.isArray(hist) || hist.length !== K || !hist.every((x) => nums(x?.n) && nums(x?.loss))) throw new ConfigError("mixer.state.history", `expected ${K} {n, loss} series`);
-    if (!Array.isArray(laws) || laws.length !== K || !laws.every((l) => l === null || (nums(l) && l.length === 3))) throw new ConfigError("mixer.state.laws", `expected ${K} laws or nulls`);
-    Object.assign(this, {
-      p: readVec(s, "weights", K), pAvg: readVec(s, "p_avg", K), h: readVec(s, "h", K), seen: readVec(s, "seen", K), lastLoss: readVec(s, "last_loss", K),
-      winLoss: readVec(s, "win_loss", K), winCount: readNum(s, "win_count"), lastStep: readNum(s, "last_step"),
-      history: (hist as Series[]).map((x) => ({ n: [...x.n], loss: [...x.loss] })), laws: (laws as (number[] | null)[]).map((l) => (l ? [...l] : null)),
-    });
+  restore(blob: MixerState): void {
+    const r = new StateReader(blob, this.name, this.K);
+    this.s = {
+      weights: r.vec("weights"), p_avg: r.vec("p_avg"), h: r.vec("h"), seen: r.vec("seen"), last_loss: r.vec("last_loss"),
+      win_loss: r.vec("win_loss"), win_count: r.num("win_count"), last_step: r.num("last_step"),
+      history: r.perDomain("history", (x, at) => r.series(x, at, ["n", "loss"], false)),
+      laws: r.perDomain("laws", (l, at) => {
+        if (l === null) return null;
+        if (!Array.isArray(l) || l.length !== 3 || !l.every((v) => typeof v === "number" && Number.isFinite(v))) r.fail(at, "expected null or 3 finite numbers (A, E, α)");
+        return [...(l as number[])];
+      }),
+    };
   }
 
   describe(): Record<string, unknown> {
@@ -206,8 +229,8 @@ export class AdoMixer implements Mixer {
       floor: this.prm.eps / this.K,
       ...this.prm,
       laws: Object.fromEntries(this.domains.map((d, i) => {
-        const l = this.laws[i];
-        return [d.name, l ? { irreducible: Math.exp(l[1]), scale: Math.exp(l[0]), exponent: l[2], points: this.history[i].n.length } : null];
+        const l = this.s.laws[i];
+        return [d.name, l ? { irreducible: Math.exp(l[1]), scale: Math.exp(l[0]), exponent: l[2], points: this.s.history[i].n.length } : null];
       })),
     };
   }

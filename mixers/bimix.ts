@@ -28,10 +28,10 @@
  * refits have moved r.
  */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
-import { allFinite, checkFeedback, naturalWeights, readName, readNum, readVec, smooth, softmax, uniformWeights, vec } from "./common.js";
+import { allFinite, checkFeedback, naturalWeights, smooth, softmax, uniformWeights, vec } from "./common.js";
+import { ConfigError, MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./contract.js";
 import { bestOf, rSquared } from "./fit.js";
-import { MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./types.js";
+import { StateReader } from "./state.js";
 
 const tuple = z.object({ domain: z.string(), r: z.number().finite().positive().max(1), s: z.number().finite().positive(), loss: z.number().finite().positive() }).strict();
 
@@ -123,16 +123,26 @@ export function optimiseMixture(laws: readonly BimixLaw[], s: number, rMin: numb
   return allFinite(r) ? r : null;
 }
 
+/** Everything BiMix changes while it runs. state() writes it as JSON under these keys. */
+interface BimixState {
+  /** r, the sampling weights (the optimised mixture, or the start weights before the first fit). */
+  weights: Float64Array;
+  last_step: number;
+  /** ⟨r, s, L⟩ tuples recorded during this run, per domain (refit_every > 0). */
+  online: Series[];
+  /** The last fit per domain; report-only (every refit starts again from the tuples). */
+  laws: (BimixLaw | null)[];
+}
+
+const LAW_FIELDS = ["A", "alpha", "B", "beta", "C", "r2_log", "mre", "holdout_r2_log", "holdout_mre", "n"] as const;
+
 export class BimixMixer implements Mixer {
   readonly name = "bimix";
   readonly needsFeedback: boolean;
   private readonly K: number;
   private readonly startWeights: Float64Array;
   private readonly offline: Series[];
-  private w: Float64Array;
-  private lastStep = -1;
-  private online: Series[];
-  private laws: (BimixLaw | null)[];
+  private s: BimixState;
 
   constructor(private readonly domains: readonly DomainInfo[], private readonly p: BimixParams) {
     const K = (this.K = domains.length);
@@ -151,40 +161,41 @@ export class BimixMixer implements Mixer {
       if (i === undefined) throw new ConfigError(`mixer.params.points[${j}].domain`, `unknown domain "${t.domain}"`);
       this.offline[i].r.push(t.r); this.offline[i].s.push(t.s); this.offline[i].loss.push(t.loss);
     });
-    this.online = domains.map(() => ({ r: [], s: [], loss: [] }));
-    this.laws = new Array<BimixLaw | null>(K).fill(null);
-    this.w = this.startWeights;
-    if (p.points) [this.laws, this.w] = this.fitAndOptimise(this.online);
+    const online: Series[] = domains.map(() => ({ r: [], s: [], loss: [] }));
+    const [laws, weights] = p.points ? this.fitAndOptimise(online, this.startWeights) : [new Array<BimixLaw | null>(K).fill(null), this.startWeights];
+    this.s = { weights, last_step: -1, online, laws };
   }
 
-  private fitAndOptimise(online: Series[]): [(BimixLaw | null)[], Float64Array] {
+  /** Fit every domain's law on offline + online tuples, then r* = argmin Σ_i L_i(r_i, s*); keeps `current` if any fit fails. */
+  private fitAndOptimise(online: Series[], current: Float64Array): [(BimixLaw | null)[], Float64Array] {
     const laws = this.domains.map((_, i) => {
       const a = this.offline[i], b = online[i];
       return fitBimixLaw({ r: [...a.r, ...b.r], s: [...a.s, ...b.s], loss: [...a.loss, ...b.loss] }, this.p.fit_until_step ?? Infinity);
     });
     const r = laws.every((l) => l !== null) ? optimiseMixture(laws as BimixLaw[], this.p.target_step!, this.p.r_min) : null;
-    return [laws, r ?? this.w];
+    return [laws, r ?? current];
   }
 
   weights(_step?: number): Float64Array {
-    return Float64Array.from(this.w);
+    return Float64Array.from(this.s.weights);
   }
 
   update(fb: StepFeedback): void {
-    const present = checkFeedback(fb, this.domains, this.lastStep);
-    if (!this.needsFeedback) { this.lastStep = fb.step; return; }
+    const present = checkFeedback(fb, this.domains, this.s.last_step);
+    if (!this.needsFeedback) { this.s = { ...this.s, last_step: fb.step }; return; }
+    const cur = this.s;
     const adds: [number, number][] = []; // (domain, loss); r is the current weight, s = step + 1
-    for (const sig of present) if (sig.loss > 0 && this.w[sig.index] > 0) adds.push([sig.index, sig.loss]); // ln L, ln r need > 0
+    for (const sig of present) if (sig.loss > 0 && cur.weights[sig.index] > 0) adds.push([sig.index, sig.loss]); // ln L, ln r need > 0
     const refit = (fb.step + 1) % this.p.refit_every === 0;
     // Between refits append in place (after validation nothing can throw); a refit works on copies.
-    const online = refit ? this.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })) : this.online;
-    let laws = this.laws, w = this.w;
-    for (const [i, loss] of adds) this.append(online[i], this.w[i], fb.step + 1, loss);
+    const online = refit ? cur.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })) : cur.online;
+    let laws = cur.laws, weights = cur.weights;
+    for (const [i, loss] of adds) this.append(online[i], cur.weights[i], fb.step + 1, loss);
     if (refit) {
-      [laws, w] = this.fitAndOptimise(online);
-      if (!allFinite(w)) throw new MixerInputError("*", "loss_sum", "fit", "refit produced non-finite weights");
+      [laws, weights] = this.fitAndOptimise(online, cur.weights);
+      if (!allFinite(weights)) throw new MixerInputError("*", "loss_sum", "fit", "refit produced non-finite weights");
     }
-    Object.assign(this, { online, laws, w, lastStep: fb.step });
+    this.s = { weights, last_step: fb.step, online, laws };
   }
 
   /** Record one tuple; past max_points drop every other one (older history thinned, deterministic). */
@@ -194,21 +205,19 @@ export class BimixMixer implements Mixer {
   }
 
   state(): MixerState {
-    return { name: this.name, weights: vec(this.w), last_step: this.lastStep, online: this.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })), laws: this.laws.map((l) => (l ? { ...l } : null)) };
+    const s = this.s;
+    return { name: this.name, weights: vec(s.weights), last_step: s.last_step, online: s.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })), laws: s.laws.map((l) => (l ? { ...l } : null)) };
   }
 
-  restore(s: MixerState): void {
-    readName(s, this.name);
-    const K = this.K;
-    const nums = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => typeof x === "number" && Number.isFinite(x));
-    const on = s.online, laws = s.laws;
-    if (!Array.isArray(on) || on.length !== K || !on.every((o) => nums(o?.r) && nums(o?.s) && nums(o?.loss))) throw new ConfigError("mixer.state.online", `expected ${K} {r, s, loss} series`);
-    if (!Array.isArray(laws) || laws.length !== K) throw new ConfigError("mixer.state.laws", `expected ${K} entries`);
-    Object.assign(this, {
-      w: readVec(s, "weights", K), lastStep: readNum(s, "last_step"),
-      online: (on as Series[]).map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })),
-      laws: (laws as (BimixLaw | null)[]).map((l) => (l ? { ...l } : null)),
-    });
+  restore(blob: MixerState): void {
+    const r = new StateReader(blob, this.name, this.K);
+    this.s = {
+      weights: r.vec("weights"),
+      last_step: r.num("last_step"),
+      online: r.perDomain("online", (o, at) => r.series(o, at, ["r", "s", "loss"], false)),
+      // Report-only, so any number (or null, JSON's ±∞/NaN) is accepted where a fit could have written one.
+      laws: r.perDomain("laws", (l, at) => (l === null ? null : (r.record(l, at, [], LAW_FIELDS) as unknown as BimixLaw))),
+    };
   }
 
   describe(): Record<string, unknown> {
@@ -221,7 +230,7 @@ export class BimixMixer implements Mixer {
       refit_every: this.p.refit_every,
       fit_until_step: this.p.fit_until_step ?? null,
       start_weights: per((i) => this.startWeights[i]),
-      laws: per((i) => this.laws[i]),
+      laws: per((i) => this.s.laws[i]),
     };
   }
 }

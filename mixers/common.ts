@@ -1,9 +1,9 @@
 /**
- * Shared pieces: feedback validation (done in full before any mixer mutates),
- * simplex arithmetic, and strict readers for restore().
+ * Shared pieces: feedback validation (done in full before any mixer mutates), simplex
+ * arithmetic, and the exponentiated-gradient step DoReMi, DoGE and Velocitune share.
+ * Reading a resume state back is in state.ts.
  */
-import { ConfigError } from "../src/util/errors.js";
-import { MixerInputError, type DomainFeedback, type DomainInfo, type MixerState, type StepFeedback } from "./types.js";
+import { ConfigError, MixerInputError, type DomainFeedback, type DomainInfo, type StepFeedback } from "./contract.js";
 
 /** A validated domain entry of one step. `loss` is the mean training loss loss_sum/tokens. */
 export interface Signal extends DomainFeedback {
@@ -97,6 +97,25 @@ export function allFinite(xs: ArrayLike<number>): boolean {
   return true;
 }
 
+/**
+ * One exponentiated-gradient (mirror-descent) step on the simplex, then the ε/K smoothing:
+ *   α' = softmax(log α + g)        i.e. α'_i ∝ α_i · exp(g_i)
+ *   α  ← (1 − ε) α' + ε/K
+ * The step DoReMi (Algorithm 1, lines 8–9: g = η λ), DoGE (Eq. 5–6: g = clipped score / μ)
+ * and Velocitune (g = η V) take; each mixer computes its own g and says why.
+ *
+ * Bad steps are the caller's to name, so they come back as a result instead of a throw:
+ * `overflow` is the first domain whose logit is NaN or +∞ (−∞ is fine: a weight that is
+ * exactly 0, possible when ε = 0), `notFinite` a result that is not finite anyway.
+ */
+export function expGradStep(alpha: Float64Array, g: ArrayLike<number>, eps: number): { weights: Float64Array } | { overflow: number } | { notFinite: true } {
+  const logits = Float64Array.from(alpha, (a, i) => Math.log(a) + g[i]);
+  const overflow = logits.findIndex((x) => Number.isNaN(x) || x === Infinity);
+  if (overflow >= 0) return { overflow };
+  const weights = smooth(softmax(logits), eps);
+  return allFinite(weights) ? { weights } : { notFinite: true };
+}
+
 /** Running mean of weights (DoReMi's avg_domain_weights, DoGE's avg_dw): avg ← avg + (w − avg)/n. */
 export function runningMean(avg: Float64Array, w: Float64Array, n: number): Float64Array {
   const out = new Float64Array(avg.length);
@@ -114,24 +133,6 @@ export function byName(map: Record<string, number>, domains: readonly DomainInfo
     out[i] = v;
   }
   return out;
-}
-
-// ---- restore() readers: a corrupt blob is a config problem, named by its field ----
-
-export function readNum(s: MixerState, key: string): number {
-  const v = s[key];
-  if (!finite(v)) throw new ConfigError(`mixer.state.${key}`, `expected a finite number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-export function readVec(s: MixerState, key: string, K: number): Float64Array {
-  const v = s[key];
-  if (!Array.isArray(v) || v.length !== K || !v.every(finite)) throw new ConfigError(`mixer.state.${key}`, `expected ${K} finite numbers`);
-  return Float64Array.from(v as number[]);
-}
-
-export function readName(s: MixerState, expected: string): void {
-  if (s.name !== expected) throw new ConfigError("mixer.state.name", `state belongs to mixer "${String(s.name)}", not "${expected}"`);
 }
 
 /**

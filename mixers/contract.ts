@@ -1,8 +1,22 @@
 /**
- * The mixer contract. A mixer is a deterministic state machine over K domains:
- * built from the domain list and validated params (see registry.ts), fed one
- * aggregated step of feedback at a time, asked for the sampling weights.
- * The service and the loader depend on exactly these types.
+ * The mixer contract: the one module both sides of the mixer boundary depend on.
+ *
+ * A mixer is a deterministic state machine over K domains: built from the domain list and
+ * validated params (registry.ts), fed one aggregated step of feedback at a time, asked for
+ * the sampling weights. Everything a caller needs to drive one is here — the types and the
+ * two errors a mixer throws — and this file imports nothing.
+ *
+ * Layering: `src/` (service, gym, replay, CLI) depends on `mixers/`, never the reverse.
+ * Mixers are the pure, deterministic core (numbers in, weights out; zod and mathjs only);
+ * the service, transport and loader are the machinery around them. So the arrow points
+ * from the machinery to the math, and a mixer can be built, tested, benchmarked or replayed
+ * without any of `src/`. The loader needs no mixer type at all: it takes plain weights
+ * (`Loader.next(weights: ArrayLike<number>)`).
+ *
+ * ConfigError lives here rather than in src/util/errors.ts because mixers throw it (bad
+ * params, bad resume state) and the CLI must recognise it as a user mistake (one line, no
+ * stack trace). src/util/errors.ts re-exports it, so there is one class and `instanceof`
+ * holds on both sides.
  */
 
 export interface DomainInfo {
@@ -60,6 +74,20 @@ export interface Mixer {
   restore(state: MixerState): void;
   /** Hyperparameters (and, for fitted mixers, the fit report). Always contains `name` and `floor`. */
   describe(): Record<string, unknown>;
+}
+
+/**
+ * A configuration value is invalid. `path` is the dotted field path, e.g. `mixer.params.eta`,
+ * `domains[2].sources[0].path`, or `mixer.state.weights` for a resume state that does not fit.
+ */
+export class ConfigError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(`config ${path}: ${message}`);
+    this.name = "ConfigError";
+  }
 }
 
 /** Feedback the mixer cannot use. The service answers `invalid_feedback`; the mixer state is unchanged. */

@@ -6,6 +6,7 @@
  *   α'      = softmax(log α + score/μ)                 (mirror descent, Bregman step 1/μ)
  *   α       = (1 − ε) α' + ε/K
  *   ᾱ       = mean of α over updates (the weights DoGE hands to the final run)
+ * The log-step, softmax and smoothing are common.ts `expGradStep` (shared with DoReMi).
  *
  * Checked against Olivia-fsm/DoGE src/trainer.py `update_domain_weights_distributed`:
  * the code forms scores_mat = G_train G_tgtᵀ, takes row sums minus the diagonal when the
@@ -25,9 +26,9 @@
  * With ε = 0 (the default) the floor is 0; set `eps` to keep every domain sampled.
  */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
-import { allFinite, checkFeedback, readName, readNum, readVec, runningMean, smooth, softmax, uniformWeights, vec } from "./common.js";
-import { MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./types.js";
+import { checkFeedback, expGradStep, runningMean, uniformWeights, vec } from "./common.js";
+import { ConfigError, MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./contract.js";
+import { StateReader } from "./state.js";
 
 export const dogeSchema = z
   .object({
@@ -40,63 +41,62 @@ export const dogeSchema = z
   .strict();
 export type DogeParams = z.infer<typeof dogeSchema>;
 
+/** Everything DoGE changes while it runs. state() writes it as JSON under these keys. */
+interface DogeState {
+  /** α, the sampling weights. */
+  weights: Float64Array;
+  /** ᾱ, the running mean of α over updates. */
+  avg_weights: Float64Array;
+  /** s_i, each domain's last alignment score (a domain absent from a step keeps it). */
+  alignment: Float64Array;
+  updates: number;
+  last_step: number;
+}
+
 export class DogeMixer implements Mixer {
   readonly name = "doge";
   readonly needsFeedback = true;
-  private w: Float64Array;
-  private avg: Float64Array;
-  private align: Float64Array; // last s_i per domain
-  private updates = 0;
-  private lastStep = -1;
+  private s: DogeState;
 
   constructor(private readonly domains: readonly DomainInfo[], private readonly p: DogeParams) {
     if (p.dw_min > p.dw_max) throw new ConfigError("mixer.params.dw_min", `dw_min ${p.dw_min} > dw_max ${p.dw_max}`);
     const K = domains.length;
-    this.w = uniformWeights(K);
-    this.avg = uniformWeights(K);
-    this.align = new Float64Array(K);
+    this.s = { weights: uniformWeights(K), avg_weights: uniformWeights(K), alignment: new Float64Array(K), updates: 0, last_step: -1 };
   }
 
   weights(_step?: number): Float64Array {
-    return Float64Array.from(this.w);
+    return Float64Array.from(this.s.weights);
   }
 
   averageWeights(): Float64Array {
-    return Float64Array.from(this.avg);
+    return Float64Array.from(this.s.avg_weights);
   }
 
   update(fb: StepFeedback): void {
-    const present = checkFeedback(fb, this.domains, this.lastStep);
-    const align = Float64Array.from(this.align);
+    const present = checkFeedback(fb, this.domains, this.s.last_step);
+    const align = Float64Array.from(this.s.alignment);
     for (const s of present) {
       if (s.grad_alignment === undefined) throw new MixerInputError(this.domains[s.index].name, "grad_alignment", undefined, "DoGE needs grad_alignment for every domain in the batch");
       align[s.index] = s.grad_alignment;
     }
+    // score_i = clip(η_t s_i, η_t·dw_min, η_t·dw_max); the mirror-descent step is score/μ.
     const lr = fb.lr ?? this.p.default_lr;
-    const logits = Float64Array.from(this.w, (a, i) => {
-      const score = Math.min(Math.max(lr * align[i], lr * this.p.dw_min), lr * this.p.dw_max);
-      return Math.log(a) + score / this.p.mu;
-    });
-    const bad = logits.findIndex((x) => Number.isNaN(x) || x === Infinity);
-    if (bad >= 0) throw new MixerInputError(this.domains[bad].name, "grad_alignment", align[bad], `lr·score/μ overflows (lr = ${lr}, μ = ${this.p.mu})`);
-    const w = smooth(softmax(logits), this.p.eps);
-    if (!allFinite(w)) throw new MixerInputError("*", "grad_alignment", vec(align), "update is not finite");
-    this.updates += 1;
-    this.avg = runningMean(this.avg, w, this.updates);
-    this.w = w;
-    this.align = align;
-    this.lastStep = fb.step;
+    const g = Float64Array.from(align, (a) => Math.min(Math.max(lr * a, lr * this.p.dw_min), lr * this.p.dw_max) / this.p.mu);
+    const step = expGradStep(this.s.weights, g, this.p.eps);
+    if ("overflow" in step) throw new MixerInputError(this.domains[step.overflow].name, "grad_alignment", align[step.overflow], `lr·score/μ overflows (lr = ${lr}, μ = ${this.p.mu})`);
+    if ("notFinite" in step) throw new MixerInputError("*", "grad_alignment", vec(align), "update is not finite");
+    const updates = this.s.updates + 1;
+    this.s = { weights: step.weights, avg_weights: runningMean(this.s.avg_weights, step.weights, updates), alignment: align, updates, last_step: fb.step };
   }
 
   state(): MixerState {
-    return { name: this.name, weights: vec(this.w), avg_weights: vec(this.avg), alignment: vec(this.align), updates: this.updates, last_step: this.lastStep };
+    const s = this.s;
+    return { name: this.name, weights: vec(s.weights), avg_weights: vec(s.avg_weights), alignment: vec(s.alignment), updates: s.updates, last_step: s.last_step };
   }
 
-  restore(s: MixerState): void {
-    readName(s, this.name);
-    const K = this.domains.length;
-    const next = { w: readVec(s, "weights", K), avg: readVec(s, "avg_weights", K), align: readVec(s, "alignment", K), updates: readNum(s, "updates"), lastStep: readNum(s, "last_step") };
-    Object.assign(this, next);
+  restore(blob: MixerState): void {
+    const r = new StateReader(blob, this.name, this.domains.length);
+    this.s = { weights: r.vec("weights"), avg_weights: r.vec("avg_weights"), alignment: r.vec("alignment"), updates: r.num("updates"), last_step: r.num("last_step") };
   }
 
   describe(): Record<string, unknown> {
@@ -104,8 +104,8 @@ export class DogeMixer implements Mixer {
       name: this.name,
       floor: this.p.eps / this.domains.length,
       ...this.p,
-      updates: this.updates,
-      average_weights: Object.fromEntries(this.domains.map((d, i) => [d.name, this.avg[i]])),
+      updates: this.s.updates,
+      average_weights: Object.fromEntries(this.domains.map((d, i) => [d.name, this.s.avg_weights[i]])),
     };
   }
 }

@@ -1,10 +1,11 @@
 /**
  * `doremi`: online Group DRO on per-domain excess loss (Xie et al. 2023, "DoReMi",
  * Algorithm 1, lines 8–10):
- *   λ_i   = (1/|tokens_i|) Σ_tokens max(ℓ_proxy − ℓ_ref, 0)       per-domain excess loss
- *   α'    = softmax(log α + η λ)                                  exponentiated-gradient ascent
- *   α     = (1 − c) α' + c/K                                      smoothing, floor c/K
- *   ᾱ     = mean of α over updates                                the exported "DoReMi weights"
+ *   (a) λ_i = (1/|tokens_i|) Σ_tokens max(ℓ_proxy − ℓ_ref, 0)     per-domain excess loss
+ *   (b) α'  = softmax(log α + η λ)                                exponentiated-gradient ascent
+ *   (c) α   = (1 − c) α' + c/K                                    renormalise and smooth, floor c/K
+ *   (d) ᾱ   = mean of α over updates                              the returned "DoReMi weights"
+ * (b)–(c) are common.ts `expGradStep`, the step DoGE and Velocitune take too.
  *
  * Checked against sangmichaelxie/doremi, doremi/trainer.py `update_domain_weights`
  * (doremiv1) and `write_weights`: same order (clip per token, mean, log-space step,
@@ -28,9 +29,9 @@
  * - Without params.vocab_size the initial score is 0 (unseen domains do not move).
  */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
-import { allFinite, byName, checkFeedback, readName, readNum, readVec, runningMean, smooth, softmax, uniformWeights, vec } from "./common.js";
-import { MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./types.js";
+import { byName, checkFeedback, expGradStep, runningMean, uniformWeights, vec } from "./common.js";
+import { ConfigError, MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./contract.js";
+import { StateReader } from "./state.js";
 
 export const doremiSchema = z
   .object({
@@ -42,18 +43,28 @@ export const doremiSchema = z
   .strict();
 export type DoremiParams = z.infer<typeof doremiSchema>;
 
-type Source = "none" | "excess_loss_sum" | "ref_table" | "ref_loss_sum";
+/** Where a domain's λ came from last (reported in describe().signals). */
+const SOURCES = ["none", "excess_loss_sum", "ref_table", "ref_loss_sum"] as const;
+type Source = (typeof SOURCES)[number];
+
+/** Everything DoReMi changes while it runs. state() writes it as JSON under these keys. */
+interface DoremiState {
+  /** α, the sampling weights. */
+  weights: Float64Array;
+  /** ᾱ, the running mean of α over updates. */
+  avg_weights: Float64Array;
+  /** λ, each domain's last excess loss (a domain absent from a step keeps its λ). */
+  lambda: Float64Array;
+  updates: number;
+  last_step: number;
+  signals: Source[];
+}
 
 export class DoremiMixer implements Mixer {
   readonly name = "doremi";
   readonly needsFeedback = true;
   private readonly ref: Float64Array; // NaN = no table entry
-  private w: Float64Array;
-  private avg: Float64Array;
-  private lambda: Float64Array;
-  private updates = 0;
-  private lastStep = -1;
-  private signals: Source[];
+  private s: DoremiState;
 
   constructor(private readonly domains: readonly DomainInfo[], private readonly p: DoremiParams) {
     const K = domains.length;
@@ -65,25 +76,30 @@ export class DoremiMixer implements Mixer {
     this.ref.forEach((v, i) => {
       if (!Number.isNaN(v) && !(Number.isFinite(v) && v >= 0)) throw new ConfigError(`domains[${i}].refLoss`, `must be a finite non-negative loss, got ${v}`);
     });
-    this.w = uniformWeights(K);
-    this.avg = uniformWeights(K);
-    this.lambda = new Float64Array(K).fill(p.vocab_size ? Math.log(p.vocab_size) : 0);
-    this.signals = new Array<Source>(K).fill("none");
+    this.s = {
+      weights: uniformWeights(K),
+      avg_weights: uniformWeights(K),
+      lambda: new Float64Array(K).fill(p.vocab_size ? Math.log(p.vocab_size) : 0), // models.py: log |V|
+      updates: 0,
+      last_step: -1,
+      signals: new Array<Source>(K).fill("none"),
+    };
   }
 
   weights(_step?: number): Float64Array {
-    return Float64Array.from(this.w);
+    return Float64Array.from(this.s.weights);
   }
 
   /** ᾱ, the running average the paper exports as the final DoReMi domain weights. */
   averageWeights(): Float64Array {
-    return Float64Array.from(this.avg);
+    return Float64Array.from(this.s.avg_weights);
   }
 
   update(fb: StepFeedback): void {
-    const present = checkFeedback(fb, this.domains, this.lastStep);
-    const lambda = Float64Array.from(this.lambda);
-    const signals = [...this.signals];
+    const present = checkFeedback(fb, this.domains, this.s.last_step);
+    // (a) λ_i for every domain in the step, from the best signal it has.
+    const lambda = Float64Array.from(this.s.lambda);
+    const signals = [...this.s.signals];
     for (const s of present) {
       if (s.excess_loss_sum !== undefined) {
         lambda[s.index] = s.excess_loss_sum / s.tokens;
@@ -98,32 +114,23 @@ export class DoremiMixer implements Mixer {
         throw new MixerInputError(this.domains[s.index].name, "excess_loss_sum", undefined, "DoReMi needs excess_loss_sum, ref_loss_sum or a reference loss table entry");
       }
     }
-    const logits = Float64Array.from(this.w, (a, i) => Math.log(a) + this.p.eta * lambda[i]);
-    const bad = logits.findIndex((x) => Number.isNaN(x) || x === Infinity); // −∞ is fine: a weight that is exactly 0 (c = 0)
-    if (bad >= 0) throw new MixerInputError(this.domains[bad].name, "excess_loss", lambda[bad], `η·λ overflows (η = ${this.p.eta})`);
-    const w = smooth(softmax(logits), this.p.c);
-    if (!allFinite(w)) throw new MixerInputError("*", "excess_loss", vec(lambda), "update is not finite");
-    // Commit: everything above was computed into fresh arrays.
-    this.updates += 1;
-    this.avg = runningMean(this.avg, w, this.updates);
-    this.w = w;
-    this.lambda = lambda;
-    this.signals = signals;
-    this.lastStep = fb.step;
+    // (b)–(c) α ← (1 − c)·softmax(log α + η λ) + c/K.
+    const step = expGradStep(this.s.weights, Float64Array.from(lambda, (l) => this.p.eta * l), this.p.c);
+    if ("overflow" in step) throw new MixerInputError(this.domains[step.overflow].name, "excess_loss", lambda[step.overflow], `η·λ overflows (η = ${this.p.eta})`);
+    if ("notFinite" in step) throw new MixerInputError("*", "excess_loss", vec(lambda), "update is not finite");
+    // (d) ᾱ; then commit the whole state at once (everything above went into fresh arrays).
+    const updates = this.s.updates + 1;
+    this.s = { weights: step.weights, avg_weights: runningMean(this.s.avg_weights, step.weights, updates), lambda, updates, last_step: fb.step, signals };
   }
 
   state(): MixerState {
-    return { name: this.name, weights: vec(this.w), avg_weights: vec(this.avg), lambda: vec(this.lambda), updates: this.updates, last_step: this.lastStep, signals: [...this.signals] };
+    const s = this.s;
+    return { name: this.name, weights: vec(s.weights), avg_weights: vec(s.avg_weights), lambda: vec(s.lambda), updates: s.updates, last_step: s.last_step, signals: [...s.signals] };
   }
 
-  restore(s: MixerState): void {
-    readName(s, this.name);
-    const K = this.domains.length;
-    const w = readVec(s, "weights", K), avg = readVec(s, "avg_weights", K), lambda = readVec(s, "lambda", K);
-    const updates = readNum(s, "updates"), lastStep = readNum(s, "last_step");
-    const sig = s.signals;
-    if (!Array.isArray(sig) || sig.length !== K) throw new ConfigError("mixer.state.signals", `expected ${K} entries`);
-    Object.assign(this, { w, avg, lambda, updates, lastStep, signals: sig.map(String) as Source[] });
+  restore(blob: MixerState): void {
+    const r = new StateReader(blob, this.name, this.domains.length);
+    this.s = { weights: r.vec("weights"), avg_weights: r.vec("avg_weights"), lambda: r.vec("lambda"), updates: r.num("updates"), last_step: r.num("last_step"), signals: r.labels("signals", SOURCES) };
   }
 
   describe(): Record<string, unknown> {
@@ -135,9 +142,9 @@ export class DoremiMixer implements Mixer {
       c: this.p.c,
       initial_lambda: this.p.vocab_size ? Math.log(this.p.vocab_size) : 0,
       ref_losses: Object.fromEntries(this.domains.flatMap((d, i) => (Number.isNaN(this.ref[i]) ? [] : [[d.name, this.ref[i]]]))),
-      updates: this.updates,
-      average_weights: Object.fromEntries(this.domains.map((d, i) => [d.name, this.avg[i]])),
-      signals: Object.fromEntries(this.domains.map((d, i) => [d.name, this.signals[i]])),
+      updates: this.s.updates,
+      average_weights: Object.fromEntries(this.domains.map((d, i) => [d.name, this.s.avg_weights[i]])),
+      signals: Object.fromEntries(this.domains.map((d, i) => [d.name, this.s.signals[i]])),
     };
   }
 }

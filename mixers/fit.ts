@@ -1,6 +1,7 @@
 /**
- * Bounded Levenberg–Marquardt for the small per-domain laws (Velocitune's E + B/D^β,
- * BiMix's five-coefficient law, ADO's power law). Residuals and the Jacobian are
+ * Bounded Levenberg–Marquardt for the small per-domain laws (Velocitune's E + B/D^β, fitted
+ * here by `fitDataLaw` because the gym fits it too; BiMix's five-coefficient law and ADO's
+ * power law, fitted in their own files). Residuals and the Jacobian are
  * filled by plain loops into Float64Arrays (n can be thousands); the p×p damped
  * normal equations (p ≤ 5) are solved with mathjs. Bounds are enforced by projecting
  * every trial point, which is enough for laws whose optimum is usually interior.
@@ -130,3 +131,47 @@ export function rSquared(obs: ArrayLike<number>, pred: ArrayLike<number>): numbe
   }
   return ssTot > 0 ? 1 - ssRes / ssTot : ssRes === 0 ? 1 : 0;
 }
+
+/** A fitted L(D) = E + B·D^{−β}, with its root-mean-square error and residuals (the fit report). */
+export interface LawFit {
+  E: number;
+  B: number;
+  beta: number;
+  rmse: number;
+  residuals: number[];
+}
+
+/**
+ * Fit the data-only Chinchilla law L(D) = E + B·D^{−β} (Hoffmann et al. 2022 with the model
+ * size held fixed; Velocitune's target estimation, and the gym's reference laws).
+ * θ = (E, ln B, β) with 0 ≤ E ≤ min L and 0 ≤ β ≤ 3, from three starts (β = 0.2, 0.5, 1).
+ */
+export function fitDataLaw(D: readonly number[], L: readonly number[]): LawFit {
+  const n = D.length;
+  const lnD = D.map(Math.log);
+  const minL = Math.min(...L);
+  const meanLnD = lnD.reduce((a, b) => a + b, 0) / n;
+  const ls = {
+    n,
+    p: 3,
+    evaluate(t: Float64Array, r: Float64Array, J: Float64Array | null) {
+      for (let i = 0; i < n; i++) {
+        const q = Math.exp(t[1] - t[2] * lnD[i]);
+        r[i] = t[0] + q - L[i];
+        if (J) { J[3 * i] = 1; J[3 * i + 1] = q; J[3 * i + 2] = -lnD[i] * q; }
+      }
+    },
+  };
+  const starts = [0.2, 0.5, 1].map((beta) => {
+    const E = 0.5 * minL;
+    const excess = L.reduce((a, b) => a + (b - E), 0) / n;
+    return [E, Math.log(Math.max(excess, 1e-12)) + beta * meanLnD, beta];
+  });
+  const f = bestOf(ls, starts, { lower: [0, -Infinity, 0], upper: [minL, Infinity, 3], maxIter: 200 });
+  const r = new Float64Array(n);
+  ls.evaluate(f.theta, r, null);
+  return { E: f.theta[0], B: Math.exp(f.theta[1]), beta: f.theta[2], rmse: Math.sqrt(f.sse / n), residuals: Array.from(r) };
+}
+
+/** The fitted law at D tokens. */
+export const lawAt = (f: LawFit, D: number): number => f.E + f.B * Math.pow(D, -f.beta);

@@ -1,9 +1,8 @@
 /** `natural`: α_i ∝ n_i, the domain's token count (DomainInfo.tokens): sample as the corpus comes. */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
 import { naturalWeights } from "./common.js";
+import { ConfigError, type DomainInfo } from "./contract.js";
 import { FixedMixer } from "./static.js";
-import type { DomainInfo } from "./types.js";
 
 export const naturalSchema = z.object({}).strict();
 

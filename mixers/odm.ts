@@ -26,8 +26,9 @@
  * EXP3's own ε_t already keeps every π_i ≥ ε_t.
  */
 import { z } from "zod";
-import { allFinite, checkFeedback, naturalWeights, normalize, readName, readNum, readVec, smooth, softmax, uniformWeights, vec } from "./common.js";
-import { MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./types.js";
+import { allFinite, checkFeedback, naturalWeights, normalize, smooth, softmax, uniformWeights, vec } from "./common.js";
+import { MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./contract.js";
+import { StateReader } from "./state.js";
 
 export const odmSchema = z
   .object({
@@ -41,61 +42,66 @@ export const odmSchema = z
   .strict();
 export type OdmParams = z.infer<typeof odmSchema>;
 
+/** Everything ODM changes while it runs. state() writes it as JSON under these keys. */
+interface OdmState {
+  /** π, the sampling weights. */
+  weights: Float64Array;
+  /** R̂, the smoothed (or cumulative) importance-weighted reward per domain. */
+  reward: Float64Array;
+  /** ε_t of the last update (the next update's exponent uses it). */
+  explore: number;
+  last_step: number;
+}
+
 export class OdmMixer implements Mixer {
   readonly name = "odm";
   readonly needsFeedback = true;
   private readonly K: number;
-  private pi: Float64Array;
-  private reward: Float64Array; // R̂
-  private explore: number; // ε_t of the last update
-  private lastStep = -1;
+  private s: OdmState;
 
   constructor(private readonly domains: readonly DomainInfo[], private readonly p: OdmParams) {
     const K = (this.K = domains.length);
-    this.pi = smooth(p.initial === "natural" ? naturalWeights(domains) : uniformWeights(K), p.eps);
-    this.reward = new Float64Array(K);
-    this.explore = 1 / K;
+    this.s = { weights: smooth(p.initial === "natural" ? naturalWeights(domains) : uniformWeights(K), p.eps), reward: new Float64Array(K), explore: 1 / K, last_step: -1 };
   }
 
   weights(_step?: number): Float64Array {
-    return Float64Array.from(this.pi);
+    return Float64Array.from(this.s.weights);
   }
 
   update(fb: StepFeedback): void {
-    const present = checkFeedback(fb, this.domains, this.lastStep);
-    const K = this.K, beta = this.p.smoothing;
-    const reward = Float64Array.from(this.reward);
+    const present = checkFeedback(fb, this.domains, this.s.last_step);
+    const K = this.K, beta = this.p.smoothing, pi = this.s.weights;
+    // R̂_i ← β R̂_i + (1 − β)·reward_i/π_i   (the official code: R̂_i += reward_i/π_i)
+    const reward = Float64Array.from(this.s.reward);
     for (const s of present) {
-      const est = (this.p.reward_scale * s.loss) / this.pi[s.index];
+      const est = (this.p.reward_scale * s.loss) / pi[s.index];
       reward[s.index] = this.p.cumulative ? reward[s.index] + est : beta * reward[s.index] + (1 - beta) * est;
     }
     if (!allFinite(reward)) throw new MixerInputError("*", "loss_sum", vec(reward), "reward estimate overflows");
-    const prev = this.explore;
+    // ε_t = min(1/K, √(ln K / (K t))); π_i = (1 − K ε_t)·softmax(ε_{t−1} R̂)_i + ε_t
+    const prev = this.s.explore;
     const t = fb.step + 1;
     const explore = K > 1 ? Math.min(1 / K, Math.sqrt(Math.log(K) / (K * t))) : 0;
-    let pi = this.pi;
+    let weights = pi;
     if (fb.step >= this.p.warmup_steps) {
       const soft = softmax(Float64Array.from(reward, (r) => prev * r));
-      pi = smooth(normalize(Float64Array.from(soft, (x) => (1 - K * explore) * x + explore)), this.p.eps);
-      if (!allFinite(pi)) throw new MixerInputError("*", "loss_sum", vec(reward), "EXP3 update is not finite");
+      weights = smooth(normalize(Float64Array.from(soft, (x) => (1 - K * explore) * x + explore)), this.p.eps);
+      if (!allFinite(weights)) throw new MixerInputError("*", "loss_sum", vec(reward), "EXP3 update is not finite");
     }
-    this.reward = reward;
-    this.explore = explore;
-    this.pi = pi;
-    this.lastStep = fb.step;
+    this.s = { weights, reward, explore, last_step: fb.step };
   }
 
   state(): MixerState {
-    return { name: this.name, weights: vec(this.pi), reward: vec(this.reward), explore: this.explore, last_step: this.lastStep };
+    const s = this.s;
+    return { name: this.name, weights: vec(s.weights), reward: vec(s.reward), explore: s.explore, last_step: s.last_step };
   }
 
-  restore(s: MixerState): void {
-    readName(s, this.name);
-    const next = { pi: readVec(s, "weights", this.K), reward: readVec(s, "reward", this.K), explore: readNum(s, "explore"), lastStep: readNum(s, "last_step") };
-    Object.assign(this, next);
+  restore(blob: MixerState): void {
+    const r = new StateReader(blob, this.name, this.K);
+    this.s = { weights: r.vec("weights"), reward: r.vec("reward"), explore: r.num("explore"), last_step: r.num("last_step") };
   }
 
   describe(): Record<string, unknown> {
-    return { name: this.name, floor: this.p.eps / this.K, ...this.p, exploration: this.explore, reward_estimates: Object.fromEntries(this.domains.map((d, i) => [d.name, this.reward[i]])) };
+    return { name: this.name, floor: this.p.eps / this.K, ...this.p, exploration: this.s.explore, reward_estimates: Object.fromEntries(this.domains.map((d, i) => [d.name, this.s.reward[i]])) };
   }
 }

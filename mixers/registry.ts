@@ -4,16 +4,15 @@
  * edge; the first problem becomes a ConfigError naming `mixer.params.<field>`.
  */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
 import { AdoMixer, adoSchema } from "./ado.js";
 import { BimixMixer, bimixSchema } from "./bimix.js";
+import { ConfigError, type DomainInfo, type Mixer } from "./contract.js";
 import { DogeMixer, dogeSchema } from "./doge.js";
 import { DoremiMixer, doremiSchema } from "./doremi.js";
 import { NaturalMixer, naturalSchema } from "./natural.js";
 import { OdmMixer, odmSchema } from "./odm.js";
 import { StaticMixer, staticSchema } from "./static.js";
 import { TemperatureMixer, temperatureSchema } from "./temperature.js";
-import type { DomainInfo, Mixer } from "./types.js";
 import { UniformMixer, uniformSchema } from "./uniform.js";
 import { VelocituneMixer, velocituneSchema } from "./velocitune.js";
 

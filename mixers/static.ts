@@ -15,9 +15,9 @@
  * smallest weight anywhere in the schedule. weights(step) is a pure function of step.
  */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
-import { byName, checkFeedback, normalize, readName, readNum } from "./common.js";
-import type { DomainInfo, Mixer, MixerState, StepFeedback } from "./types.js";
+import { byName, checkFeedback, normalize } from "./common.js";
+import { ConfigError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./contract.js";
+import { StateReader } from "./state.js";
 
 /** Shared by every mixer whose weights never depend on feedback. */
 export abstract class FixedMixer implements Mixer {
@@ -35,9 +35,9 @@ export abstract class FixedMixer implements Mixer {
   state(): MixerState {
     return { name: this.name, last_step: this.lastStep };
   }
-  restore(s: MixerState): void {
-    readName(s, this.name);
-    this.lastStep = readNum(s, "last_step");
+  /** The only state is the last folded step (weights are a pure function of the step). */
+  restore(blob: MixerState): void {
+    this.lastStep = new StateReader(blob, this.name, this.domains.length).num("last_step");
   }
 }
 

@@ -4,10 +4,9 @@
  * counts cannot overflow.
  */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
 import { softmax } from "./common.js";
+import { ConfigError, type DomainInfo } from "./contract.js";
 import { FixedMixer } from "./static.js";
-import type { DomainInfo } from "./types.js";
 
 export const temperatureSchema = z.object({ T: z.number().finite().positive().default(1) }).strict();
 export type TemperatureParams = z.infer<typeof temperatureSchema>;

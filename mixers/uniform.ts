@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { uniformWeights } from "./common.js";
 import { FixedMixer } from "./static.js";
-import type { DomainInfo } from "./types.js";
+import type { DomainInfo } from "./contract.js";
 
 export const uniformSchema = z.object({}).strict();
 

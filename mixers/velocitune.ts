@@ -4,9 +4,10 @@
  *   V_i = clamp((ℓ_i(t) − ℓ_i^target) / (ℓ_i(0) − ℓ_i^target), 0, 1)    1 = no progress, 0 = done
  *   w_i ← w_i · exp(η V_i) / Σ_j w_j · exp(η V_j)       every m steps (slow domains gain)
  *   w   ← (1 − ε) w + ε/K
+ * (the exponentiated-gradient step of DoReMi with g = η V: common.ts `expGradStep`).
  * The target comes from a Chinchilla-style law per domain with the model size held fixed,
  *   L(D) = E + B / D^β,
- * fitted by bounded Levenberg–Marquardt (fit.ts, mathjs) and extrapolated to the planned
+ * fitted by bounded Levenberg–Marquardt (fit.ts `fitDataLaw`, mathjs) and extrapolated to the planned
  * budget D* = params.target_tokens (total training tokens of the run).
  *
  * Sources: no official code is public. The arXiv/ACL pages reachable from here gave the
@@ -28,10 +29,10 @@
  * - A domain without signal in a window reuses its last loss.
  */
 import { z } from "zod";
-import { ConfigError } from "../src/util/errors.js";
-import { allFinite, byName, checkFeedback, readName, readNum, readVec, smooth, softmax, uniformWeights, vec } from "./common.js";
-import { bestOf } from "./fit.js";
-import { MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./types.js";
+import { allFinite, byName, checkFeedback, expGradStep, uniformWeights, vec } from "./common.js";
+import { ConfigError, MixerInputError, type DomainInfo, type Mixer, type MixerState, type StepFeedback } from "./contract.js";
+import { fitDataLaw, lawAt, type LawFit } from "./fit.js";
+import { StateReader } from "./state.js";
 
 const curve = z.object({ tokens: z.array(z.number().finite().positive()).min(3), loss: z.array(z.number().finite().positive()).min(3) }).strict();
 
@@ -48,45 +49,33 @@ export const velocituneSchema = z
   .strict();
 export type VelocituneParams = z.infer<typeof velocituneSchema>;
 
-export interface LawFit {
-  E: number;
-  B: number;
-  beta: number;
-  rmse: number;
-  residuals: number[];
+/** Which loss measured ℓ_i(t) in the last window (reported in describe().signals). */
+const SIGNALS = ["none", "eval_loss", "train_loss"] as const;
+type Signal = (typeof SIGNALS)[number];
+
+/** Everything Velocitune changes while it runs. state() writes it as JSON under these keys. */
+interface VelocituneState {
+  /** w, the sampling weights. */
+  weights: Float64Array;
+  last_step: number;
+  /** D, training tokens seen so far (the x of the online law fits). */
+  tokens_seen: number;
+  /** Steps folded into the current window (0 … m − 1). */
+  in_window: number;
+  /** The open window's Σ loss_sum, Σ tokens and last eval_loss (−1 = none) per domain. */
+  win_loss: Float64Array;
+  win_tokens: Float64Array;
+  win_eval: Float64Array;
+  /** ℓ_i(t), the last measured loss (−1 = never); ℓ_i(0) (−1 = not yet); V_i. */
+  loss: Float64Array;
+  init: Float64Array;
+  velocity: Float64Array;
+  signals: Signal[];
+  /** ⟨D, ℓ_i⟩ at every window end where domain i was measured; append-only. */
+  history: { d: number[]; loss: number[] }[];
+  /** The last good online fit per domain (null: fixed target, or fewer than 4 points so far). */
+  online_fits: (LawFit | null)[];
 }
-
-/** Fit L(D) = E + B·D^{−β} (θ = E, ln B, β; 0 ≤ E ≤ min L, 0 ≤ β ≤ 3) from a few starts. */
-export function fitDataLaw(D: readonly number[], L: readonly number[]): LawFit {
-  const n = D.length;
-  const lnD = D.map(Math.log);
-  const minL = Math.min(...L);
-  const meanLnD = lnD.reduce((a, b) => a + b, 0) / n;
-  const ls = {
-    n,
-    p: 3,
-    evaluate(t: Float64Array, r: Float64Array, J: Float64Array | null) {
-      for (let i = 0; i < n; i++) {
-        const q = Math.exp(t[1] - t[2] * lnD[i]);
-        r[i] = t[0] + q - L[i];
-        if (J) { J[3 * i] = 1; J[3 * i + 1] = q; J[3 * i + 2] = -lnD[i] * q; }
-      }
-    },
-  };
-  const starts = [0.2, 0.5, 1].map((beta) => {
-    const E = 0.5 * minL;
-    const excess = L.reduce((a, b) => a + (b - E), 0) / n;
-    return [E, Math.log(Math.max(excess, 1e-12)) + beta * meanLnD, beta];
-  });
-  const f = bestOf(ls, starts, { lower: [0, -Infinity, 0], upper: [minL, Infinity, 3], maxIter: 200 });
-  const r = new Float64Array(n);
-  ls.evaluate(f.theta, r, null);
-  return { E: f.theta[0], B: Math.exp(f.theta[1]), beta: f.theta[2], rmse: Math.sqrt(f.sse / n), residuals: Array.from(r) };
-}
-
-const lawAt = (f: LawFit, D: number): number => f.E + f.B * Math.pow(D, -f.beta);
-
-type Signal = "none" | "eval_loss" | "train_loss";
 
 export class VelocituneMixer implements Mixer {
   readonly name = "velocitune";
@@ -94,19 +83,7 @@ export class VelocituneMixer implements Mixer {
   private readonly K: number;
   private readonly fixedTarget: Float64Array; // NaN = none (explicit target or proxy extrapolation)
   private readonly proxyFits: (LawFit | null)[];
-  private w: Float64Array;
-  private lastStep = -1;
-  private tokensSeen = 0;
-  private inWindow = 0;
-  private winLoss: Float64Array;
-  private winTokens: Float64Array;
-  private winEval: Float64Array; // −1 = no eval_loss in this window
-  private loss: Float64Array; // last measured ℓ_i, −1 = never
-  private init: Float64Array; // ℓ_i(0), −1 = not yet
-  private velocity: Float64Array;
-  private signals: Signal[];
-  private history: { d: number[]; loss: number[] }[];
-  private onlineFits: (LawFit | null)[];
+  private s: VelocituneState;
 
   constructor(private readonly domains: readonly DomainInfo[], private readonly p: VelocituneParams) {
     const K = (this.K = domains.length);
@@ -128,106 +105,107 @@ export class VelocituneMixer implements Mixer {
     if (this.fixedTarget.some(Number.isNaN) && p.target_tokens === undefined) {
       throw new ConfigError("mixer.params.target_tokens", "domains without a target or proxy curve are fitted online and extrapolated to target_tokens; give it");
     }
-    this.init = new Float64Array(K).fill(-1);
-    if (p.initial_losses) byName(p.initial_losses, domains, "mixer.params.initial_losses", -1).forEach((v, i) => (this.init[i] = v));
-    this.w = uniformWeights(K);
-    this.winLoss = new Float64Array(K);
-    this.winTokens = new Float64Array(K);
-    this.winEval = new Float64Array(K).fill(-1);
-    this.loss = new Float64Array(K).fill(-1);
-    this.velocity = new Float64Array(K).fill(1);
-    this.signals = new Array<Signal>(K).fill("none");
-    this.history = domains.map(() => ({ d: [], loss: [] }));
-    this.onlineFits = new Array<LawFit | null>(K).fill(null);
+    const init = new Float64Array(K).fill(-1);
+    if (p.initial_losses) byName(p.initial_losses, domains, "mixer.params.initial_losses", -1).forEach((v, i) => (init[i] = v));
+    this.s = {
+      weights: uniformWeights(K),
+      last_step: -1,
+      tokens_seen: 0,
+      in_window: 0,
+      ...emptyWindow(K),
+      loss: new Float64Array(K).fill(-1),
+      init,
+      velocity: new Float64Array(K).fill(1),
+      signals: new Array<Signal>(K).fill("none"),
+      history: domains.map(() => ({ d: [], loss: [] })),
+      online_fits: new Array<LawFit | null>(K).fill(null),
+    };
   }
 
   weights(_step?: number): Float64Array {
-    return Float64Array.from(this.w);
+    return Float64Array.from(this.s.weights);
   }
 
   update(fb: StepFeedback): void {
-    const present = checkFeedback(fb, this.domains, this.lastStep);
+    const present = checkFeedback(fb, this.domains, this.s.last_step);
+    const cur = this.s;
     // Work on copies; commit at the end.
-    const winLoss = Float64Array.from(this.winLoss), winTokens = Float64Array.from(this.winTokens), winEval = Float64Array.from(this.winEval);
-    let tokensSeen = this.tokensSeen;
+    const win_loss = Float64Array.from(cur.win_loss), win_tokens = Float64Array.from(cur.win_tokens), win_eval = Float64Array.from(cur.win_eval);
+    let tokens_seen = cur.tokens_seen;
     for (const s of present) {
-      winLoss[s.index] += s.loss_sum;
-      winTokens[s.index] += s.tokens;
-      if (s.eval_loss !== undefined) winEval[s.index] = s.eval_loss;
-      tokensSeen += s.tokens;
+      win_loss[s.index] += s.loss_sum;
+      win_tokens[s.index] += s.tokens;
+      if (s.eval_loss !== undefined) win_eval[s.index] = s.eval_loss;
+      tokens_seen += s.tokens;
     }
-    const inWindow = this.inWindow + 1;
-    if (!allFinite(winLoss) || !Number.isFinite(tokensSeen)) throw new MixerInputError("*", "loss_sum", "overflow", "window sums overflow");
-    if (inWindow < this.p.update_every) {
-      Object.assign(this, { winLoss, winTokens, winEval, tokensSeen, inWindow, lastStep: fb.step });
+    const in_window = cur.in_window + 1;
+    if (!allFinite(win_loss) || !Number.isFinite(tokens_seen)) throw new MixerInputError("*", "loss_sum", "overflow", "window sums overflow");
+    if (in_window < this.p.update_every) {
+      this.s = { ...cur, win_loss, win_tokens, win_eval, tokens_seen, in_window, last_step: fb.step };
       return;
     }
-    // Window complete: measure ℓ_i, refit, move the weights. History is appended at commit
-    // (append-only, so nothing is copied per window; a throw above leaves it untouched).
-    const loss = Float64Array.from(this.loss), init = Float64Array.from(this.init);
-    const signals = [...this.signals];
+    // Window complete: measure ℓ_i (the last eval_loss, else Σ loss_sum / Σ tokens), set ℓ_i(0) on first sight.
+    const loss = Float64Array.from(cur.loss), init = Float64Array.from(cur.init);
+    const signals = [...cur.signals];
     const fresh = new Array<boolean>(this.K).fill(false);
     for (let i = 0; i < this.K; i++) {
       let l = -1;
-      if (winEval[i] >= 0) { l = winEval[i]; signals[i] = "eval_loss"; }
-      else if (winTokens[i] > 0) { l = winLoss[i] / winTokens[i]; signals[i] = "train_loss"; }
+      if (win_eval[i] >= 0) { l = win_eval[i]; signals[i] = "eval_loss"; }
+      else if (win_tokens[i] > 0) { l = win_loss[i] / win_tokens[i]; signals[i] = "train_loss"; }
       if (l < 0) continue;
       loss[i] = l;
       if (init[i] < 0) init[i] = l;
       fresh[i] = true;
     }
-    const onlineFits = this.onlineFits.map((f, i) => {
-      const h = this.history[i];
+    // ℓ_i^target: fixed, else refit L(D) = E + B/D^β on the run's own history (≥ 4 points) and extrapolate.
+    const online_fits = cur.online_fits.map((f, i) => {
+      const h = cur.history[i];
       if (!Number.isNaN(this.fixedTarget[i]) || h.d.length + (fresh[i] ? 1 : 0) < 4) return f;
-      const fit = fresh[i] ? fitDataLaw([...h.d, tokensSeen], [...h.loss, loss[i]]) : fitDataLaw(h.d, h.loss);
+      const fit = fresh[i] ? fitDataLaw([...h.d, tokens_seen], [...h.loss, loss[i]]) : fitDataLaw(h.d, h.loss);
       return [fit.E, fit.B, fit.beta].every(Number.isFinite) ? fit : f;
     });
-    const target = Float64Array.from(this.fixedTarget, (t, i) => (Number.isNaN(t) && onlineFits[i] ? lawAt(onlineFits[i]!, this.p.target_tokens!) : t));
-    let w = this.w, velocity = this.velocity;
+    const target = Float64Array.from(this.fixedTarget, (t, i) => (Number.isNaN(t) && online_fits[i] ? lawAt(online_fits[i]!, this.p.target_tokens!) : t));
+    // V_i = clamp((ℓ_i − ℓ_i^target) / (ℓ_i(0) − ℓ_i^target), 0, 1); w ← (1 − ε)·softmax(log w + η V) + ε/K.
+    let weights = cur.weights, velocity = cur.velocity;
     if (!target.some(Number.isNaN) && loss.every((l) => l >= 0)) {
       velocity = Float64Array.from(loss, (l, i) => {
         const span = init[i] - target[i];
         return span > 0 ? Math.min(Math.max((l - target[i]) / span, 0), 1) : 0;
       });
-      w = smooth(softmax(Float64Array.from(this.w, (a, i) => Math.log(a) + this.p.eta * velocity[i])), this.p.eps);
-      if (!allFinite(w)) throw new MixerInputError("*", "loss_sum", vec(loss), "velocity update is not finite");
+      const step = expGradStep(cur.weights, Float64Array.from(velocity, (v) => this.p.eta * v), this.p.eps);
+      if (!("weights" in step)) throw new MixerInputError("*", "loss_sum", vec(loss), "velocity update is not finite");
+      weights = step.weights;
     }
-    fresh.forEach((f, i) => { if (f) { this.history[i].d.push(tokensSeen); this.history[i].loss.push(loss[i]); } });
-    Object.assign(this, {
-      w, velocity, loss, init, signals, onlineFits, tokensSeen, lastStep: fb.step, inWindow: 0,
-      winLoss: new Float64Array(this.K), winTokens: new Float64Array(this.K), winEval: new Float64Array(this.K).fill(-1),
-    });
+    // Commit. History is appended in place (append-only, so nothing is copied per window; a throw above left it untouched).
+    fresh.forEach((f, i) => { if (f) { cur.history[i].d.push(tokens_seen); cur.history[i].loss.push(loss[i]); } });
+    this.s = { weights, last_step: fb.step, tokens_seen, in_window: 0, ...emptyWindow(this.K), loss, init, velocity, signals, history: cur.history, online_fits };
   }
 
   state(): MixerState {
+    const s = this.s;
     return {
-      name: this.name, weights: vec(this.w), last_step: this.lastStep, tokens_seen: this.tokensSeen, in_window: this.inWindow,
-      win_loss: vec(this.winLoss), win_tokens: vec(this.winTokens), win_eval: vec(this.winEval),
-      loss: vec(this.loss), init: vec(this.init), velocity: vec(this.velocity), signals: [...this.signals],
-      history: this.history.map((h) => ({ d: [...h.d], loss: [...h.loss] })),
-      online_fits: this.onlineFits.map((f) => (f ? { ...f, residuals: [...f.residuals] } : null)),
+      name: this.name, weights: vec(s.weights), last_step: s.last_step, tokens_seen: s.tokens_seen, in_window: s.in_window,
+      win_loss: vec(s.win_loss), win_tokens: vec(s.win_tokens), win_eval: vec(s.win_eval),
+      loss: vec(s.loss), init: vec(s.init), velocity: vec(s.velocity), signals: [...s.signals],
+      history: s.history.map((h) => ({ d: [...h.d], loss: [...h.loss] })),
+      online_fits: s.online_fits.map((f) => (f ? { ...f, residuals: [...f.residuals] } : null)),
     };
   }
 
-  restore(s: MixerState): void {
-    readName(s, this.name);
-    const K = this.K;
-    const hist = s.history, fits = s.online_fits, sig = s.signals;
-    const okNums = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => typeof x === "number" && Number.isFinite(x));
-    if (!Array.isArray(hist) || hist.length !== K || !hist.every((h) => okNums(h?.d) && okNums(h?.loss) && h.d.length === h.loss.length)) throw new ConfigError("mixer.state.history", `expected ${K} {d, loss} series`);
-    if (!Array.isArray(fits) || fits.length !== K) throw new ConfigError("mixer.state.online_fits", `expected ${K} entries`);
-    if (!Array.isArray(sig) || sig.length !== K) throw new ConfigError("mixer.state.signals", `expected ${K} entries`);
-    Object.assign(this, {
-      w: readVec(s, "weights", K), lastStep: readNum(s, "last_step"), tokensSeen: readNum(s, "tokens_seen"), inWindow: readNum(s, "in_window"),
-      winLoss: readVec(s, "win_loss", K), winTokens: readVec(s, "win_tokens", K), winEval: readVec(s, "win_eval", K),
-      loss: readVec(s, "loss", K), init: readVec(s, "init", K), velocity: readVec(s, "velocity", K), signals: sig.map(String),
-      history: (hist as { d: number[]; loss: number[] }[]).map((h) => ({ d: [...h.d], loss: [...h.loss] })),
-      onlineFits: (fits as (LawFit | null)[]).map((f) => (f ? { ...f, residuals: [...f.residuals] } : null)),
-    });
+  restore(blob: MixerState): void {
+    const r = new StateReader(blob, this.name, this.K);
+    this.s = {
+      weights: r.vec("weights"), last_step: r.num("last_step"), tokens_seen: r.num("tokens_seen"), in_window: r.num("in_window"),
+      win_loss: r.vec("win_loss"), win_tokens: r.vec("win_tokens"), win_eval: r.vec("win_eval"),
+      loss: r.vec("loss"), init: r.vec("init"), velocity: r.vec("velocity"), signals: r.labels("signals", SIGNALS),
+      history: r.perDomain("history", (h, at) => r.series(h, at, ["d", "loss"], true)),
+      online_fits: r.perDomain("online_fits", (f, at) => (f === null ? null : readLawFit(r, f, at))),
+    };
   }
 
   describe(): Record<string, unknown> {
     const per = (f: (i: number) => unknown) => Object.fromEntries(this.domains.map((d, i) => [d.name, f(i)]));
+    const s = this.s;
     return {
       name: this.name,
       floor: this.p.eps / this.K,
@@ -235,14 +213,30 @@ export class VelocituneMixer implements Mixer {
       eta: this.p.eta,
       eps: this.p.eps,
       target_tokens: this.p.target_tokens ?? null,
-      targets: per((i) => (Number.isNaN(this.fixedTarget[i]) ? (this.onlineFits[i] ? lawAt(this.onlineFits[i]!, this.p.target_tokens!) : null) : this.fixedTarget[i])),
+      targets: per((i) => (Number.isNaN(this.fixedTarget[i]) ? (s.online_fits[i] ? lawAt(s.online_fits[i]!, this.p.target_tokens!) : null) : this.fixedTarget[i])),
       laws: per((i) => {
-        const f = this.proxyFits[i] ?? this.onlineFits[i];
+        const f = this.proxyFits[i] ?? s.online_fits[i];
         return f ? { source: this.proxyFits[i] ? "proxy" : "online", E: f.E, B: f.B, beta: f.beta, rmse: f.rmse, residuals: f.residuals } : null;
       }),
-      initial_losses: per((i) => (this.init[i] >= 0 ? this.init[i] : null)),
-      velocity: per((i) => this.velocity[i]),
-      signals: per((i) => this.signals[i]),
+      initial_losses: per((i) => (s.init[i] >= 0 ? s.init[i] : null)),
+      velocity: per((i) => s.velocity[i]),
+      signals: per((i) => s.signals[i]),
     };
   }
+}
+
+/** A fresh window: nothing summed, no eval_loss seen. */
+function emptyWindow(K: number): Pick<VelocituneState, "win_loss" | "win_tokens" | "win_eval"> {
+  return { win_loss: new Float64Array(K), win_tokens: new Float64Array(K), win_eval: new Float64Array(K).fill(-1) };
+}
+
+/**
+ * One saved online fit. E, B and β must be finite (a fit is only kept when they are); rmse and
+ * the residuals are report-only and may be null, the JSON form of a non-finite value.
+ */
+function readLawFit(r: StateReader, f: unknown, at: string): LawFit {
+  const x = r.record(f, at, ["E", "B", "beta"], ["rmse"]);
+  const res = x.residuals;
+  if (!Array.isArray(res) || !res.every((v) => typeof v === "number" || v === null)) r.fail(`${at}.residuals`, "expected an array of numbers");
+  return { ...(x as unknown as LawFit), residuals: [...(res as number[])] };
 }

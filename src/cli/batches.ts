@@ -5,7 +5,7 @@
 import { batchDigest } from "../batch/assemble.js";
 import { readStateFile, writeStateFile } from "../loader/state-blob.js";
 import type { LoaderState } from "../loader/loader.js";
-import type { MixerState } from "../../mixers/types.js";
+import type { MixerState } from "../../mixers/contract.js";
 import { openRun } from "./common.js";
 
 export interface RunState {

@@ -2,7 +2,7 @@
 import { loadConfig, type LoadedConfig } from "../config/load.js";
 import { Loader } from "../loader/loader.js";
 import { createMixer } from "../../mixers/registry.js";
-import type { DomainInfo, Mixer } from "../../mixers/types.js";
+import type { DomainInfo, Mixer } from "../../mixers/contract.js";
 
 export interface Opened {
   readonly loaded: LoadedConfig;

@@ -1,5 +1,5 @@
 /** What a gym run reports (the `--json` output), the summaries every mode shares, and the stdout table. */
-import type { MixerState } from "../../mixers/types.js";
+import type { MixerState } from "../../mixers/contract.js";
 
 export type PerDomain = Record<string, number>;
 

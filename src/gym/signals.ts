@@ -16,7 +16,7 @@
  * Counts are non-negative, so s_i ≥ 0: DoGE's dw_min = 0 clip never binds here.
  */
 import { IGNORE_INDEX } from "../batch/assemble.js";
-import type { DomainFeedback, StepFeedback } from "../../mixers/types.js";
+import type { DomainFeedback, StepFeedback } from "../../mixers/contract.js";
 import { CountMap } from "./count-map.js";
 import type { BatchArrays } from "./ngram.js";
 

@@ -19,7 +19,7 @@
  */
 import { createMixer } from "../../mixers/registry.js";
 import { naturalWeights, uniformWeights } from "../../mixers/common.js";
-import type { DomainFeedback, DomainInfo, StepFeedback } from "../../mixers/types.js";
+import type { DomainFeedback, DomainInfo, StepFeedback } from "../../mixers/contract.js";
 import { ConfigError } from "../util/errors.js";
 import type { GymConfig, SyntheticSection } from "./config.js";
 import { gymDefaults, type RunShape } from "./defaults.js";

@@ -22,7 +22,7 @@ import { TokenizerPool } from "../tokenize/pool.js";
 import { DeficitSampler } from "../sample/deficit.js";
 import { StreamingPacker, toRef, type ItemRef, type PackerState, type StreamDocument, type StreamItem } from "../pack/stream.js";
 import { assembleBatch, type Batch } from "../batch/assemble.js";
-import type { DomainInfo } from "../../mixers/types.js";
+import type { DomainInfo } from "../../mixers/contract.js";
 import { DomainReader, type DomainReaderState } from "./domain-reader.js";
 
 /** Served-data counters; cumulative over the run and part of the state. */

@@ -6,7 +6,7 @@
  * so the losses the trainer sent back, would have differed. It answers "how would mixer B
  * have reacted to what mixer A's run saw", not "what would B's run have done".
  */
-import type { DomainFeedback, DomainInfo, Mixer, StepFeedback } from "../../mixers/types.js";
+import type { DomainFeedback, DomainInfo, Mixer, StepFeedback } from "../../mixers/contract.js";
 import { createMixer } from "../../mixers/registry.js";
 import type { FeedbackRecord, RunDir } from "./run-dir.js";
 

@@ -6,7 +6,7 @@
  * recorded step the last weights stay in force.
  */
 import { FixedMixer } from "../../mixers/static.js";
-import type { DomainInfo } from "../../mixers/types.js";
+import type { DomainInfo } from "../../mixers/contract.js";
 import type { RecordedSchedule } from "./run-dir.js";
 
 export class ScheduleMixer extends FixedMixer {

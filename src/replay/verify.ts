@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import { batchDigest, type Batch } from "../batch/assemble.js";
 import { Loader } from "../loader/loader.js";
 import { createMixer } from "../../mixers/registry.js";
-import type { DomainInfo } from "../../mixers/types.js";
+import type { DomainInfo } from "../../mixers/contract.js";
 import { feedbackOf } from "./counterfactual.js";
 import { RecordedSchedule, toArray, type RunDir } from "./run-dir.js";
 

@@ -22,7 +22,7 @@ import { batchDigest, type Batch } from "../batch/assemble.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { Loader, LoaderState } from "../loader/loader.js";
 import { ConfigError, DataError } from "../util/errors.js";
-import type { DomainInfo } from "../../mixers/types.js";
+import type { DomainInfo } from "../../mixers/contract.js";
 
 export type BuilderMode = "worker" | "inline";
 

@@ -4,7 +4,7 @@
  * `grad_alignment` (and `eval_loss`, a mean, not a sum), averaged over the ranks that reported it; `lr` from the lowest rank that
  * sent one. A re-sent (step, rank) must match what was recorded, byte for byte in meaning.
  */
-import type { DomainFeedback, StepFeedback } from "../../mixers/types.js";
+import type { DomainFeedback, StepFeedback } from "../../mixers/contract.js";
 import { OPTIONAL_SIGNALS, type DomainSignals } from "../protocol/types.js";
 
 /** One rank's feedback for one step, normalised (domain order, fields merged). JSON-able. */

@@ -24,7 +24,7 @@ import type { LoaderState } from "../loader/loader.js";
 import { decodeStateBlob, encodeStateBlob, readStateFile } from "../loader/state-blob.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { createMixer } from "../../mixers/registry.js";
-import { MixerInputError, type DomainInfo, type Mixer, type MixerState } from "../../mixers/types.js";
+import { MixerInputError, type DomainInfo, type Mixer, type MixerState } from "../../mixers/contract.js";
 import { encodeHeader, encodeMessage } from "../protocol/codec.js";
 import {
   ProtocolError,

@@ -3,16 +3,8 @@
  * a config field path, or a file and line, so it can be fixed without a debugger.
  */
 
-/** A configuration value is invalid. `path` is the dotted field path, e.g. `domains[2].sources[0].path`. */
-export class ConfigError extends Error {
-  constructor(
-    readonly path: string,
-    message: string,
-  ) {
-    super(`config ${path}: ${message}`);
-    this.name = "ConfigError";
-  }
-}
+/** A configuration value is invalid (`path` = dotted field path). Defined with the mixer contract, which throws it too. */
+export { ConfigError } from "../../mixers/contract.js";
 
 /** Why a document could not be used. Also the key under which skips are counted in stats. */
 export type DataErrorReason =

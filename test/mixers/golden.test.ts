@@ -16,8 +16,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { createMixer, type MixerSpec } from "../../mixers/registry.js";
-import type { DomainFeedback, MixerState, StepFeedback } from "../../mixers/types.js";
-import { fitDataLaw } from "../../mixers/velocitune.js";
+import type { DomainFeedback, MixerState, StepFeedback } from "../../mixers/contract.js";
+import { fitDataLaw } from "../../mixers/fit.js";
 import { doms } from "./helpers.js";
 
 const GOLDEN = fileURLToPath(new URL("./golden.json", import.meta.url));

@@ -1,6 +1,6 @@
 /** Shared test helpers: feedback builders and fast-check generators for mixer inputs. */
 import fc from "fast-check";
-import type { DomainFeedback, DomainInfo, StepFeedback } from "../../mixers/types.js";
+import type { DomainFeedback, DomainInfo, StepFeedback } from "../../mixers/contract.js";
 
 export const doms = (K: number, extra: (i: number) => Partial<DomainInfo> = () => ({})): DomainInfo[] =>
   Array.from({ length: K }, (_, i) => ({ name: `d${i}`, tokens: 1000 * (i + 1), ...extra(i) }));

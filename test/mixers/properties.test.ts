@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createMixer, type MixerSpec } from "../../mixers/registry.js";
-import { MixerInputError, type DomainFeedback, type Mixer, type StepFeedback } from "../../mixers/types.js";
+import { MixerInputError, type DomainFeedback, type Mixer, type StepFeedback } from "../../mixers/contract.js";
 import { doms, feedbackRun, sameBits } from "./helpers.js";
 
 const K = 4;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createMixer } from "../../mixers/registry.js";
-import { fitDataLaw } from "../../mixers/velocitune.js";
+import { fitDataLaw } from "../../mixers/fit.js";
 import { doms, fb } from "./helpers.js";
 
 const close = (a: Float64Array, b: number[], digits = 12) => b.forEach((x, i) => expect(a[i]).toBeCloseTo(x, digits));
