@@ -2,12 +2,14 @@
  * What must hold for every mixer, whatever the feedback:
  * - weights stay on the simplex and never below the mixer's floor (describe().floor);
  * - state() → JSON → restore() into a fresh instance gives bit-identical next weights;
- * - invalid input throws MixerInputError and leaves state() deep-equal to before.
+ * - invalid input throws MixerInputError and leaves state() deep-equal to before;
+ * - a corrupt or foreign resume state throws ConfigError naming the field (mixer.state.<key>)
+ *   and leaves the mixer exactly as it was.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createMixer, type MixerSpec } from "../../mixers/registry.js";
-import { MixerInputError, type DomainFeedback, type Mixer, type StepFeedback } from "../../mixers/contract.js";
+import { ConfigError, MixerInputError, type DomainFeedback, type Mixer, type MixerState, type StepFeedback } from "../../mixers/contract.js";
 import { doms, feedbackRun, sameBits } from "./helpers.js";
 
 const K = 4;
@@ -147,6 +149,48 @@ describe.each(SPECS.map((s) => [label(s), s] as const))("%s", (_, spec) => {
         expect(sameBits(m.weights(last + 1), wBefore)).toBe(true);
       }),
       RUNS,
+    );
+  });
+
+  it("restore() of a corrupt or foreign state throws ConfigError naming the field and changes nothing", () => {
+    // Values no state field accepts: not a number, not K numbers, not K entries, not a series or law.
+    const junk = fc.constantFrom<unknown>("x", null, {}, Array.from({ length: K + 1 }, () => 0), undefined);
+    const others = SPECS.filter((o) => o.name !== spec.name);
+    fc.assert(
+      fc.property(feedbackRun(K, 0, 8), fc.nat(), fc.nat(), junk, fc.boolean(), fc.nat(), (run, whichKey, whichEntry, bad, nested, whichOther) => {
+        const m = make(spec);
+        run.forEach((f) => m.update(f));
+        const before = m.state();
+        const wBefore = m.weights(run.length ? run[run.length - 1].step + 1 : 0);
+        const keys = Object.keys(before);
+        const key = keys[whichKey % keys.length];
+        const blob = JSON.parse(JSON.stringify(before)) as MixerState;
+        const field = blob[key];
+        if (nested && Array.isArray(field) && field.length > 0 && bad !== null) {
+          // One entry of a per-domain list (null is a valid entry of some lists, so not used here).
+          const i = whichEntry % field.length;
+          field[i] = bad === undefined ? "x" : bad;
+        } else {
+          blob[key] = bad;
+        }
+        const candidates: MixerState[] = [blob, make(others[whichOther % others.length]).state(), createMixer(spec, doms(K + 1, (i) => ({ entropy: 1 + 0.5 * i, refLoss: 1 + i }))).state()];
+        candidates.forEach((c, j) => {
+          let threw: unknown = null;
+          try {
+            m.restore(c);
+          } catch (e) {
+            threw = e;
+          }
+          if (j === 2 && Object.keys(before).length === 2) return; // {name, last_step} has no per-domain field: fits any K
+          expect(threw).toBeInstanceOf(ConfigError);
+          const path = (threw as ConfigError).path;
+          if (j === 0) expect([`mixer.state.${key}`, "mixer.state.name"].includes(path) || path.startsWith(`mixer.state.${key}[`)).toBe(true);
+          if (j === 1) expect(path).toBe("mixer.state.name");
+          expect(m.state()).toEqual(before);
+          expect(sameBits(m.weights(run.length ? run[run.length - 1].step + 1 : 0), wBefore)).toBe(true);
+        });
+      }),
+      { numRuns: 40 },
     );
   });
 });
