@@ -43,11 +43,16 @@ function serveMissing(): string | undefined {
   }
 }
 
-/** Why the Python suites cannot run here (with the fix), or undefined when they can. Probed once per test file. */
-export const pythonMissing: string | undefined = ((): string | undefined => {
-  const why = probe("zmq, msgpack, numpy, torch");
-  return why === undefined ? undefined : `${PYTHON} cannot import the client's packages (${why}); install them with: ${PYTHON_INSTALL}`;
-})();
+let probed: { missing: string | undefined } | undefined;
+
+/** Why the Python suites cannot run here (with the fix), or undefined when they can. Probed once per test file, on first use. */
+export function pythonMissing(): string | undefined {
+  if (probed === undefined) {
+    const why = probe("zmq, msgpack, numpy, torch");
+    probed = { missing: why === undefined ? undefined : `${PYTHON} cannot import the client's packages (${why}); install them with: ${PYTHON_INSTALL}` };
+  }
+  return probed.missing;
+}
 
 export const skipPython: boolean = process.env[SKIP_ENV] === "1";
 
@@ -58,12 +63,13 @@ export const skipPython: boolean = process.env[SKIP_ENV] === "1";
  */
 export function describePython(name: string, opts: { needsService?: boolean }, body: () => void): void {
   if (skipPython) {
-    const why = `${SKIP_ENV}=1${pythonMissing === undefined ? "" : `; ${pythonMissing}`}`;
+    const missing = pythonMissing();
+    const why = `${SKIP_ENV}=1${missing === undefined ? "" : `; ${missing}`}`;
     console.warn(`skipped Python suite "${name}": ${why}`);
     describe.skip(`${name} [skipped: ${why}]`, body);
     return;
   }
-  const missing = pythonMissing ?? (opts.needsService ? serveMissing() : undefined);
+  const missing = pythonMissing() ?? (opts.needsService ? serveMissing() : undefined);
   if (missing === undefined) {
     describe(name, body);
     return;
