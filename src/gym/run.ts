@@ -2,8 +2,9 @@
  * `mixload gym`, real mode: every mixer drives its own loader (same config, same seed) for
  * the same number of steps, and its own fresh learner (ngram.ts) learns from exactly the
  * served tokens. Per step: weights → loader.next → per-token prequential losses of the
- * learner and of the frozen reference → StepFeedback (signals.ts) → queued, folded into the
- * mixer `feedback_lag` steps later (what the service does) → learner trains on the batch.
+ * learner and of the frozen reference → StepFeedback (signals.ts) → folded through the same
+ * WeightSchedule the service uses (its weights in force `feedback_lag` steps later) → learner
+ * trains on the batch.
  * Held-out sets (heldout.ts) are evaluated every `eval_every` steps and after the last; the
  * per-domain held-out mean loss rides along as `eval_loss` in that step's feedback.
  *
@@ -15,9 +16,10 @@
  */
 import { parseConfig } from "../config/load.js";
 import { Loader } from "../loader/loader.js";
+import { WeightSchedule } from "../schedule/weight-schedule.js";
 import { createMixer } from "../../mixers/registry.js";
 import { naturalWeights, uniformWeights } from "../../mixers/common.js";
-import type { DomainInfo, Mixer, StepFeedback } from "../../mixers/contract.js";
+import type { DomainInfo, Mixer } from "../../mixers/contract.js";
 import { fitDataLaw } from "../../mixers/fit.js";
 import { IGNORE_INDEX } from "../batch/assemble.js";
 import { CountMap } from "./count-map.js";
@@ -189,16 +191,13 @@ async function runMixer(g: GymConfig, mixer: Mixer, held: HeldoutSet, ref: Refer
   const loss = new Float64Array(shape.tokensPerStep);
   const refLoss = new Float64Array(shape.tokensPerStep);
   const tracker = new WeightTracker(names);
-  const queue: StepFeedback[] = [];
+  // The service's schedule: step t's weights come from the feedback of steps ≤ t − lag.
+  const schedule = new WeightSchedule(mixer, g.gym.feedback_lag);
   const curve: MixerResult["curve"] = [];
   let heldout = evaluate(learner, held, loader.seqLen);
   try {
     for (let t = 0; t < steps; t++) {
-      while (queue.length > 0 && queue[0].step <= t - g.gym.feedback_lag) {
-        const fb = queue.shift()!;
-        if (mixer.needsFeedback) mixer.update(fb);
-      }
-      const w = mixer.weights(t);
+      const w = schedule.weightsFor(t);
       tracker.add(w);
       const batch = await loader.next(w);
       if (batch === null) break;
@@ -211,7 +210,9 @@ async function runMixer(g: GymConfig, mixer: Mixer, held: HeldoutSet, ref: Refer
         const o = objectives(names, heldout, ref.heldout);
         curve.push({ step: t + 1, mean: o.mean, worst_excess: o.worst_excess.excess });
       }
-      queue.push(signals.build(t, batch, loss, refLoss, g.gym.doge_lr, evalLoss));
+      // Folded at once; its weights are pinned to t + lag, so they still reach the mixer's batches late.
+      const fb = signals.build(t, batch, loss, refLoss, g.gym.doge_lr, evalLoss);
+      if (mixer.needsFeedback) schedule.fold(fb);
     }
     const o = objectives(names, heldout, ref.heldout);
     return {

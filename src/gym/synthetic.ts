@@ -17,9 +17,10 @@
  * ε ~ N(0, 1) comes from a generator seeded with the config seed, restarted for every mixer, so
  * every mixer sees the same noise sequence. Final "held-out" loss = noiseless L_i at the end.
  */
+import { WeightSchedule } from "../schedule/weight-schedule.js";
 import { createMixer } from "../../mixers/registry.js";
 import { naturalWeights, uniformWeights } from "../../mixers/common.js";
-import type { DomainFeedback, DomainInfo, StepFeedback } from "../../mixers/contract.js";
+import type { DomainFeedback, DomainInfo } from "../../mixers/contract.js";
 import { ConfigError } from "../util/errors.js";
 import type { GymConfig, SyntheticSection } from "./config.js";
 import { gymDefaults, type RunShape } from "./defaults.js";
@@ -146,15 +147,11 @@ export function runSynthetic(g: GymConfig, options: SyntheticOptions): GymReport
       const world = new SyntheticWorld(laws, s);
       const noise = normals(config.seed);
       const tracker = new WeightTracker(names);
-      const queue: StepFeedback[] = [];
+      const schedule = new WeightSchedule(mixer, g.gym.feedback_lag);
       const curve: MixerResult["curve"] = [];
       const served = new Float64Array(K);
       for (let t = 0; t < steps; t++) {
-        while (queue.length > 0 && queue[0].step <= t - g.gym.feedback_lag) {
-          const fb = queue.shift()!;
-          if (mixer.needsFeedback) mixer.update(fb);
-        }
-        const w = mixer.weights(t);
+        const w = schedule.weightsFor(t);
         tracker.add(w);
         const n = allocate(w, T);
         const L = world.losses(), align = world.alignment();
@@ -177,7 +174,7 @@ export function runSynthetic(g: GymConfig, options: SyntheticOptions): GymReport
           const o = objectives(names, ev, refFinal);
           curve.push({ step: t + 1, mean: o.mean, worst_excess: o.worst_excess.excess });
         }
-        queue.push({ step: t, domains, lr: g.gym.doge_lr });
+        if (mixer.needsFeedback) schedule.fold({ step: t, domains, lr: g.gym.doge_lr });
       }
       const final = world.losses();
       const total = served.reduce((a, b) => a + b, 0);

@@ -6,6 +6,7 @@
  * so the losses the trainer sent back, would have differed. It answers "how would mixer B
  * have reacted to what mixer A's run saw", not "what would B's run have done".
  */
+import { effectiveStep, WeightSchedule, type ScheduleEntry } from "../schedule/weight-schedule.js";
 import type { DomainFeedback, DomainInfo, Mixer, StepFeedback } from "../../mixers/contract.js";
 import { createMixer } from "../../mixers/registry.js";
 import type { FeedbackRecord, RunDir } from "./run-dir.js";
@@ -51,16 +52,20 @@ export function runCounterfactual(run: RunDir, info: DomainInfo[], spec: { name:
   const mixer: Mixer = createMixer(spec, info);
   const lag = run.loaded.config.serve.feedback_lag;
   const named = (w: ArrayLike<number>): Record<string, number> => Object.fromEntries(run.domains.map((d, i) => [d, w[i]]));
-  const points: Trajectory["points"] = [{ step: 0, weights: named(mixer.weights(0)) }];
+  const schedule = new WeightSchedule(mixer, lag);
+  const points: Trajectory["points"] = [{ step: 0, weights: named(schedule.initial.weights) }];
   const rejected: Trajectory["rejected"] = [];
   for (const fb of run.feedback) {
+    let entry: ScheduleEntry | null;
     try {
-      mixer.update(feedbackOf(run.domains, fb));
+      entry = schedule.fold(feedbackOf(run.domains, fb));
     } catch (e) {
       rejected.push({ step: fb.step, reason: (e as Error).message });
       continue;
     }
-    points.push({ step: fb.step + lag, weights: named(mixer.weights(fb.step + lag)) });
+    // A static mixer's weights are a function of the step alone: sample them where a fold would pin them.
+    const step = entry?.step ?? effectiveStep(fb.step, lag);
+    points.push({ step, weights: named(entry?.weights ?? mixer.weights(step)) });
   }
   return {
     counterfactual: true,

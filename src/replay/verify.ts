@@ -11,6 +11,7 @@
  * folded in step order through a fresh mixer built from the config, must give exactly the
  * recorded weight changes — so the schedule itself is a pure function of the recorded feedback.
  */
+import { effectiveStep, WeightSchedule, type ScheduleEntry } from "../schedule/weight-schedule.js";
 import { createHash } from "node:crypto";
 import { batchDigest, type Batch } from "../batch/assemble.js";
 import { Loader } from "../loader/loader.js";
@@ -122,22 +123,24 @@ function checkSchedule(run: RunDir, info: DomainInfo[], note: (m: Mismatch) => v
   const mixer = createMixer(run.loaded.config.mixer, info);
   if (!mixer.needsFeedback) return 0;
   const lag = run.loaded.config.serve.feedback_lag;
+  const schedule = new WeightSchedule(mixer, lag);
   const changes = new Map(run.weights.map((w) => [w.effective_step, toArray(run.domains, w.weights)]));
   let n = 0;
   for (const fb of run.feedback) {
+    let entry: ScheduleEntry | null;
     try {
-      mixer.update(feedbackOf(run.domains, fb));
+      entry = schedule.fold(feedbackOf(run.domains, fb));
     } catch (e) {
-      note({ step: fb.step + lag, what: "schedule", detail: `${mixer.name} rejected the recorded feedback of step ${fb.step}: ${(e as Error).message}` });
+      note({ step: effectiveStep(fb.step, lag), what: "schedule", detail: `${mixer.name} rejected the recorded feedback of step ${fb.step}: ${(e as Error).message}` });
       return n;
     }
-    const want = changes.get(fb.step + lag);
+    if (entry === null) continue;
+    const want = changes.get(entry.step);
     if (want === undefined) continue;
-    const got = Array.from(mixer.weights(fb.step + lag));
-    const d = same(want, got);
+    const d = same(want, entry.weights);
     n += 1;
     if (d >= 0) {
-      note({ step: fb.step + lag, what: "schedule", detail: `${run.domains[d]}: recorded ${want[d]}, ${mixer.name} on the recorded feedback gives ${got[d]}` });
+      note({ step: entry.step, what: "schedule", detail: `${run.domains[d]}: recorded ${want[d]}, ${mixer.name} on the recorded feedback gives ${entry.weights[d]}` });
       return n;
     }
   }
