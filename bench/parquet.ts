@@ -10,6 +10,8 @@
  *   parquet.shuffle_quality    mean distance between consecutive documents' original rows, block
  *                              shuffle ÷ a uniform permutation (1 = as scattered as uniform; reading
  *                              in order would be 1/(n/3))
+ *   parquet.remote.loader      whole loader over HTTP range requests from nginx on loopback ÷ the same files local (≥ 0.7)
+ *   parquet.remote.source      the source alone, one epoch in block-shuffled order, remote ÷ local (≥ 0.7)
  *   parquet.rss_64_domains     peak RSS of a process serving 64 Parquet domains (target ≤ 300 MB)
  *
  * Parquet files are written by DuckDB (a devDependency: the writer the tests use too).
@@ -29,6 +31,7 @@ import { BlockShuffle } from "../src/sample/block-shuffle.js";
 import { FeistelPermutation } from "../src/sample/permutation.js";
 import { DEFAULT_SHUFFLE_WINDOW } from "../src/loader/domain-reader.js";
 import { SERVICE_NODE_FLAGS } from "../src/cli/node-flags.js";
+import { startNginx } from "../test/helpers/nginx.js";
 
 export interface BenchRow {
   stage: string;
@@ -207,6 +210,43 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
     const uni = meanJump((p) => uniform.permute(p));
     rows.push({ stage: "parquet.shuffle_quality", value: block / uni, unit: "×", note: `mean |Δ row| of consecutive documents: block shuffle ${block.toFixed(0)} vs uniform ${uni.toFixed(0)} (in order: 1); ${n} rows in ${source.blocks.length} row groups, window ${DEFAULT_SHUFFLE_WINDOW}` });
     source.close();
+  }
+
+  log("parquet: remote (nginx on loopback) vs the same files local");
+  {
+    const server = await startNginx(dir);
+    try {
+      const remoteConfig = writeConfig("loader-remote", (d) => ({ type: "parquet", path: `${server.url}/${path.basename(d.parquet)}` }));
+      const local: number[] = [];
+      const remote: number[] = [];
+      for (let r = 0; r < repeats; r++) {
+        local.push((await packStats({ config: parquetConfig, steps: 100 })).tokens_per_s);
+        remote.push((await packStats({ config: remoteConfig, steps: 100 })).tokens_per_s);
+      }
+      rows.push({ stage: "parquet.remote.loader", value: median(remote) / median(local), unit: "×", target: "≥ 0.7", note: `whole loader, 17 Parquet domains over HTTP range requests: ${(median(remote) / 1e6).toFixed(2)} vs local ${(median(local) / 1e6).toFixed(2)} M tokens/s` });
+      // The source alone, an epoch in the loader's block-shuffled order, 64 rows per readMany.
+      const readEpoch = async (spec: string): Promise<number> => {
+        const source = await openParquet(spec, "/");
+        const order = new BlockShuffle(source.blocks, DEFAULT_SHUFFLE_WINDOW, 7);
+        const t0 = performance.now();
+        let n = 0;
+        for (let p = 0; p < order.n; p += 64) {
+          const idx = Array.from({ length: Math.min(64, order.n - p) }, (_, k) => order.permute(p + k));
+          for (const d of await source.readMany(idx)) if (d.kind === "text") n += d.text.length;
+        }
+        source.close();
+        return n / ((performance.now() - t0) / 1000);
+      };
+      const localChars: number[] = [];
+      const remoteChars: number[] = [];
+      for (let r = 0; r < repeats; r++) {
+        localChars.push(await readEpoch(biggest.parquet));
+        remoteChars.push(await readEpoch(`${server.url}/${path.basename(biggest.parquet)}`));
+      }
+      rows.push({ stage: "parquet.remote.source", value: median(remoteChars) / median(localChars), unit: "×", target: "≥ 0.7", note: `one epoch of ${biggest.name} in block-shuffled order: ${(median(remoteChars) / 1e6).toFixed(1)} vs local ${(median(localChars) / 1e6).toFixed(1)} M chars/s` });
+    } finally {
+      await server.stop();
+    }
   }
 
   log("parquet: peak RSS serving 64 Parquet domains");
