@@ -3,7 +3,7 @@
  * one command: 100 steps == 50 steps + --save-state, then --resume for 50, line for line.
  */
 import { batchDigest } from "../batch/assemble.js";
-import { readStateFile, writeStateFile } from "../loader/state-blob.js";
+import { readStateFile, ResumeMismatchError, StateBlobError, writeStateFile } from "../loader/state-blob.js";
 import type { LoaderState } from "../loader/loader.js";
 import type { MixerState } from "../../mixers/contract.js";
 import { openRun } from "./common.js";
@@ -26,8 +26,11 @@ export async function batchesCommand(options: BatchesOptions): Promise<void> {
   const { loader, mixer } = await openRun(options.config, { workers: options.workers });
   try {
     if (options.resume !== undefined) {
-      const state = readStateFile(options.resume) as RunState;
-      if (state.mixer.name !== mixer.name) throw new Error(`${options.resume}: saved with mixer ${state.mixer.name}, config has ${mixer.name}`);
+      const state = readStateFile(options.resume) as Partial<RunState> | null;
+      if (state === null || typeof state !== "object" || typeof state.loader !== "object" || typeof state.mixer?.name !== "string") {
+        throw new StateBlobError(options.resume, "not a state of `mixload batches --save-state` or `serve` (no loader and mixer state in it)");
+      }
+      if (state.mixer.name !== mixer.name) throw new ResumeMismatchError(`${options.resume} was saved with mixer ${state.mixer.name}, the config has ${mixer.name}`);
       await loader.restore(state.loader);
       mixer.restore(state.mixer.state);
     }

@@ -24,6 +24,7 @@ import { StreamingPacker, toRef, type ItemRef, type PackerState, type StreamDocu
 import { assembleBatch, type Batch } from "../batch/assemble.js";
 import type { DomainInfo } from "../../mixers/contract.js";
 import { DomainReader, type DomainReaderState } from "./domain-reader.js";
+import { ResumeMismatchError } from "./state-blob.js";
 
 /** Served-data counters; cumulative over the run and part of the state. */
 export interface LoaderCounters {
@@ -43,6 +44,8 @@ export interface LoaderState {
   version: 1;
   /** Digest of the config fields that shape batches; a state only resumes the run it came from. */
   fingerprint: string;
+  /** The JSON hashed into `fingerprint`, so a refusal can name the field that differs. Absent in older states. */
+  fingerprintInputs?: string;
   step: number;
   sampler: number[];
   /** Per domain, tokens owed in what was served: Σ_steps (w_i·T − T_i). */
@@ -80,8 +83,8 @@ export interface LoaderOptions {
   readonly deferReadAhead?: boolean;
 }
 
-/** The config fields that determine the batch stream (not the mixer: its output is the weights passed in). */
-export function configFingerprint(config: Config): string {
+/** The config fields that determine the batch stream (not the mixer: its output is the weights passed in), as the JSON hashed into the fingerprint. */
+export function fingerprintInputs(config: Config): string {
   const shaping = {
     seed: config.seed,
     seq_len: config.seq_len,
@@ -93,7 +96,54 @@ export function configFingerprint(config: Config): string {
     on_exhausted: config.on_exhausted,
     domains: config.domains,
   };
-  return createHash("sha256").update(JSON.stringify(shaping)).digest("hex").slice(0, 32);
+  return JSON.stringify(shaping);
+}
+
+export function configFingerprint(config: Config): string {
+  return createHash("sha256").update(fingerprintInputs(config)).digest("hex").slice(0, 32);
+}
+
+/**
+ * What differs between two fingerprint inputs, as `path: state → config` parts (the first few).
+ * The fingerprint alone says only *that* they differ; the user needs to know which field to fix.
+ */
+export function describeConfigDiff(saved: string, current: string, limit = 3): string[] {
+  const out: string[] = [];
+  const show = (v: unknown): string => {
+    const s = v === undefined ? "(absent)" : JSON.stringify(v);
+    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  };
+  const walk = (a: unknown, b: unknown, at: string): void => {
+    if (JSON.stringify(a) === JSON.stringify(b)) return;
+    if (Array.isArray(a) && Array.isArray(b)) {
+      if (at === "domains") {
+        // Domains are known by name: other names or another order is the difference to report.
+        const names = (xs: unknown[]) => xs.map((d) => (d as { name?: unknown }).name);
+        const [na, nb] = [names(a), names(b)];
+        if (JSON.stringify(na) !== JSON.stringify(nb)) {
+          const gone = na.filter((n) => !nb.includes(n));
+          const added = nb.filter((n) => !na.includes(n));
+          const parts = [...(gone.length > 0 ? [`${show(gone)} only in the state`] : []), ...(added.length > 0 ? [`${show(added)} only in this config`] : [])];
+          out.push(`domains ${parts.length > 0 ? parts.join(", ") : `in another order ${show(na)} → ${show(nb)}`}`);
+          return;
+        }
+        for (let i = 0; i < a.length; i++) walk(a[i], b[i], `domains[${String((a[i] as { name?: unknown }).name)}]`);
+        return;
+      }
+      if (a.length !== b.length) out.push(`${at} has ${a.length} entries → ${b.length}`);
+      for (let i = 0; i < Math.min(a.length, b.length); i++) walk(a[i], b[i], `${at}[${i}]`);
+      return;
+    }
+    if (a !== null && b !== null && typeof a === "object" && typeof b === "object" && !Array.isArray(a) && !Array.isArray(b)) {
+      const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+      for (const k of keys) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at === "" ? k : `${at}.${k}`);
+      return;
+    }
+    out.push(`${at} ${show(a)} → ${show(b)}`);
+  };
+  walk(JSON.parse(saved), JSON.parse(current), "");
+  if (out.length > limit) return [...out.slice(0, limit), `and ${out.length - limit} more`];
+  return out;
 }
 
 export class Loader {
@@ -102,6 +152,7 @@ export class Loader {
   /** Global rows per step: world × batch_size. */
   readonly rowsPerStep: number;
   readonly fingerprint: string;
+  private readonly fingerprintJson: string;
   private stepIndex = 0;
   private weights: Float64Array;
   private readonly eligible: Uint8Array;
@@ -126,6 +177,7 @@ export class Loader {
     this.domains = config.domains.map((d) => d.name);
     this.seqLen = config.seq_len;
     this.rowsPerStep = config.world * config.batch_size;
+    this.fingerprintJson = fingerprintInputs(config);
     this.fingerprint = configFingerprint(config);
     this.weights = new Float64Array(k).fill(1 / k);
     this.eligible = new Uint8Array(k).fill(1);
@@ -388,6 +440,7 @@ export class Loader {
       format: "mixload-loader-state",
       version: 1,
       fingerprint: this.fingerprint,
+      fingerprintInputs: this.fingerprintJson,
       step: this.stepIndex,
       sampler: this.sampler.state(),
       servedOwed: Array.from(this.servedOwed),
@@ -399,13 +452,19 @@ export class Loader {
   }
 
   async restore(state: LoaderState): Promise<void> {
-    if (state.format !== "mixload-loader-state" || state.version !== 1) throw new Error("not a mixload loader state (format/version mismatch)");
+    if (state === null || typeof state !== "object" || state.format !== "mixload-loader-state" || state.version !== 1) throw new ResumeMismatchError("not a mixload loader state (format/version mismatch)");
     if (state.fingerprint !== this.fingerprint) {
-      throw new Error(`state was saved by a run with a different config (fingerprint ${state.fingerprint}, this config ${this.fingerprint}): seed, seq_len, batch sizes, packing, domains and sources must match`);
+      // States written before fingerprintInputs existed can only say that something differs.
+      const diff = typeof state.fingerprintInputs === "string" ? describeConfigDiff(state.fingerprintInputs, this.fingerprintJson) : [];
+      const what =
+        diff.length > 0
+          ? diff.join("; ")
+          : `fingerprint ${state.fingerprint}, this config ${this.fingerprint}; the state predates field names: compare seed, seq_len, batch_size, world, tokenizer, packing, on_error, on_exhausted, domains and sources`;
+      throw new ResumeMismatchError(`the state was saved by a run with a different config (state → this config: ${what})`);
     }
-    if (state.readers.length !== this.readers.length) throw new Error(`state has ${state.readers.length} domains, config has ${this.readers.length}`);
+    if (state.readers.length !== this.readers.length) throw new ResumeMismatchError(`the state has ${state.readers.length} domains, the config has ${this.readers.length}`);
     const changed = identityMismatch(state.identities, this.sources);
-    if (changed !== undefined) throw new Error(`cannot resume: the data changed since the state was saved (${changed}); the saved positions would address other documents`);
+    if (changed !== undefined) throw new ResumeMismatchError(`the data changed since the state was saved (${changed}); the saved positions would address other documents`);
     this.stepIndex = state.step;
     this.sampler.restore(state.sampler);
     this.servedOwed.set(state.servedOwed);

@@ -19,6 +19,19 @@ export class StateBlobError extends Error {
   }
 }
 
+/**
+ * A sound state that cannot continue this run: from another config, other data, another mixer.
+ * The user's mistake, not a bug, so the CLI prints the message alone (src/cli/lifecycle.ts, by
+ * name: the name survives the builder thread's boundary). The message names what differs. Here
+ * rather than in loader.ts so the service's main thread can throw it without loading the loader.
+ */
+export class ResumeMismatchError extends Error {
+  constructor(message: string) {
+    super(`cannot resume: ${message}`);
+    this.name = "ResumeMismatchError";
+  }
+}
+
 export function encodeStateBlob(value: unknown): Uint8Array {
   const payload = pack(value);
   const out = Buffer.alloc(HEADER + payload.length);

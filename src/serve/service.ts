@@ -21,7 +21,7 @@ import { sliceRank, type Batch } from "../batch/assemble.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { ServeConfig } from "../config/schema.js";
 import type { LoaderState } from "../loader/loader.js";
-import { decodeStateBlob, encodeStateBlob, readStateFile } from "../loader/state-blob.js";
+import { decodeStateBlob, encodeStateBlob, readStateFile, ResumeMismatchError, StateBlobError } from "../loader/state-blob.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { createMixer } from "../../mixers/registry.js";
 import { MixerInputError, type DomainInfo, type Mixer, type MixerState } from "../../mixers/contract.js";
@@ -277,9 +277,9 @@ export class MixloadService {
     try {
       const mixer = options.mixer?.(builder.info.domainInfo) ?? createMixer(loaded.config.mixer, builder.info.domainInfo);
       if (resume) {
-        if (resume.mixer.name !== mixer.name) throw new Error(`resume blob was saved with mixer ${resume.mixer.name}, the config has ${mixer.name}`);
+        if (resume.mixer.name !== mixer.name) throw new ResumeMismatchError(`the resume blob was saved with mixer ${resume.mixer.name}, the config has ${mixer.name}`);
         if (resume.feedback_lag !== loaded.config.serve.feedback_lag) {
-          throw new Error(`resume blob was saved with feedback_lag ${resume.feedback_lag}, the config has ${loaded.config.serve.feedback_lag}`);
+          throw new ResumeMismatchError(`the resume blob was saved with serve.feedback_lag ${resume.feedback_lag}, the config has ${loaded.config.serve.feedback_lag}`);
         }
         await builder.restore(resume.loader);
         mixer.restore(resume.mixer.state);
@@ -928,7 +928,7 @@ function errorFrames(e: unknown): Frames {
 function checkServeState(value: unknown, where: string): ServeState {
   const s = value as Partial<ServeState> | null;
   if (typeof s !== "object" || s === null || s.format !== "mixload-serve-state" || s.version !== 1) {
-    throw new Error(`${where}: not a mixload serve state (was it written by \`mixload batches --save-state\`? serve needs the blob of \`serve\`'s state op or state.bin)`);
+    throw new StateBlobError(where, "not a mixload serve state (was it written by `mixload batches --save-state`? serve needs the blob of `serve`'s state op or state.bin)");
   }
   return s as ServeState;
 }
