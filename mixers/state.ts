@@ -68,9 +68,9 @@ export class StateReader {
   }
 
   /**
-   * A plain object with exactly the given numeric fields. `finiteOnly` fields must be finite
-   * numbers; the others may also be null — the JSON form of ±∞/NaN, which some report-only
-   * fields (a fit's rmse on a failed start, an R² of a flat series) can hold in a saved state.
+   * A plain object holding the given numeric fields, copied as saved. `finiteOnly` fields must
+   * be finite numbers; the `nullable` ones may also be null — the JSON form of ±∞/NaN, which
+   * report-only fields (a fit's rmse when every start failed, say) can hold in a saved state.
    */
   record<F extends string>(x: unknown, at: string, finiteOnly: readonly F[], nullable: readonly string[] = []): Record<F, number> & Record<string, unknown> {
     if (!isObject(x)) this.fail(at, "expected an object");
