@@ -10,8 +10,9 @@
  * Mixers are the pure, deterministic core (numbers in, weights out; zod and mathjs only);
  * the service, transport and loader are the machinery around them. So the arrow points
  * from the machinery to the math, and a mixer can be built, tested, benchmarked or replayed
- * without any of `src/`. The loader needs no mixer type at all: it takes plain weights
- * (`Loader.next(weights: ArrayLike<number>)`).
+ * without any of `src/`. The loader takes plain weights (`Loader.next(weights:
+ * ArrayLike<number>)`); it names DomainInfo only as the type of `domainInfo()`, the
+ * `{name, tokens}` list mixers are built from, which a plain type there could replace.
  *
  * ConfigError lives here rather than in src/util/errors.ts because mixers throw it (bad
  * params, bad resume state) and the CLI must recognise it as a user mistake (one line, no
