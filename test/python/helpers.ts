@@ -144,7 +144,7 @@ export async function startService(config = BROWN_SMALL): Promise<Service> {
   let err = "";
   // Wait for `{"event":"listening"}` (stderr with --json): a service that dies at start-up (a
   // broken build, a port taken) fails here with its own message, not as a client timeout later.
-  await new Promise<void>((resolve, reject) => {
+  const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mixload serve did not start listening in 120 s:\n${err.slice(-3000)}`)), 120_000);
     const onExit = (code: number | null): void => {
       clearTimeout(timer);
@@ -160,6 +160,13 @@ export async function startService(config = BROWN_SMALL): Promise<Service> {
       }
     });
   });
+  try {
+    await ready;
+  } catch (e) {
+    child.kill("SIGKILL");
+    fs.rmSync(runDir, { recursive: true, force: true });
+    throw e;
+  }
   return { child, control, runDir, stderr: () => err };
 }
 
