@@ -26,6 +26,17 @@ export interface MemoryBlock extends CachedBlock {
   readonly kind: "memory";
   readonly text: readonly unknown[];
   readonly metadata: readonly (readonly unknown[])[];
+  /** Rows read from it so far (distinct): a block whose every row was read is dropped, not spilled. */
+  readonly read: Uint8Array;
+  readCount: number;
+}
+
+/** Note that row `r` of a memory block was read. */
+export function markRead(block: MemoryBlock, r: number): void {
+  if (block.read[r] === 0) {
+    block.read[r] = 1;
+    block.readCount += 1;
+  }
 }
 
 /** Row text kinds in a spill file. */
@@ -71,7 +82,8 @@ export class BlockTiers {
   });
   private readonly memory = new BlockCache(DEFAULT_BLOCK_CACHE_BYTES, (key, block) => {
     const b = block as TieredBlock;
-    if (b.kind === "memory" && !this.closing.has(prefixOf(key))) this.disk.put(key, this.spill(key, b));
+    // A block read through (sequential reading, or its window done) is not needed again this epoch.
+    if (b.kind === "memory" && b.readCount < b.text.length && !this.closing.has(prefixOf(key))) this.disk.put(key, this.spill(key, b));
   });
   /** Sources being closed: their blocks are dropped, not spilled. */
   private readonly closing = new Set<string>();

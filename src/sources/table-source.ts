@@ -18,7 +18,7 @@ import type { ByteSource } from "./byte-source.js";
 import type { HttpOptions } from "./http.js";
 import { filesIdentity } from "./identity.js";
 import { resolveFiles } from "./file-list.js";
-import { BlockTiers, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
+import { BlockTiers, markRead, SpillReader, type MemoryBlock, type TieredBlock } from "./block-tiers.js";
 import type { DataErrorReason } from "../util/errors.js";
 
 /** A column as the format describes it, enough to decide whether it can be text or metadata. */
@@ -174,7 +174,11 @@ export class TableSource implements AsyncSource {
         if (problem !== null) return this.bad(at.file, at.row, problem.reason, problem.detail);
         const block = blocks.get(`${at.file}/${at.block}`)!;
         const inBlock = at.row - this.blockStarts[at.file][at.block];
-        const text = block.kind === "memory" ? block.text[inBlock] : spilled.text(block, inBlock);
+        let text: unknown;
+        if (block.kind === "memory") {
+          text = block.text[inBlock];
+          markRead(block, inBlock);
+        } else text = spilled.text(block, inBlock);
         return this.document(text, block.metadata, at.file, at.row, inBlock);
       });
     } finally {
@@ -233,7 +237,7 @@ export class TableSource implements AsyncSource {
       this.counters.charsDecoded += chars;
       const metadata = this.metadataColumns.map((m) => columns[this.columns.indexOf(m)]);
       // Strings cost 1–2 bytes per UTF-16 unit (V8 keeps ASCII one byte wide); plus ~16 bytes per row and column.
-      return { kind: "memory", text, metadata, bytes: 2 * chars + 16 * text.length * this.columns.length };
+      return { kind: "memory", text, metadata, read: new Uint8Array(text.length), readCount: 0, bytes: 2 * chars + 16 * text.length * this.columns.length };
     });
   }
 }
