@@ -12,7 +12,8 @@ import { attachDashboard } from "../../src/dashboard/attach.js";
 import type { Dashboard } from "../../src/dashboard/server.js";
 import { trainAgainst, trainReference } from "../../src/demo/trainer.js";
 import type { KneserNeyTrigram } from "../../src/gym/ngram.js";
-import { launchChromium, type Browser } from "../../src/report/browser.js";
+import type { Browser } from "../../src/report/browser.js";
+import { itBrowser, needBrowser, openBrowser } from "../helpers/browser.js";
 import { MixloadService } from "../../src/serve/service.js";
 import { CLI, DOMAINS, tempDir, writeConfig } from "../replay/fixture.js";
 
@@ -26,7 +27,7 @@ beforeAll(async () => {
   dir = tempDir("mixload-dashboard-");
   loaded = loadConfig(writeConfig(dir));
   reference = await trainReference(loaded, 10);
-  browser = await launchChromium();
+  browser = await openBrowser();
 }, 120_000);
 
 afterAll(async () => {
@@ -56,13 +57,13 @@ function parseProm(text: string): Map<string, { labels: Record<string, string>; 
 }
 
 describe("live dashboard", () => {
-  it("shows new weights without a reload, and /metrics parses", async () => {
-    expect(browser, "headless Chromium (/usr/bin/chromium) is needed: apt-get install -y chromium").not.toBeNull();
+  itBrowser("shows new weights without a reload, and /metrics parses", async () => {
+    const chromium = needBrowser(browser);
     const service = await MixloadService.open(loaded, { runDir: path.join(dir, "run") });
     let dash: Dashboard | null = null;
     try {
       dash = await attachDashboard(service, loaded, 0);
-      const page = await browser!.context.newPage();
+      const page = await chromium.context.newPage();
       const errors: string[] = [];
       page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
       page.on("pageerror", (e) => errors.push(e.message));

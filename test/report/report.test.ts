@@ -6,8 +6,9 @@
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, type Browser } from "../../src/report/browser.js";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import type { Browser } from "../../src/report/browser.js";
+import { itBrowser, needBrowser, openBrowser } from "../helpers/browser.js";
 import { CLI, DOMAINS, recordRun, tempDir } from "../replay/fixture.js";
 
 const SHOTS = process.env.MIXLOAD_SHOTS ?? "/tmp/mixload-shots";
@@ -18,7 +19,7 @@ let browser: Browser | null = null;
 beforeAll(async () => {
   dir = tempDir("mixload-report-");
   ({ runDir } = await recordRun(dir, 30));
-  browser = await launchChromium();
+  browser = await openBrowser();
 }, 120_000);
 
 afterAll(async () => {
@@ -27,7 +28,8 @@ afterAll(async () => {
 });
 
 describe("mixload report", () => {
-  it("writes one offline HTML file and SVG + PNG charts; the page renders every chart in Chromium with no errors", async () => {
+  itBrowser("writes one offline HTML file and SVG + PNG charts; the page renders every chart in Chromium with no errors", async () => {
+    const chromium = needBrowser(browser); // first: without Chromium the PNG checks below would fail less clearly
     const out = path.join(dir, "out", "run.html");
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
       execFile(process.execPath, [CLI, "report", runDir, "--out", out], { timeout: 90_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })),
@@ -47,8 +49,7 @@ describe("mixload report", () => {
       expect(fs.statSync(path.join(charts, `${name}.png`)).size).toBeGreaterThan(1000);
     }
 
-    expect(browser, "headless Chromium (/usr/bin/chromium) is needed: apt-get install -y chromium").not.toBeNull();
-    const page = await browser!.context.newPage();
+    const page = await chromium.context.newPage();
     const errors: string[] = [];
     const requests: string[] = [];
     page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") errors.push(`${m.type()}: ${m.text()}`); });
