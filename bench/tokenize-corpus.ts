@@ -9,7 +9,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { readTexts } from "../src/sources/text.js";
 
-const ROOT = path.resolve(import.meta.dirname, import.meta.dirname.includes(`${path.sep}dist${path.sep}`) ? "../.." : "..");
+// Compiled, this file sits one level deeper (dist/bench/); under vitest it runs from bench/.
+const ROOT = path.resolve(import.meta.dirname, import.meta.url.endsWith(".js") ? "../.." : "..");
 const MODULES = path.join(ROOT, "node_modules");
 
 export const TOKENIZER_FAMILIES = {

@@ -1,6 +1,6 @@
 /**
  * The same token ids as `@huggingface/tokenizers`' `encode(text, {add_special_tokens: false})`,
- * about 3× faster: a pre-token → ids cache in front of the library's pre-tokenizer tail and model.
+ * several times faster: a pre-token → ids cache in front of the library's pre-tokenizer tail and model.
  *
  * The library's pipeline (Tokenizer.encode_text, v0.2) is: split the text on added tokens →
  * normalizer → split on normalized added tokens → pre-tokenizer → model → post-processor → ids.
@@ -8,19 +8,25 @@
  *   1. A `Sequence` pre-tokenizer applies each step to every piece of the previous step
  *      independently (`pre_tokenize` is a flat-map), so the output of steps 2..k on the pieces of
  *      step 1 is the concatenation of their output on each piece alone.
- *   2. With `fuse_unk` off, a BPE / WordPiece model encodes each pre-token independently.
+ *   2. A BPE / WordPiece model encodes each pre-token independently, except that `fuse_unk`
+ *      joins a run of unk ids within one model call; the run is re-joined across pieces here.
  * So `piece of step 1 → ids` is a pure function, and pieces follow Zipf's law: on Brown 97% of
  * lookups hit. For llama3 step 1 is the `Split` regex and step 2 the ByteLevel byte → char map,
  * so a hit skips the UTF-8 encoding, the byte map, the BPE merges and the per-token arrays; it
- * costs one regex step, one slice and one Map lookup. Misses call the library's own objects.
+ * costs one regex step, one slice and one Map lookup. A lone ByteLevel step (claude) is keyed
+ * by its regex match before the byte map, for the same reason. SentencePiece-style models take
+ * whole sections; sentencepiece-bpe.ts cuts them where no merge can cross. Misses go to an id-based
+ * BPE (byte-level-bpe.ts, sentencepiece-bpe.ts) or to the library's own objects.
  *
  * Everything else (added-token splitting with lstrip/rstrip, normalizer, `remove_space`,
- * lower-casing) is the library's code path, replayed with its own objects. Configurations where
- * the argument above does not hold (fuse_unk, a model other than BPE/WordPiece, a post-processor
- * that could change tokens) get `null` from `createCachedEncoder`, and the caller uses the plain
- * library. Identity with the plain library is tested on all of Brown and by a property test.
+ * lower-casing) is the library's code path, replayed with its own objects (library-internals.ts).
+ * Configurations where the argument above does not hold (fuse_unk without an unk id, a model
+ * other than BPE/WordPiece, a post-processor that could change tokens) get a reason string from
+ * `CachedEncoder.create`, and the caller uses the plain library. Identity with the plain library
+ * is tested on Brown, mails and code for nine real tokenizers, and by property tests.
  */
-import { ByteLevelBpe, type BpeModelFields } from "./byte-level-bpe.js";
+import { ByteLevelBpe, type BpeModelFields, type ByteLevelFields } from "./byte-level-bpe.js";
+import { CharBpe, MarkerCuts, type CharBpeModelFields } from "./sentencepiece-bpe.js";
 import { internalsProblems, lib, type AddedTokenLike, type PreTokenizerStep, type SequenceStep, type Splitter, type SplitStep, type TokenizerInternals } from "./library-internals.js";
 
 /** Encoded documents, concatenated: document i is `ids[ends[i-1] .. ends[i])` (ends[-1] = 0). */
@@ -42,7 +48,7 @@ function unsupported(t: TokenizerInternals): string | null {
   const problems = internalsProblems(t);
   if (problems.length > 0) return `unrecognised @huggingface/tokenizers internals: ${problems.join("; ")}`;
   if (!(t.model instanceof lib.BPE || t.model instanceof lib.WordPiece)) return "model is neither BPE nor WordPiece";
-  if (t.model.fuse_unk) return "fuse_unk joins unknown tokens across pre-tokens";
+  if (t.model.fuse_unk && !(t.model instanceof lib.BPE && typeof t.model.unk_token_id === "number")) return "fuse_unk without a BPE model and an unk id";
   if (!identityWithoutSpecialTokens(t.post_processor)) return "post-processor may change tokens";
   return null;
 }
@@ -87,6 +93,9 @@ export class CachedEncoder {
   /** Step 1 of the pre-tokenizer, when it is a regex Split with "Isolated" behaviour: run inline. */
   private readonly global: RegExp | null = null;
   private readonly sticky: RegExp | null = null;
+  /** Step 1 when it is a lone ByteLevel step with its regex: pieces are its raw matches (see the constructor). */
+  private readonly byteLevelHead: (ByteLevelFields & { pattern: RegExp }) | null;
+  private readonly utf8 = new TextEncoder();
   /** Step 1 otherwise (its pieces come back as an array), or null when there is no pre-tokenizer. */
   private readonly head: PreTokenizerStep | null;
   /** Steps 2..k, applied to one piece on a cache miss. */
@@ -98,6 +107,17 @@ export class CachedEncoder {
   private readonly normalizedStarts: string[] | null;
   /** The id-based miss path, or null where it would not be exact. Built with the encoder: part of loading, like the library's own merge table. */
   private readonly fastBpe: ByteLevelBpe | null;
+  /** The id-based miss path when pieces go to the model as they are (SentencePiece-style, or a lone ByteLevel step). */
+  private readonly charBpe: CharBpe | null;
+  /** SentencePiece-style models take whole sections: where those may be cut into cacheable pieces. */
+  private readonly cuts: MarkerCuts | null;
+  /**
+   * With fuse_unk, the library's model call (one per section) joins a run of unknown tokens into
+   * one; the run may span pieces. So a piece that starts with unk after one that ended with it
+   * drops its first id. -1: no fusing.
+   */
+  private readonly unkId: number;
+  private lastUnk = false;
   private out: Int32Array<ArrayBuffer> = new Int32Array(1 << 16);
   private length = 0;
   /** Lookups answered by the cache, and lookups that went to the model (for benchmarks and tests). */
@@ -124,7 +144,28 @@ export class CachedEncoder {
       this.global = new RegExp(head.pattern.source, head.pattern.flags);
       this.sticky = new RegExp(head.pattern.source, head.pattern.flags.replace("g", "") + "y");
     }
-    this.fastBpe = t.model instanceof lib.BPE ? ByteLevelBpe.create(t.model as unknown as BpeModelFields, this.tail, t.added_tokens_map, (s) => s instanceof lib.ByteLevelPreTokenizer) : null;
+    const bpe = t.model instanceof lib.BPE;
+    const byteLevelHead = this.head as (PreTokenizerStep & ByteLevelFields & { pattern: RegExp }) | null;
+    if (bpe && this.tail.length === 0 && byteLevelHead instanceof lib.ByteLevelPreTokenizer && byteLevelHead.use_regex && byteLevelHead.pattern instanceof RegExp) {
+      // A lone ByteLevel step (GPT-2, claude): its regex's matches, byte-mapped, go to the model. The
+      // cache is keyed by the match itself, so a hit skips the UTF-8 encoding and the byte map too.
+      // (Its pattern has no empty match and leaves no gap, so String.match's pieces are this loop's.)
+      this.byteLevelHead = byteLevelHead;
+      this.global = new RegExp(byteLevelHead.pattern.source, byteLevelHead.pattern.flags);
+      this.sticky = new RegExp(byteLevelHead.pattern.source, byteLevelHead.pattern.flags.replace("g", "") + "y");
+      const mapOnly: ByteLevelFields = { add_prefix_space: false, use_regex: false, byte_encoder: byteLevelHead.byte_encoder };
+      this.fastBpe = ByteLevelBpe.create(t.model as unknown as BpeModelFields, [mapOnly], t.added_tokens_map, () => true);
+      this.charBpe = null;
+      this.cuts = null;
+    } else {
+      this.byteLevelHead = null;
+      this.fastBpe = bpe ? ByteLevelBpe.create(t.model as unknown as BpeModelFields, this.tail, t.added_tokens_map, (s) => s instanceof lib.ByteLevelPreTokenizer) : null;
+      // Only where a piece is the model's input as it is: no later pre-tokenizer step changes it.
+      const direct = bpe && this.tail.length === 0;
+      this.charBpe = direct && this.fastBpe === null ? CharBpe.create(t.model as unknown as CharBpeModelFields) : null;
+      this.cuts = direct ? MarkerCuts.create(t.model as unknown as CharBpeModelFields) : null;
+    }
+    this.unkId = t.model.fuse_unk ? (t.model.unk_token_id as number) : -1;
     this.unnormalizedStarts = starts(t.splitter_unnormalized);
     this.normalizedStarts = starts(t.splitter_normalized);
   }
@@ -142,7 +183,7 @@ export class CachedEncoder {
 
   /** How misses are encoded: "ids" (byte-level-bpe.ts) or "library" (the library's own steps and model). */
   get missPath(): "ids" | "library" {
-    return this.fastBpe === null ? "library" : "ids";
+    return this.fastBpe === null && this.charBpe === null ? "library" : "ids";
   }
 
   /** Number of cached pieces (all keys). */
@@ -231,8 +272,10 @@ export class CachedEncoder {
 
   /** Pre-tokenizer step 1 on one section, then every piece through the cache. */
   private encodeSection(text: string, section_index: number): void {
+    this.lastUnk = false;
     const cache = this.caches[this.keyBySection && section_index !== 0 ? 1 : 0];
     const sticky = this.sticky;
+    if (this.byteLevelHead !== null) return this.encodeMatches(this.byteLevelHead.add_prefix_space && !text.startsWith(" ") ? " " + text : text, cache, section_index);
     if (sticky === null) {
       const pieces = this.head === null ? [text] : this.head.pre_tokenize_text(text, { section_index });
       for (const piece of pieces) this.encodePiece(piece, cache, section_index);
@@ -266,6 +309,28 @@ export class CachedEncoder {
     }
   }
 
+  /** String.match(pattern) over the text, each match a piece (a lone ByteLevel step's split). */
+  private encodeMatches(text: string, cache: Map<string, number | Int32Array>, section_index: number): void {
+    const sticky = this.sticky as RegExp;
+    const global = this.global as RegExp;
+    const n = text.length;
+    for (let pos = 0; pos < n; ) {
+      sticky.lastIndex = pos;
+      if (sticky.test(text) && sticky.lastIndex > pos) {
+        const end = sticky.lastIndex;
+        this.encodePiece(text.slice(pos, end), cache, section_index);
+        pos = end;
+        continue;
+      }
+      // Not reached with the library's pattern; what String.match would do: skip to the next match.
+      global.lastIndex = pos;
+      const m = global.exec(text);
+      if (m === null) return;
+      if (m[0].length > 0) this.encodePiece(m[0], cache, section_index); // an empty match's token is "": no ids
+      pos = m[0].length > 0 ? m.index + m[0].length : advance(text, m.index);
+    }
+  }
+
   /**
    * After an empty match at `from`, String.matchAll continues at `next`; the characters from
    * `from` up to the next non-empty match (or its next empty match) form one gap piece.
@@ -294,10 +359,31 @@ export class CachedEncoder {
     }
   }
 
+  /** One model input: through the cache whole, or cut where no merge can cross (sentencepiece-bpe.ts). */
   private encodePiece(piece: string, cache: Map<string, number | Int32Array>, section_index: number): void {
+    const cuts = this.cuts;
+    if (cuts === null) return this.encodeCached(piece, cache, section_index);
+    const n = piece.length;
+    for (let start = 0; start < n; ) {
+      const end = cuts.next(piece, start);
+      if (end - start <= MAX_CACHED_LENGTH) this.encodeCached(start === 0 && end === n ? piece : piece.slice(start, end), cache, section_index);
+      else {
+        // Too long to cache or to merge fast: cut wherever no merge rule spans the two code points.
+        for (let from = start; from < end; ) {
+          const to = cuts.nextAnywhere(piece, from, end);
+          this.encodeCached(piece.slice(from, to), cache, section_index);
+          from = to;
+        }
+      }
+      start = end;
+    }
+  }
+
+  private encodeCached(piece: string, cache: Map<string, number | Int32Array>, section_index: number): void {
     const hit = cache.get(piece);
     if (hit !== undefined) {
       this.hits++;
+      if (this.unkId >= 0) return this.appendFused(hit);
       if (typeof hit === "number") {
         if (this.length === this.out.length) this.grow(1);
         this.out[this.length++] = hit;
@@ -310,6 +396,14 @@ export class CachedEncoder {
     }
     this.misses++;
     const ids = this.modelIds(piece, section_index);
+    if (this.unkId >= 0) {
+      const fused = fuseRuns(ids, this.unkId);
+      if (piece.length <= MAX_CACHED_LENGTH) {
+        if (cache.size >= this.maxEntries) cache.clear();
+        cache.set(piece, fused.length === 1 ? fused[0] : fused);
+      }
+      return this.appendFused(fused);
+    }
     // Long pieces (a run of 10,000 letters) are rare and would pin their text in memory: not cached.
     if (piece.length <= MAX_CACHED_LENGTH) {
       if (cache.size >= this.maxEntries) cache.clear();
@@ -320,12 +414,31 @@ export class CachedEncoder {
     this.length += ids.length;
   }
 
+  /** Append a piece's ids, joining an unk at its start to an unk that ended the previous piece. */
+  private appendFused(ids: number | Int32Array): void {
+    const unk = this.unkId;
+    if (typeof ids === "number") {
+      if (!(this.lastUnk && ids === unk)) this.push(ids);
+      this.lastUnk = ids === unk;
+      return;
+    }
+    if (ids.length === 0) return;
+    const skip = this.lastUnk && ids[0] === unk ? 1 : 0;
+    const count = ids.length - skip;
+    if (this.length + count > this.out.length) this.grow(count);
+    this.out.set(skip === 0 ? ids : ids.subarray(1), this.length);
+    this.length += count;
+    this.lastUnk = ids[ids.length - 1] === unk;
+  }
+
   /** The library's own steps 2..k, model and token → id mapping (Tokenizer.encode) for one piece. */
   private modelIds(piece: string, section_index: number): Int32Array {
     const t = this.t;
-    const fast = this.fastBpe === null ? null : this.fastBpe.encode(piece);
+    const fast = this.fastBpe !== null ? this.fastBpe.encode(piece) : this.charBpe !== null ? this.charBpe.encode(piece) : null;
     if (fast) return fast;
-    let pretokens = [piece];
+    const head = this.byteLevelHead;
+    // A raw match of a lone ByteLevel step: the library maps its UTF-8 bytes to characters first.
+    let pretokens = head === null ? [piece] : [Array.from(this.utf8.encode(piece), (b) => head.byte_encoder[b]).join("")];
     for (const step of this.tail) pretokens = step.pre_tokenize(pretokens, { section_index });
     const tokens = t.model(pretokens);
     const ids = new Int32Array(tokens.length);
@@ -335,6 +448,17 @@ export class CachedEncoder {
     }
     return ids;
   }
+}
+
+/** A run of unk ids as one (the library's fuse_unk within one model call); the array itself when there is none. */
+function fuseRuns(ids: Int32Array, unk: number): Int32Array {
+  let runs = 0;
+  for (let i = 1; i < ids.length; i++) if (ids[i] === unk && ids[i - 1] === unk) runs++;
+  if (runs === 0) return ids;
+  const out = new Int32Array(ids.length - runs);
+  let n = 0;
+  for (let i = 0; i < ids.length; i++) if (!(ids[i] === unk && i > 0 && ids[i - 1] === unk)) out[n++] = ids[i];
+  return out;
 }
 
 /** The first UTF-16 units of a splitter's words; null when there are too many to test one by one. */

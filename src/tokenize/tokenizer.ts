@@ -41,12 +41,16 @@ export interface LoadedTokenizer extends TokenizerInfo {
   encodeBatch(texts: readonly string[]): EncodedBatch;
   /** "cached", or why the plain library is used (the tokenizer's shape, or `cache: false`). */
   readonly encoder: string;
+  /** The cache's lookups so far (benchmarks), or null on the plain path. */
+  cacheStats(): { hits: number; misses: number } | null;
   decode(ids: ArrayLike<number>): string;
 }
 
 export interface LoadOptions {
   /** Use the pre-token cache when the tokenizer allows it. Default true; false = the plain library (benchmarks, tests). */
   readonly cache?: boolean;
+  /** Parse the files anew instead of sharing this thread's copy and cache (benchmarks: a cold cache). */
+  readonly fresh?: boolean;
 }
 
 function readJson(file: string, field: string): Record<string, unknown> {
@@ -92,7 +96,8 @@ interface Parsed {
 }
 const parsed = new Map<string, Parsed>();
 
-function parse(files: TokenizerFiles): Parsed {
+function parse(files: TokenizerFiles, fresh = false): Parsed {
+  if (fresh) return { json: readJson(files.path, "tokenizer.path"), config: files.configPath === undefined ? {} : readJson(files.configPath, "tokenizer.config") };
   const key = `${files.path}\0${files.configPath ?? ""}`;
   let entry = parsed.get(key);
   if (entry === undefined) {
@@ -123,7 +128,7 @@ function tokenId(entry: Parsed, token: string): number | undefined {
 }
 
 export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}): LoadedTokenizer {
-  const entry = parse(files);
+  const entry = parse(files, options.fresh);
   const { json, config } = entry;
 
   // Vocabulary size = one past the largest id, counting added tokens (they may lie past the model vocab).
@@ -165,6 +170,7 @@ export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}):
       return r === null ? "cached" : `plain: ${r}`;
     },
     encode: (text) => (reason() === null ? cached().encode(text, eosId) : plainEncode(text)),
+    cacheStats: () => (reason() === null ? { hits: cached().hits, misses: cached().misses } : null),
     encodeBatch(texts: readonly string[]): EncodedBatch {
       if (reason() === null) return cached().encodeBatch(texts, eosId);
       const docs = texts.map(plainEncode);

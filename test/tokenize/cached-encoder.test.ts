@@ -142,7 +142,7 @@ describe("CachedEncoder on other pipeline shapes", () => {
     it(`${name}: same ids as the plain library`, () => {
       const tokenizer = build();
       const encoder = cachedEncoder(tokenizer, 50);
-      expect(encoder.missPath).toBe(/split regex|added tokens|vocabulary without/.test(name) ? "ids" : "library");
+      expect(encoder.missPath).toBe(/split regex|added tokens|vocabulary without|GPT-2/.test(name) ? "ids" : "library");
       fc.assert(
         fc.property(text, (s) => {
           expect(Array.from(encoder.encode(s))).toEqual(plainIds(tokenizer, s));
@@ -153,7 +153,35 @@ describe("CachedEncoder on other pipeline shapes", () => {
   }
 
   it("declines tokenizers it cannot serve exactly (loadTokenizer then uses the plain library)", () => {
-    expect(CachedEncoder.create(variant({ model: { ...model, fuse_unk: true } }))).toMatch(/fuse_unk/);
+    expect(CachedEncoder.create(variant({ model: { ...model, fuse_unk: true } }))).toMatch(/fuse_unk/); // no unk token to fuse on
     expect(CachedEncoder.create(variant({ post_processor: { type: "TemplateProcessing", single: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }], pair: [], special_tokens: {} } }))).toMatch(/post-processor/);
   });
+});
+
+describe("CachedEncoder on SentencePiece-style BPE (llama2's vocabulary and merges)", () => {
+  const dir = path.join(LLAMA3, "../../tokenizer-llama2/models");
+  const json = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8")) as Record<string, unknown>;
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")) as Record<string, unknown>;
+  const spModel = json.model as Record<string, unknown>;
+  // Unknown characters are frequent without byte fallback: runs of unk must fuse across the cuts.
+  const shapes: Record<string, () => Tokenizer> = {
+    "as shipped (byte fallback, fuse_unk, no pre-tokenizer)": () => new Tokenizer(json, config),
+    "without byte fallback: unk runs fused across pieces": () => new Tokenizer({ ...json, model: { ...spModel, byte_fallback: false } }, config),
+    "a Metaspace pre-tokenizer (prepend first) instead of the normalizer": () =>
+      new Tokenizer({ ...json, normalizer: null, pre_tokenizer: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: true } }, config),
+  };
+  const spText = fc.array(fc.oneof(piece, fc.constantFrom("▁", "▁▁", "  x", "\n\n", "中文字", "🦙", "\u{10ffff}", "�")), { maxLength: 40 }).map((parts) => parts.join(""));
+  for (const [name, build] of Object.entries(shapes)) {
+    it(`${name}: same ids as the plain library, through cache clears`, () => {
+      const tokenizer = build();
+      const encoder = cachedEncoder(tokenizer, 50);
+      expect(encoder.missPath).toBe("ids");
+      fc.assert(
+        fc.property(spText, (s) => {
+          expect(Array.from(encoder.encode(s))).toEqual(plainIds(tokenizer, s));
+        }),
+        { numRuns: 600 },
+      );
+    });
+  }
 });
