@@ -44,14 +44,10 @@ import { checkFeedback, parseRequest } from "../protocol/validate.js";
 import { openBuilder, unpackState, type BatchBuilder, type BuilderMode, type BuildResult } from "./builder.js";
 import { aggregate, isComplete, rankFeedback, sameFeedback, type RankFeedback, type StepRecord } from "./feedback-book.js";
 import { RunLog } from "./run-log.js";
+import { WeightSchedule, type ScheduleEntry } from "../schedule/weight-schedule.js";
 import { applyCurveServer, resolveSecurity, ZapHandler, type Security } from "./exposure.js";
 
-/** Weights in force from `step` on, and their version. */
-export interface ScheduleEntry {
-  step: number;
-  version: number;
-  weights: number[];
-}
+export type { ScheduleEntry };
 
 /** Served-data counters (what `stats` reports): rank shares counted on their first fetch. */
 export interface ServedCounters {
@@ -185,10 +181,8 @@ export class MixloadService {
   private readonly log: RunLog;
   private readonly startedAt = Date.now();
 
-  // schedule
-  private initial: ScheduleEntry;
-  private readonly entries = new Map<number, ScheduleEntry>();
-  private version: number;
+  // schedule: dynamic mixers' weights by step (the lag rule lives there); static runs track the last built entry
+  private readonly schedule: WeightSchedule;
   private prev: ScheduleEntry | null;
 
   // window and builder
@@ -247,17 +241,9 @@ export class MixloadService {
     this.fetchedNext = new Array<number>(this.world).fill(start);
     this.nextFold = resume?.feedback.next_fold ?? 0;
     this.served = resume ? structuredClone(resume.served) : { tokens: 0, padding: 0, domainTokens: new Array<number>(this.domains.length).fill(0), rankBatches: 0 };
-    if (resume) {
-      this.initial = resume.schedule.initial;
-      for (const e of resume.schedule.entries) this.entries.set(e.step, e);
-      this.version = resume.schedule.version;
-      this.prev = resume.schedule.prev;
-      for (const s of resume.feedback.steps) this.book.set(s.step, { ranks: s.ranks });
-    } else {
-      this.initial = { step: 0, version: 0, weights: Array.from(mixer.weights(0)) };
-      this.version = 0;
-      this.prev = null;
-    }
+    this.schedule = new WeightSchedule(mixer, this.lag, resume?.schedule);
+    this.prev = resume?.schedule.prev ?? null;
+    if (resume) for (const s of resume.feedback.steps) this.book.set(s.step, { ranks: s.ranks });
     this.log = new RunLog(this.runDir, (m) => this.warn(m));
   }
 
@@ -340,9 +326,9 @@ export class MixloadService {
   private announceStart(resumed: boolean): void {
     if (this.dynamic) {
       const step = this.nextBuild;
-      const e = step < this.lag ? this.initial : this.entries.get(step);
+      const e = this.schedule.at(step);
       if (e !== undefined) this.announce(e);
-      else if (!resumed) this.announce(this.initial);
+      else if (!resumed) this.announce(this.schedule.initial);
     } else if (this.prev !== null) {
       this.announce(this.prev); // a fresh static run announces step 0 when it builds it
     }
@@ -387,7 +373,7 @@ export class MixloadService {
 
   /** The weights for step s if they are determined (dynamic: the fold of s − lag is done). */
   private dynamicEntry(step: number): ScheduleEntry | undefined {
-    return step < this.lag ? this.initial : this.entries.get(step);
+    return this.schedule.at(step);
   }
 
   // ---- builder -----------------------------------------------------------------------
@@ -567,8 +553,8 @@ export class MixloadService {
   private currentEntry(): ScheduleEntry {
     const last = this.built.get(this.nextBuild - 1);
     if (last) return last.entry;
-    if (this.dynamic) return this.dynamicEntry(this.nextBuild) ?? this.initial;
-    return this.prev ?? this.initial;
+    if (this.dynamic) return this.dynamicEntry(this.nextBuild) ?? this.schedule.initial;
+    return this.prev ?? this.schedule.initial;
   }
 
   private hello(req: HelloRequest): Frames {
@@ -748,8 +734,9 @@ export class MixloadService {
       const record = this.book.get(step);
       if (record === undefined || !isComplete(record)) return;
       const agg = aggregate(step, record, this.domains);
+      let entry: ScheduleEntry | null;
       try {
-        this.mixer.update(agg.feedback);
+        entry = this.schedule.fold(agg.feedback);
       } catch (e) {
         if (step === current) throw e;
         this.book.delete(step);
@@ -758,12 +745,9 @@ export class MixloadService {
       }
       this.nextFold = step + 1;
       this.log.append(agg.lr === undefined ? { v: 1, type: "feedback", step, domains: agg.logged } : { v: 1, type: "feedback", step, domains: agg.logged, lr: agg.lr });
-      if (this.dynamic) {
-        this.version += 1;
-        const e: ScheduleEntry = { step: step + this.lag, version: this.version, weights: Array.from(this.mixer.weights(step + this.lag)) };
-        this.entries.set(e.step, e);
-        this.announce(e);
-        for (const k of this.entries.keys()) if (k < this.oldestKept()) this.entries.delete(k);
+      if (entry !== null) {
+        this.announce(entry);
+        this.schedule.forget(this.oldestKept());
         this.pump();
       }
     }
@@ -830,7 +814,6 @@ export class MixloadService {
     if (packed === undefined) {
       throw new ProtocolError("step_out_of_range", `state: step ${r} is not in the window (kept: ${this.oldestKept()}..${this.nextBuild})`, "step");
     }
-    const entries = [...this.entries.values()].filter((e) => e.step >= r).sort((a, b2) => a.step - b2.step);
     const steps = [...this.book.entries()]
       .sort((a, b2) => a[0] - b2[0])
       .map(([step, rec]) => ({ step, ranks: rec.ranks.map((x) => (x === null ? null : structuredClone(x))) }));
@@ -841,7 +824,7 @@ export class MixloadService {
       step: r,
       loader: unpackState(packed),
       mixer: { name: this.mixer.name, state: this.mixer.state() },
-      schedule: { initial: this.initial, entries, version: this.dynamic ? this.version : (prev?.version ?? 0), prev: this.dynamic ? null : prev },
+      schedule: { ...this.schedule.snapshot(r), version: this.dynamic ? this.schedule.version : (prev?.version ?? 0), prev: this.dynamic ? null : prev },
       feedback: { next_fold: this.nextFold, steps },
       served: structuredClone(this.served),
       feedback_lag: this.lag,
