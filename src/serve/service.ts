@@ -209,6 +209,8 @@ export class MixloadService {
   private closing = false;
   private readonly handlers = new Set<Promise<void>>();
   private sendChain: Promise<void> = Promise.resolve();
+  /** Sends ZeroMQ refused (a socket closing, a peer's queue full): counted and logged, then the chain goes on. */
+  private readonly failedSends = { reply: 0, weights: 0 };
   /** PUB sends, one at a time (see announce). */
   private pubChain: Promise<void> = Promise.resolve();
   private receiving: Promise<void> | null = null;
@@ -368,7 +370,7 @@ export class MixloadService {
     // zeromq allows one send in flight per socket: PUB sends are chained like the ROUTER's,
     // so a burst of weight changes (several folds at once under load) never throws "busy".
     const frames = [WEIGHTS_TOPIC, encodeHeader(msg)];
-    this.pubChain = this.pubChain.then(() => this.pub.send(frames)).catch(() => {});
+    this.pubChain = this.pubChain.then(() => this.pub.send(frames)).catch((e: unknown) => this.sendFailed("weights", e));
   }
 
   /** The weights for step s if they are determined (dynamic: the fold of s − lag is done). */
@@ -510,7 +512,7 @@ export class MixloadService {
   }
 
   private send(frames: Buffer[]): Promise<void> {
-    this.sendChain = this.sendChain.then(() => this.router.send(frames)).catch(() => {});
+    this.sendChain = this.sendChain.then(() => this.router.send(frames)).catch((e: unknown) => this.sendFailed("reply", e));
     return this.sendChain;
   }
 
@@ -859,6 +861,12 @@ export class MixloadService {
 
   private warn(message: string): void {
     this.emit("warning", message);
+  }
+
+  /** A failed send must not break the chain (later sends wait on it), nor pass unseen: count it, log the 1st, 10th, 100th, ... */
+  private sendFailed(kind: "reply" | "weights", e: unknown): void {
+    const n = ++this.failedSends[kind];
+    if (/^10*$/.test(String(n))) this.warn(`a ${kind} send failed (${n} so far): ${e instanceof Error ? e.message : String(e)}`);
   }
 
   // ---- shutdown ----------------------------------------------------------------------
