@@ -83,13 +83,19 @@ export interface LoaderOptions {
   readonly deferReadAhead?: boolean;
 }
 
-/** The config fields that determine the batch stream (not the mixer: its output is the weights passed in), as the JSON hashed into the fingerprint. */
+/**
+ * The config fields that determine the batch stream (not the mixer: its output is the weights
+ * passed in), as the JSON hashed into the fingerprint.
+ *
+ * The global batch is world × batch_size rows, packed as one block and cut into rank slices
+ * afterwards, so only the product shapes the stream: a state saved with (W, B) resumes with any
+ * (W′, B′) where W·B = W′·B′ (elastic resume: the same global stream on another number of GPUs).
+ */
 export function fingerprintInputs(config: Config): string {
   const shaping = {
     seed: config.seed,
     seq_len: config.seq_len,
-    batch_size: config.batch_size,
-    world: config.world,
+    rows_per_step: config.world * config.batch_size,
     tokenizer: { path: path.basename(config.tokenizer.path), eos: config.tokenizer.eos, pad: config.tokenizer.pad },
     packing: config.packing,
     on_error: config.on_error,
@@ -101,6 +107,25 @@ export function fingerprintInputs(config: Config): string {
 
 export function configFingerprint(config: Config): string {
   return createHash("sha256").update(fingerprintInputs(config)).digest("hex").slice(0, 32);
+}
+
+/**
+ * The fingerprint states had before elastic resume (batch_size and world instead of their
+ * product): such a state still resumes a run with the same world and batch size.
+ */
+function legacyFingerprint(config: Config): string {
+  const shaping = {
+    seed: config.seed,
+    seq_len: config.seq_len,
+    batch_size: config.batch_size,
+    world: config.world,
+    tokenizer: { path: path.basename(config.tokenizer.path), eos: config.tokenizer.eos, pad: config.tokenizer.pad },
+    packing: config.packing,
+    on_error: config.on_error,
+    on_exhausted: config.on_exhausted,
+    domains: config.domains,
+  };
+  return createHash("sha256").update(JSON.stringify(shaping)).digest("hex").slice(0, 32);
 }
 
 /**
@@ -453,13 +478,15 @@ export class Loader {
 
   async restore(state: LoaderState): Promise<void> {
     if (state === null || typeof state !== "object" || state.format !== "mixload-loader-state" || state.version !== 1) throw new ResumeMismatchError("not a mixload loader state (format/version mismatch)");
-    if (state.fingerprint !== this.fingerprint) {
+    if (state.fingerprint !== this.fingerprint && state.fingerprint !== legacyFingerprint(this.config)) {
       // States written before fingerprintInputs existed can only say that something differs.
-      const diff = typeof state.fingerprintInputs === "string" ? describeConfigDiff(state.fingerprintInputs, this.fingerprintJson) : [];
+      const diff = (typeof state.fingerprintInputs === "string" ? describeConfigDiff(state.fingerprintInputs, this.fingerprintJson) : []).map((d) =>
+        d.startsWith("rows_per_step") ? `${d} (world × batch_size: an elastic resume may change world and batch_size, not their product)` : d,
+      );
       const what =
         diff.length > 0
           ? diff.join("; ")
-          : `fingerprint ${state.fingerprint}, this config ${this.fingerprint}; the state predates field names: compare seed, seq_len, batch_size, world, tokenizer, packing, on_error, on_exhausted, domains and sources`;
+          : `fingerprint ${state.fingerprint}, this config ${this.fingerprint}; the state predates field names: compare seed, seq_len, batch_size and world (same world and batch size for such old states), tokenizer, packing, on_error, on_exhausted, domains and sources`;
       throw new ResumeMismatchError(`the state was saved by a run with a different config (state → this config: ${what})`);
     }
     if (state.readers.length !== this.readers.length) throw new ResumeMismatchError(`the state has ${state.readers.length} domains, the config has ${this.readers.length}`);

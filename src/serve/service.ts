@@ -245,7 +245,22 @@ export class MixloadService {
     this.served = resume ? structuredClone(resume.served) : { tokens: 0, padding: 0, domainTokens: new Array<number>(this.domains.length).fill(0), rankBatches: 0 };
     this.schedule = new WeightSchedule(mixer, this.lag, resume?.schedule);
     this.prev = resume?.schedule.prev ?? null;
-    if (resume) for (const s of resume.feedback.steps) this.book.set(s.step, { ranks: s.ranks });
+    if (resume) {
+      for (const s of resume.feedback.steps) {
+        // Elastic resume (another world, same world × batch_size: the loader checks that): ranks
+        // of a partly reported step cannot be mapped onto the new world, so such a state is refused.
+        if (s.ranks.length !== this.world) {
+          const reported = s.ranks.filter((r) => r !== null).length;
+          if (reported > 0) {
+            throw new ResumeMismatchError(
+              `the state was taken with world ${s.ranks.length} while step ${s.step} had feedback from ${reported} of its ranks; resume it with world ${s.ranks.length}, or from a state taken when no step was partly reported`,
+            );
+          }
+          continue;
+        }
+        this.book.set(s.step, { ranks: s.ranks });
+      }
+    }
     this.log = new RunLog(this.runDir, (m) => this.warn(m));
   }
 

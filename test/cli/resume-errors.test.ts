@@ -89,7 +89,7 @@ describe("resume from the wrong state: one line naming what differs", () => {
     const cases: [string, Record<string, unknown>, RegExp][] = [
       ["seed", { seed: 8 }, /different config \(state → this config: seed 7 → 8\)$/],
       ["seq_len", { seq_len: 256 }, /seq_len 128 → 256/],
-      ["world and batch_size", { world: 1, batch_size: 4 }, /batch_size 2 → 4; world 2 → 1/],
+      ["world × batch_size (an elastic resume may change each, not the product)", { world: 1, batch_size: 3 }, /rows_per_step 4 → 3 \(world × batch_size/],
       ["packing", { packing: { strategy: "concat", buffer_docs: 32 } }, /packing\.strategy "best_fit" → "concat"/],
     ];
     for (const [what, change, pattern] of cases) {
