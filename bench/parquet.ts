@@ -32,14 +32,9 @@ import { FeistelPermutation } from "../src/sample/permutation.js";
 import { DEFAULT_SHUFFLE_WINDOW } from "../src/loader/domain-reader.js";
 import { SERVICE_NODE_FLAGS } from "../src/cli/node-flags.js";
 import { startNginx } from "../test/helpers/nginx.js";
+import { byRatio, byValue, type Row } from "./row.js";
 
-export interface BenchRow {
-  stage: string;
-  value: number;
-  unit: string;
-  target?: string;
-  note?: string;
-}
+export type BenchRow = Row;
 
 interface Options {
   root: string;
@@ -127,13 +122,20 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
     parquetRates.push((await packStats({ config: parquetConfig, steps: 100 })).tokens_per_s);
   }
   const loaderRatio = median(parquetRates) / median(jsonlRates);
-  rows.push({
-    stage: "parquet.loader.vs_jsonl",
-    value: loaderRatio,
-    unit: "×",
-    target: "≥ 0.8",
-    note: `Parquet ${(median(parquetRates) / 1e6).toFixed(2)} vs JSONL ${(median(jsonlRates) / 1e6).toFixed(2)} M tokens/s; 17 domains, 100 steps of 8×2048, tokenized on the fly`,
-  });
+  rows.push(
+    byRatio(
+      {
+        stage: "parquet.loader.vs_jsonl",
+        value: loaderRatio,
+        unit: "×",
+        note: `Parquet ${(median(parquetRates) / 1e6).toFixed(2)} vs JSONL ${(median(jsonlRates) / 1e6).toFixed(2)} M tokens/s; 17 domains, 100 steps of 8×2048, tokenized on the fly`,
+      },
+      { name: "the same documents as JSONL, whole loader, M tokens/s", value: median(jsonlRates) / 1e6 },
+      "≥",
+      0.8,
+      loaderRatio,
+    ),
+  );
 
   log("parquet: the source vs hyparquet alone, decoding the largest file in order");
   const biggest = domains.reduce((a, b) => (fs.statSync(a.parquet).size >= fs.statSync(b.parquet).size ? a : b));
@@ -169,13 +171,20 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
       source.close();
     }
   }
-  rows.push({
-    stage: "parquet.source.vs_library",
-    value: median(sourceRates) / median(libraryRates),
-    unit: "×",
-    target: "≥ 0.8",
-    note: `source ${(median(sourceRates) / 1e6).toFixed(1)} vs hyparquet ${(median(libraryRates) / 1e6).toFixed(1)} M chars/s; ${biggest.name}.parquet, ${(chars / 1e6).toFixed(1)} M chars, zstd`,
-  });
+  rows.push(
+    byRatio(
+      {
+        stage: "parquet.source.vs_library",
+        value: median(sourceRates) / median(libraryRates),
+        unit: "×",
+        note: `source ${(median(sourceRates) / 1e6).toFixed(1)} vs hyparquet ${(median(libraryRates) / 1e6).toFixed(1)} M chars/s; ${biggest.name}.parquet, ${(chars / 1e6).toFixed(1)} M chars, zstd`,
+      },
+      { name: "hyparquet alone, same file, M chars/s", value: median(libraryRates) / 1e6 },
+      "≥",
+      0.8,
+      median(sourceRates) / median(libraryRates),
+    ),
+  );
 
   log("parquet: I/O amplification over one epoch of every domain, default window and cache");
   const ampConfig = writeConfig("amp", (d) => ({ type: "parquet", path: d.parquet }), { on_exhausted: "drop", mixer: { name: "natural" } });
@@ -187,7 +196,15 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
       const counters = loader.blockReadCounters();
       const decoded = counters.reduce((n, c) => n + c.charsDecoded, 0);
       const served = counters.reduce((n, c) => n + c.charsServed, 0);
-      rows.push({ stage: "parquet.io_amplification", value: decoded / served, unit: "×", target: "≤ 1.5", note: `chars decoded ÷ served over one epoch of 17 domains (${counters.reduce((n, c) => n + c.blocksDecoded, 0)} row groups decoded), window ${DEFAULT_SHUFFLE_WINDOW}` });
+      rows.push(
+        byRatio(
+          { stage: "parquet.io_amplification", value: decoded / served, unit: "×", note: `chars decoded ÷ served over one epoch of 17 domains (${counters.reduce((n, c) => n + c.blocksDecoded, 0)} row groups decoded), window ${DEFAULT_SHUFFLE_WINDOW}` },
+          { name: "characters served in the epoch, M", value: served / 1e6 },
+          "≤",
+          1.5,
+          decoded / served,
+        ),
+      );
     } finally {
       await loader.close();
     }
@@ -223,7 +240,15 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
         local.push((await packStats({ config: parquetConfig, steps: 100 })).tokens_per_s);
         remote.push((await packStats({ config: remoteConfig, steps: 100 })).tokens_per_s);
       }
-      rows.push({ stage: "parquet.remote.loader", value: median(remote) / median(local), unit: "×", target: "≥ 0.7", note: `whole loader, 17 Parquet domains over HTTP range requests: ${(median(remote) / 1e6).toFixed(2)} vs local ${(median(local) / 1e6).toFixed(2)} M tokens/s` });
+      rows.push(
+        byRatio(
+          { stage: "parquet.remote.loader", value: median(remote) / median(local), unit: "×", note: `whole loader, 17 Parquet domains over HTTP range requests: ${(median(remote) / 1e6).toFixed(2)} vs local ${(median(local) / 1e6).toFixed(2)} M tokens/s` },
+          { name: "the same files local, whole loader, M tokens/s", value: median(local) / 1e6 },
+          "≥",
+          0.7,
+          median(remote) / median(local),
+        ),
+      );
       // The source alone, an epoch in the loader's block-shuffled order, 64 rows per readMany.
       const readEpoch = async (spec: string): Promise<number> => {
         const source = await openParquet(spec, "/");
@@ -243,7 +268,15 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
         localChars.push(await readEpoch(biggest.parquet));
         remoteChars.push(await readEpoch(`${server.url}/${path.basename(biggest.parquet)}`));
       }
-      rows.push({ stage: "parquet.remote.source", value: median(remoteChars) / median(localChars), unit: "×", target: "≥ 0.7", note: `one epoch of ${biggest.name} in block-shuffled order: ${(median(remoteChars) / 1e6).toFixed(1)} vs local ${(median(localChars) / 1e6).toFixed(1)} M chars/s` });
+      rows.push(
+        byRatio(
+          { stage: "parquet.remote.source", value: median(remoteChars) / median(localChars), unit: "×", note: `one epoch of ${biggest.name} in block-shuffled order: ${(median(remoteChars) / 1e6).toFixed(1)} vs local ${(median(localChars) / 1e6).toFixed(1)} M chars/s` },
+          { name: "the same file local, source alone, M chars/s", value: median(localChars) / 1e6 },
+          "≥",
+          0.7,
+          median(remoteChars) / median(localChars),
+        ),
+      );
     } finally {
       await server.stop();
     }
@@ -259,13 +292,20 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
     const child = path.join(root, "dist/bench/parquet-rss-child.js");
     const parquetRun = await childPeakRss(child, rss64, 300);
     const jsonlRun = await childPeakRss(child, rssJsonl, 300);
-    rows.push({
-      stage: "parquet.rss_64_domains",
-      value: parquetRun.peak_rss / 2 ** 20,
-      unit: "MB",
-      target: "≤ 300",
-      note: `peak RSS, 64 Parquet domains (${ROW_GROUP}-row groups), 300 steps of 8×2048, uniform weights, default source_cache_mb; same domains as JSONL ${(jsonlRun.peak_rss / 2 ** 20).toFixed(0)} MB (the anchor: tokenizer workers included in both); row groups decoded ÷ distinct ${parquetRun.redecode?.toFixed(2)} (each window's row groups are decoded once; the run serves only part of each)`,
-    });
+    // Judged by the absolute budget; the same 64 domains as JSONL are shown as the anchor.
+    rows.push(
+      byValue(
+        {
+          stage: "parquet.rss_64_domains",
+          value: parquetRun.peak_rss / 2 ** 20,
+          unit: "MB",
+          note: `peak RSS, 64 Parquet domains (${ROW_GROUP}-row groups), 300 steps of 8×2048, uniform weights, default source_cache_mb; same domains as JSONL ${(jsonlRun.peak_rss / 2 ** 20).toFixed(0)} MB (the anchor: tokenizer workers included in both); row groups decoded ÷ distinct ${parquetRun.redecode?.toFixed(2)} (each window's row groups are decoded once; the run serves only part of each)`,
+        },
+        "≤",
+        300,
+        { name: "the same 64 domains as JSONL, peak RSS, MB", value: jsonlRun.peak_rss / 2 ** 20 },
+      ),
+    );
   }
   return rows;
 }

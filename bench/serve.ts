@@ -37,14 +37,9 @@ import type { LatencyRankInput } from "./latency-rank.js";
 import { runRankThreads } from "./rank-thread.js";
 import { SERVICE_NODE_FLAGS } from "../src/cli/node-flags.js";
 import type { StallRankInput, StallRankResult } from "./stall-rank.js";
+import { byRatio, byValue, type Row } from "./row.js";
 
-export interface ServeRow {
-  stage: string;
-  value: number;
-  unit: string;
-  target?: string;
-  note?: string;
-}
+export type ServeRow = Row;
 
 export interface ServeBenchOptions {
   root: string;
@@ -329,7 +324,15 @@ async function benchThroughput(o: Required<Pick<ServeBenchOptions, "root" | "cac
         // fresh: every step built as it is asked (assembly + serving), from step KEEP on
         const fresh = await sideBySide(serve.endpoint, raw.endpoint, clients, PAIRS, PER, (i) => KEEP + i);
         const what = `${clients} client${clients > 1 ? "s" : ""} × 8×4096 replies, ${transport}`;
-        rows.push({ stage: `serve.vs_raw.${clients}c.${transport}`, value: window.ratio, unit: "× raw", target: "≥ 0.8", note: `serving built steps: ${window.serve.toFixed(0)} vs raw ZeroMQ ${window.raw.toFixed(0)} MB/s; ${what}` });
+        rows.push(
+          byRatio(
+            { stage: `serve.vs_raw.${clients}c.${transport}`, value: window.ratio, unit: "× raw", note: `serving built steps: ${window.serve.toFixed(0)} vs raw ZeroMQ ${window.raw.toFixed(0)} MB/s (median of ${PAIRS} paired phases); ${what}` },
+            { name: `raw ZeroMQ ROUTER, same frames, ${clients} client${clients > 1 ? "s" : ""} ${transport}, MB/s`, value: window.raw },
+            "≥",
+            0.8,
+            window.ratio, // the median of paired phase ratios, not the ratio of the totals
+          ),
+        );
         rows.push({
           stage: `serve.vs_raw.${clients}c.${transport}.fresh`,
           value: fresh.ratio,
@@ -388,8 +391,11 @@ async function benchLatency(o: { root: string; cache: string; repeats: number; l
     const what = `${world} rank${world > 1 ? "s" : ""} × 8×4096, ${PACE} ms/step, ipc`;
     const versus = (q: number, digits: number) =>
       `raw ZeroMQ ${p("raw", q).toFixed(digits)} ms (${(p("worker", q) / p("raw", q)).toFixed(2)}×); raw with fresh frames each reply ${p("raw_fresh", q).toFixed(digits)} ms (${(p("worker", q) / p("raw_fresh", q)).toFixed(2)}×); loader in the main thread ${p("inline", q).toFixed(digits)} ms; ${what}`;
-    rows.push({ stage: `serve.latency.${world}r.p50`, value: p("worker", 0.5), unit: "ms", note: versus(0.5, 3) });
-    rows.push({ stage: `serve.latency.${world}r.p99`, value: p("worker", 0.99), unit: "ms", target: "< 2", note: versus(0.99, 2) });
+    // Judged against raw ZeroMQ's own p99 from the same run (issue 15): this machine's transport alone
+    // has a p99 above the absolute 2 ms, so only the ratio says what mixload adds.
+    const rawAnchor = (q: number) => ({ name: `raw ZeroMQ p${Math.round(q * 100)}, same frames, ${world} rank${world > 1 ? "s" : ""}, ms`, value: p("raw", q) });
+    rows.push({ stage: `serve.latency.${world}r.p50`, value: p("worker", 0.5), unit: "ms", note: versus(0.5, 3), anchor: rawAnchor(0.5), ratio: p("worker", 0.5) / p("raw", 0.5) });
+    rows.push(byRatio({ stage: `serve.latency.${world}r.p99`, value: p("worker", 0.99), unit: "ms", note: `${versus(0.99, 2)}; absolute < 2 ms ${p("worker", 0.99) < 2 ? "met" : "missed"} (raw ${p("raw", 0.99) < 2 ? "meets" : "misses"} it too)` }, rawAnchor(0.99), "≤", 1.25));
   }
   return rows;
 }
@@ -450,13 +456,13 @@ async function benchStall(o: { root: string; repeats: number; log: (s: string) =
       runs.push(await runStall(o.root, o.dir, lag, prefetch, clientPrefetch, STEPS, B, L));
     }
     const defaults = lag === 2 && clientPrefetch === 1;
-    rows.push({
+    const row: Row = {
       stage: `serve.stall.lag${lag}${clientPrefetch > 0 ? `.client_prefetch${clientPrefetch}` : ""}`,
       value: 100 * median(runs.map((r) => r.fraction)),
       unit: "% of time",
-      target: defaults ? "< 1" : undefined,
-      note: `${defaults ? "defaults: " : ""}8 ranks (threads) × ${B}×${L}, 100 ms steps (anchor: 0% = never waits), DoReMi, Brown text on the fly, serve.prefetch ${prefetch}, ${clientPrefetch > 0 ? `BatchPrefetcher depth ${clientPrefetch}` : "each batch asked when needed"}; fetches > 5 ms: ${median(runs.map((r) => r.notReady))}; first batch ${median(runs.map((r) => r.firstBatchMs)).toFixed(0)} ms (start-up, not counted)`,
-    });
+      note: `${defaults ? "defaults: " : ""}load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores; 8 ranks (threads) × ${B}×${L}, 100 ms steps (anchor: 0% = never waits), DoReMi, Brown text on the fly, serve.prefetch ${prefetch}, ${clientPrefetch > 0 ? `BatchPrefetcher depth ${clientPrefetch}` : "each batch asked when needed"}; fetches > 5 ms: ${median(runs.map((r) => r.notReady))}; first batch ${median(runs.map((r) => r.firstBatchMs)).toFixed(0)} ms (start-up, not counted)`,
+    };
+    rows.push(defaults ? byValue(row, "<", 1) : row);
   }
   return rows;
 }
@@ -525,8 +531,8 @@ async function benchResume(o: { root: string; cache: string; repeats: number; lo
   const r10 = median(t[10]);
   const r10k = median(t[10000]);
   return [
-    { stage: "serve.resume.step10", value: r10 / 1000, unit: "s", target: "≤ 1", note: `fresh start to step 0: ${(fresh / 1000).toFixed(3)} s (${(r10 / fresh).toFixed(2)}×); spawn → first batch, Brown pre-tokenized, 8×2048` },
-    { stage: "serve.resume.step10000", value: r10k / 1000, unit: "s", target: "≤ 1", note: `${(r10k / r10).toFixed(2)}× the step-10 resume (target ≈ 1: independent of the step); ${(r10k / fresh).toFixed(2)}× a fresh start` },
+    byValue({ stage: "serve.resume.step10", value: r10 / 1000, unit: "s", note: `fresh start to step 0: ${(fresh / 1000).toFixed(3)} s (${(r10 / fresh).toFixed(2)}×); spawn → first batch, Brown pre-tokenized, 8×2048` }, "≤", 1, { name: "fresh start to step 0, s", value: fresh / 1000 }),
+    byValue({ stage: "serve.resume.step10000", value: r10k / 1000, unit: "s", note: `${(r10k / r10).toFixed(2)}× the step-10 resume (target ≈ 1: independent of the step); ${(r10k / fresh).toFixed(2)}× a fresh start` }, "≤", 1, { name: "serve.resume.step10, s", value: r10 / 1000 }),
   ];
 }
 
@@ -578,7 +584,7 @@ async function benchMemory(o: { root: string; cache: string; log: (s: string) =>
     } finally {
       const hwm = sampler.stop();
       await serve.stop();
-      rows.push({ stage: "serve.memory.64domains", value: hwm, unit: "MB peak RSS", target: "≤ 300", note: `${(hwm / 300).toFixed(2)}× the 300 MB budget; RSS at start ${idle.toFixed(0)} MB; 150 steps of 8 ranks × 8×4096` });
+      rows.push(byValue({ stage: "serve.memory.64domains", value: hwm, unit: "MB peak RSS", note: `${(hwm / 300).toFixed(2)}× the 300 MB budget; RSS at start ${idle.toFixed(0)} MB; 150 steps of 8 ranks × 8×4096` }, "≤", 300));
     }
   }
 
@@ -611,13 +617,18 @@ async function benchMemory(o: { root: string; cache: string; log: (s: string) =>
       stopped.close();
       for (const c of ranks) c.close();
       await serve.stop();
-      rows.push({
-        stage: "serve.memory.stopped_consumer",
-        value: hwm,
-        unit: "MB peak RSS",
-        target: "≤ 300",
-        note: `${(hwm / 300).toFixed(2)}× budget; max RSS first half ${first.toFixed(0)} MB, second half ${second.toFixed(0)} MB (flat = bounded); 400 unread replies, ${o.stopSeconds} s, other ranks served ${steps} steps`,
-      });
+      rows.push(
+        byValue(
+          {
+            stage: "serve.memory.stopped_consumer",
+            value: hwm,
+            unit: "MB peak RSS",
+            note: `${(hwm / 300).toFixed(2)}× budget; max RSS first half ${first.toFixed(0)} MB, second half ${second.toFixed(0)} MB (flat = bounded); 400 unread replies, ${o.stopSeconds} s, other ranks served ${steps} steps`,
+          },
+          "≤",
+          300,
+        ),
+      );
     }
   }
   return rows;
