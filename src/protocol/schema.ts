@@ -107,6 +107,12 @@ const requests = {
     grad_alignment: signalMap("domain name → gradient alignment (DoGE)"),
     eval_loss: signalMap("domain name → held-out mean loss per token (Velocitune)", true),
     lr: { type: "number", required: false, doc: "current learning rate, finite and ≥ 0" },
+    all_ranks: {
+      type: "boolean",
+      required: false,
+      extension: true,
+      doc: "the feedback of every rank of the step, already reduced by the trainer (sums summed; grad_alignment and eval_loss averaged); sent once, it completes the step",
+    },
   } satisfies Fields<FeedbackRequest>,
   state: {
     v,

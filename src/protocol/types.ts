@@ -75,6 +75,13 @@ export interface FeedbackRequest {
   /** (extension) */
   eval_loss?: DomainMap<number>;
   lr?: number;
+  /**
+   * (extension) This feedback is every rank's, already reduced across ranks by the trainer (an
+   * all-reduce it does anyway for logging): loss_sum, tokens, ref_loss_sum and excess_loss_sum
+   * summed, grad_alignment and eval_loss averaged. Sent once (by any rank; `rank` names the
+   * sender), it completes the step, instead of one feedback per rank.
+   */
+  all_ranks?: boolean;
 }
 
 export interface StateRequest {

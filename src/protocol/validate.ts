@@ -84,6 +84,10 @@ function parseFeedback(h: Record<string, unknown>): FeedbackRequest {
     req[f] = out;
   }
   if (h.lr !== undefined) req.lr = num(h.lr, "lr");
+  if (h.all_ranks !== undefined) {
+    if (typeof h.all_ranks !== "boolean") throw bad("all_ranks", `must be a boolean, got ${describe(h.all_ranks)}`);
+    if (h.all_ranks) req.all_ranks = true;
+  }
   return req;
 }
 

@@ -31,11 +31,14 @@ export function sameFeedback(a: RankFeedback, b: RankFeedback): boolean {
 }
 
 export interface StepRecord {
+  /** One entry per rank; or, for feedback sent reduced over all ranks (`all_ranks`), that one entry. */
   ranks: (RankFeedback | null)[];
+  /** The step came as one all-ranks feedback (PROTOCOL.md extension): complete by itself. */
+  aggregated?: boolean;
 }
 
 export function isComplete(r: StepRecord): boolean {
-  return r.ranks.every((x) => x !== null);
+  return r.aggregated === true ? r.ranks[0] !== null : r.ranks.every((x) => x !== null);
 }
 
 /** Sum over ranks (grad_alignment averaged) → the mixer's StepFeedback plus a JSON-able copy for the log. */

@@ -83,7 +83,7 @@ export interface ServeState {
     /** The next step to fold into the mixer. */
     next_fold: number;
     /** Recorded per-rank feedback for the steps still kept (null = rank not reported). */
-    steps: { step: number; ranks: (RankFeedback | null)[] }[];
+    steps: { step: number; ranks: (RankFeedback | null)[]; aggregated?: boolean }[];
   };
   served: ServedCounters;
   feedback_lag: number;
@@ -247,6 +247,10 @@ export class MixloadService {
     this.prev = resume?.schedule.prev ?? null;
     if (resume) {
       for (const s of resume.feedback.steps) {
+        if (s.aggregated === true) {
+          this.book.set(s.step, { ranks: s.ranks, aggregated: true }); // one entry for all ranks, whatever the world
+          continue;
+        }
         // Elastic resume (another world, same world × batch_size: the loader checks that): ranks
         // of a partly reported step cannot be mapped onto the new world, so such a state is refused.
         if (s.ranks.length !== this.world) {
@@ -714,24 +718,35 @@ export class MixloadService {
     if (s >= this.nextBuild) throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has not been built yet (next to build: ${this.nextBuild})`, "step");
     const fb = rankFeedback(signals, this.domains, req.lr);
     let record = this.book.get(s);
+    const allRanks = req.all_ranks === true;
     if (record === undefined) {
       if (s < this.nextFold || s < this.oldestKept()) throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has left the window (oldest kept: ${this.oldestKept()})`, "step");
-      record = { ranks: new Array<RankFeedback | null>(this.world).fill(null) };
+      record = allRanks ? { ranks: [null], aggregated: true } : { ranks: new Array<RankFeedback | null>(this.world).fill(null) };
       this.book.set(s, record);
+    } else if (allRanks !== (record.aggregated === true)) {
+      // One or the other per step: a reduced feedback on top of per-rank ones would count them twice.
+      throw new ProtocolError(
+        "invalid_feedback",
+        allRanks
+          ? `step ${s} already has per-rank feedback; send either one all_ranks feedback or one feedback per rank`
+          : `step ${s} was already reported for all ranks (all_ranks); per-rank feedback would count it twice`,
+        "all_ranks",
+      );
     }
-    const had = record.ranks[req.rank];
+    const slot = allRanks ? 0 : req.rank;
+    const had = record.ranks[slot];
     if (had !== null) {
       if (!sameFeedback(had, fb)) {
         throw new ProtocolError("invalid_feedback", `step ${s} rank ${req.rank} already reported different feedback (a re-send must be identical)`, "rank");
       }
       return [encodeHeader({ v: 1, ok: true, step: s, complete: isComplete(record) } satisfies FeedbackReply)];
     }
-    record.ranks[req.rank] = fb;
+    record.ranks[slot] = fb;
     if (isComplete(record)) {
       try {
         this.foldReady(s);
       } catch (e) {
-        record.ranks[req.rank] = null;
+        record.ranks[slot] = null;
         if (record.ranks.every((r) => r === null)) this.book.delete(s);
         if (e instanceof MixerInputError) throw new ProtocolError("invalid_feedback", `the mixer rejected step ${s}: ${e.message}`, `domains.${e.domain}.${e.field}`);
         throw e;
@@ -833,7 +848,7 @@ export class MixloadService {
     }
     const steps = [...this.book.entries()]
       .sort((a, b2) => a[0] - b2[0])
-      .map(([step, rec]) => ({ step, ranks: rec.ranks.map((x) => (x === null ? null : structuredClone(x))) }));
+      .map(([step, rec]) => ({ step, ranks: rec.ranks.map((x) => (x === null ? null : structuredClone(x))), ...(rec.aggregated ? { aggregated: true } : {}) }));
     return {
       format: "mixload-serve-state",
       version: 1,

@@ -112,7 +112,7 @@ export function runPython(args: string[], timeoutMs = 120_000, env: Record<strin
 
 export const BROWN_SMALL = path.join(ROOT, "examples/configs/brown-small.json");
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();

@@ -221,7 +221,7 @@ class MixloadClient:
         return out
 
     def feedback(self, step: int, domains: Mapping[str, Mapping[str, float]], lr: Optional[float] = None,
-                 **optional: Mapping[str, float]) -> Dict[str, Any]:
+                 all_ranks: bool = False, **optional: Mapping[str, float]) -> Dict[str, Any]:
         """Report this rank's per-domain losses for ``step``.
 
         ``domains`` is ``{name: {loss_sum, tokens}}`` (as :func:`feedback_from_losses` returns);
@@ -230,6 +230,10 @@ class MixloadClient:
         come as keyword maps ``{name: value}``. On the wire they are top-level maps with the same
         keys as ``domains``, as PROTOCOL.md specifies. Returns the reply (``complete`` is true
         once every rank has reported ``step``).
+
+        ``all_ranks=True`` (PROTOCOL.md extension): ``domains`` is already reduced over every
+        rank (:func:`mixload_client.reduce_feedback` does the all-reduce), and this one call
+        completes the step; one rank sends it instead of every rank sending its own.
 
         A field the protocol does not have raises before anything is sent: an unknown keyword
         is a ``TypeError``, an unknown key in a domain entry an :class:`UnknownFieldError`."""
@@ -256,6 +260,8 @@ class MixloadClient:
         header.update(extra)
         if lr is not None:
             header["lr"] = float(lr)
+        if all_ranks:
+            header["all_ranks"] = True
         head, _ = self.request(header)
         return head
 

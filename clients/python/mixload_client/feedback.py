@@ -80,3 +80,60 @@ def feedback_from_losses(per_token_loss: Any, targets: Any, domain_ids: Any, dom
             entry["excess_loss_sum"] = float(excess_sum[i])
         out[name] = entry
     return out
+
+
+# Signals summed over ranks, and those averaged over the ranks that reported them (as the service
+# aggregates per-rank feedback: docs/PROTOCOL.md, "Aggregation over the world ranks").
+_SUMMED = ("loss_sum", "tokens", "ref_loss_sum", "excess_loss_sum")
+_AVERAGED = ("grad_alignment", "eval_loss")
+
+
+def reduce_feedback(domains: Dict[str, Dict[str, float]], domain_names: Sequence[str], group: Any = None) -> Dict[str, Dict[str, float]]:
+    """All-reduce this rank's per-domain feedback over ``torch.distributed`` (every rank calls it,
+    collectively), giving what the service would aggregate from one feedback per rank: sums
+    summed, ``grad_alignment`` and ``eval_loss`` averaged over the ranks that reported them.
+    Then one rank sends it with ``client.feedback(step, reduced, all_ranks=True)``.
+
+    One all-reduce of a float64 tensor [domains, 2 + 2·len(averaged) + len(summed)], the same on every rank
+    whatever domains each rank saw, so it can ride along with the trainer's own logging reduce."""
+    import torch
+    import torch.distributed as dist
+
+    k = len(domain_names)
+    fields = len(_SUMMED) + 2 * len(_AVERAGED) + 1  # + 1: "this rank has the domain"
+    t = torch.zeros((k, fields), dtype=torch.float64)
+    for i, name in enumerate(domain_names):
+        d = domains.get(name)
+        if d is None:
+            continue
+        t[i, -1] = 1.0
+        for j, f in enumerate(_SUMMED):
+            t[i, j] = float(d.get(f, 0.0))
+        for j, f in enumerate(_AVERAGED):
+            if f in d:
+                t[i, len(_SUMMED) + 2 * j] = float(d[f])
+                t[i, len(_SUMMED) + 2 * j + 1] = 1.0
+    # Which summed optional signals any rank sent: a separate flag per field, so an absent signal stays absent.
+    present = torch.zeros((k, len(_SUMMED)), dtype=torch.float64)
+    for i, name in enumerate(domain_names):
+        d = domains.get(name) or {}
+        for j, f in enumerate(_SUMMED):
+            if f in d:
+                present[i, j] = 1.0
+    both = torch.cat([t, present], dim=1)
+    dist.all_reduce(both, op=dist.ReduceOp.SUM, group=group)
+    t, present = both[:, :fields], both[:, fields:]
+    out: Dict[str, Dict[str, float]] = {}
+    for i, name in enumerate(domain_names):
+        if t[i, -1].item() == 0:
+            continue
+        e: Dict[str, float] = {"loss_sum": t[i, 0].item(), "tokens": int(round(t[i, 1].item()))}
+        for j, f in enumerate(_SUMMED[2:], start=2):
+            if present[i, j].item() > 0:
+                e[f] = t[i, j].item()
+        for j, f in enumerate(_AVERAGED):
+            n = t[i, len(_SUMMED) + 2 * j + 1].item()
+            if n > 0:
+                e[f] = t[i, len(_SUMMED) + 2 * j].item() / n
+        out[name] = e
+    return out
