@@ -24,9 +24,11 @@ export function chromiumMissing(): string | undefined {
   }
 }
 
-/** Launch Chromium for a test file's tests, or null when they are opted out or it cannot be found. */
+/** Launch Chromium for a test file's tests, or null when they are opted out or it is not there (then needBrowser names the fix). */
 export async function openBrowser(): Promise<Browser | null> {
-  return skipBrowser ? null : launchChromium();
+  // Checked here, not only by launchChromium (which asks whether the file exists): a file that
+  // is there but not executable would otherwise fail the whole file with a bare EACCES.
+  return skipBrowser || chromiumMissing() !== undefined ? null : launchChromium();
 }
 
 /** The browser, or a failure that names what to install (and the opt-out). */
