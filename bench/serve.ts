@@ -460,7 +460,7 @@ async function benchStall(o: { root: string; repeats: number; log: (s: string) =
       stage: `serve.stall.lag${lag}${clientPrefetch > 0 ? `.client_prefetch${clientPrefetch}` : ""}`,
       value: 100 * median(runs.map((r) => r.fraction)),
       unit: "% of time",
-      note: `${defaults ? "defaults: " : ""}load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores; 8 ranks (threads) × ${B}×${L}, 100 ms steps (anchor: 0% = never waits), DoReMi, Brown text on the fly, serve.prefetch ${prefetch}, ${clientPrefetch > 0 ? `BatchPrefetcher depth ${clientPrefetch}` : "each batch asked when needed"}; fetches > 5 ms: ${median(runs.map((r) => r.notReady))}; first batch ${median(runs.map((r) => r.firstBatchMs)).toFixed(0)} ms (start-up, not counted)`,
+      note: `${defaults ? "defaults: " : ""}load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores; 8 ranks (threads) × ${B}×${L}, 100 ms steps (0 % = never waits), DoReMi, Brown text on the fly, serve.prefetch ${prefetch}, ${clientPrefetch > 0 ? `BatchPrefetcher depth ${clientPrefetch}` : "each batch asked when needed"}; fetches > 5 ms: ${median(runs.map((r) => r.notReady))}; first batch ${median(runs.map((r) => r.firstBatchMs)).toFixed(0)} ms (start-up, not counted)`,
     };
     rows.push(defaults ? byValue(row, "<", 1) : row);
   }
