@@ -11,7 +11,9 @@
  *   2. A BPE / WordPiece model encodes each pre-token independently, except that `fuse_unk`
  *      joins a run of unk ids within one model call; the run is re-joined across pieces here.
  * So `piece of step 1 → ids` is a pure function, and pieces follow Zipf's law: on Brown 97% of
- * lookups hit. For llama3 step 1 is the `Split` regex and step 2 the ByteLevel byte → char map,
+ * lookups hit. By fact 1 again, leading regex Split steps can run inline one after another, and
+ * the cache is keyed by the last one's pieces (deepseek_v3's first step only splits off digit runs,
+ * so its pieces are long; its third splits words). For llama3 step 1 is the `Split` regex and step 2 the ByteLevel byte → char map,
  * so a hit skips the UTF-8 encoding, the byte map, the BPE merges and the per-token arrays; it
  * costs one regex step, one slice and one Map lookup. A lone ByteLevel step (claude) is keyed
  * by its regex match before the byte map, for the same reason. SentencePiece-style models take
@@ -90,15 +92,21 @@ export class CachedEncoder {
   /** Pieces of step 1 → their ids: a number when the piece is one token (most are), else an array. */
   private readonly caches: Map<string, number | Int32Array>[];
   private readonly maxEntries: number;
-  /** Step 1 of the pre-tokenizer, when it is a regex Split with "Isolated" behaviour: run inline. */
+  /**
+   * The leading regex Split steps with "Isolated" behaviour, run inline, one level per step: a
+   * piece of step j is split by step j + 1 on its own (fact 1), and the pieces of the last of them
+   * are the cache keys. (deepseek_v3: digit runs, then CJK runs, then words; keyed by words.)
+   */
+  private readonly splits: { readonly global: RegExp; readonly sticky: RegExp }[] = [];
+  /** Regexes of the lone ByteLevel step (`byteLevelHead`). */
   private readonly global: RegExp | null = null;
   private readonly sticky: RegExp | null = null;
   /** Step 1 when it is a lone ByteLevel step with its regex: pieces are its raw matches (see the constructor). */
   private readonly byteLevelHead: (ByteLevelFields & { pattern: RegExp }) | null;
   private readonly utf8 = new TextEncoder();
-  /** Step 1 otherwise (its pieces come back as an array), or null when there is no pre-tokenizer. */
+  /** Step 1 otherwise (its pieces come back as an array), or null when there is no pre-tokenizer or it is inline (`splits`). */
   private readonly head: PreTokenizerStep | null;
-  /** Steps 2..k, applied to one piece on a cache miss. */
+  /** The steps after the cache key's step, applied to one piece on a cache miss. */
   private readonly tail: PreTokenizerStep[];
   /** A Metaspace in the tail reads `section_index === 0`: then that bit is part of the key. */
   private readonly keyBySection: boolean;
@@ -134,18 +142,22 @@ export class CachedEncoder {
     if (pre === null) steps = [];
     else if (pre instanceof lib.SequencePreTokenizer) steps = (pre as unknown as SequenceStep).tokenizers.filter((s) => s !== null);
     else steps = [pre];
-    this.head = steps[0] ?? null;
-    this.tail = steps.slice(1);
+    for (const step of steps) {
+      const split = step as SplitStep;
+      if (!(split instanceof lib.SplitPreTokenizer && split.pattern !== null && !split.config.invert && split.config.behavior?.toLowerCase() !== "removed")) break;
+      // Split.pre_tokenize_text → regex_split: matches and the gaps between them, in order.
+      this.splits.push({
+        global: new RegExp(split.pattern.source, split.pattern.flags),
+        sticky: new RegExp(split.pattern.source, split.pattern.flags.replace("g", "") + "y"),
+      });
+    }
+    const keyed = Math.max(1, this.splits.length);
+    this.head = this.splits.length > 0 ? null : (steps[0] ?? null);
+    this.tail = steps.slice(keyed);
     this.keyBySection = this.tail.some(containsMetaspace);
     this.caches = this.keyBySection ? [new Map(), new Map()] : [new Map()];
-    const head = this.head as SplitStep | null;
-    if (head instanceof lib.SplitPreTokenizer && head.pattern !== null && !head.config.invert && head.config.behavior?.toLowerCase() !== "removed") {
-      // Split.pre_tokenize_text → regex_split: matches and the gaps between them, in order.
-      this.global = new RegExp(head.pattern.source, head.pattern.flags);
-      this.sticky = new RegExp(head.pattern.source, head.pattern.flags.replace("g", "") + "y");
-    }
     const bpe = t.model instanceof lib.BPE;
-    const byteLevelHead = this.head as (PreTokenizerStep & ByteLevelFields & { pattern: RegExp }) | null;
+    const byteLevelHead = (this.splits.length > 0 ? null : this.head) as (PreTokenizerStep & ByteLevelFields & { pattern: RegExp }) | null;
     if (bpe && this.tail.length === 0 && byteLevelHead instanceof lib.ByteLevelPreTokenizer && byteLevelHead.use_regex && byteLevelHead.pattern instanceof RegExp) {
       // A lone ByteLevel step (GPT-2, claude): its regex's matches, byte-mapped, go to the model. The
       // cache is keyed by the match itself, so a hit skips the UTF-8 encoding and the byte map too.
@@ -274,38 +286,50 @@ export class CachedEncoder {
   private encodeSection(text: string, section_index: number): void {
     this.lastUnk = false;
     const cache = this.caches[this.keyBySection && section_index !== 0 ? 1 : 0];
-    const sticky = this.sticky;
     if (this.byteLevelHead !== null) return this.encodeMatches(this.byteLevelHead.add_prefix_space && !text.startsWith(" ") ? " " + text : text, cache, section_index);
-    if (sticky === null) {
+    if (this.splits.length === 0) {
       const pieces = this.head === null ? [text] : this.head.pre_tokenize_text(text, { section_index });
       for (const piece of pieces) this.encodePiece(piece, cache, section_index);
       return;
     }
-    // regex_split(text, pattern), without its arrays. A match at `pos` found by the sticky regex is
-    // the match a global search from `pos` would return; when there is none (a gap, or an empty
-    // match), the global search decides, exactly as String.matchAll does.
-    const global = this.global as RegExp;
+    this.splitLevel(text, 0, cache, section_index);
+  }
+
+  /** A piece of inline split step `level`: split further by the next step, or, after the last, through the cache. */
+  private emit(piece: string, level: number, cache: Map<string, number | Int32Array>, section_index: number): void {
+    if (level + 1 < this.splits.length) this.splitLevel(piece, level + 1, cache, section_index);
+    else this.encodePiece(piece, cache, section_index);
+  }
+
+  /**
+   * regex_split(text, pattern of split step `level`), without its arrays, each piece to `emit`. A
+   * match at `pos` found by the sticky regex is the match a global search from `pos` would return;
+   * when there is none (a gap, or an empty match), the global search decides, exactly as
+   * String.matchAll does.
+   */
+  private splitLevel(text: string, level: number, cache: Map<string, number | Int32Array>, section_index: number): void {
+    const { global, sticky } = this.splits[level];
     const n = text.length;
     let pos = 0;
     while (pos < n) {
       sticky.lastIndex = pos;
       if (sticky.test(text) && sticky.lastIndex > pos) {
         const end = sticky.lastIndex;
-        this.encodePiece(text.slice(pos, end), cache, section_index);
+        this.emit(pos === 0 && end === n ? text : text.slice(pos, end), level, cache, section_index);
         pos = end;
         continue;
       }
       global.lastIndex = pos;
       const m = global.exec(text);
       if (m === null) {
-        this.encodePiece(text.slice(pos), cache, section_index); // the trailing gap
+        this.emit(pos === 0 ? text : text.slice(pos), level, cache, section_index); // the trailing gap
         break;
       }
-      if (m.index > pos) this.encodePiece(text.slice(pos, m.index), cache, section_index);
+      if (m.index > pos) this.emit(text.slice(pos, m.index), level, cache, section_index);
       const len = m[0].length;
-      if (len > 0) this.encodePiece(m[0], cache, section_index);
+      if (len > 0) this.emit(m[0], level, cache, section_index);
       // After an empty match regex_split's `prev` stays at m.index while the search moves on.
-      pos = len > 0 ? m.index + len : this.resumeAfterEmpty(text, m.index, advance(text, m.index), cache, section_index);
+      pos = len > 0 ? m.index + len : this.resumeAfterEmpty(text, m.index, advance(text, m.index), level, cache, section_index);
     }
   }
 
@@ -335,23 +359,23 @@ export class CachedEncoder {
    * After an empty match at `from`, String.matchAll continues at `next`; the characters from
    * `from` up to the next non-empty match (or its next empty match) form one gap piece.
    */
-  private resumeAfterEmpty(text: string, from: number, next: number, cache: Map<string, number | Int32Array>, section_index: number): number {
-    const global = this.global as RegExp;
+  private resumeAfterEmpty(text: string, from: number, next: number, level: number, cache: Map<string, number | Int32Array>, section_index: number): number {
+    const global = this.splits[level].global;
     let search = next;
     for (;;) {
       if (search > text.length) {
-        if (from < text.length) this.encodePiece(text.slice(from), cache, section_index);
+        if (from < text.length) this.emit(text.slice(from), level, cache, section_index);
         return text.length;
       }
       global.lastIndex = search;
       const m = global.exec(text);
       if (m === null) {
-        if (from < text.length) this.encodePiece(text.slice(from), cache, section_index);
+        if (from < text.length) this.emit(text.slice(from), level, cache, section_index);
         return text.length;
       }
-      if (m.index > from) this.encodePiece(text.slice(from, m.index), cache, section_index);
+      if (m.index > from) this.emit(text.slice(from, m.index), level, cache, section_index);
       if (m[0].length > 0) {
-        this.encodePiece(m[0], cache, section_index);
+        this.emit(m[0], level, cache, section_index);
         return m.index + m[0].length;
       }
       from = m.index;
