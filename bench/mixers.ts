@@ -16,7 +16,7 @@ const K = 64;
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 function feedback(steps: number, rand: () => number): StepFeedback[] {
@@ -53,20 +53,37 @@ export function benchMixerUpdates(): MixerBench[] {
     { name: "doremi", microsPerUpdate: timeUpdates({ name: "doremi", params: { eta: 0.1, vocab_size: 50257 } }, domains, 2000) },
     { name: "doge", microsPerUpdate: timeUpdates({ name: "doge" }, domains, 2000) },
     { name: "odm", microsPerUpdate: timeUpdates({ name: "odm" }, domains, 2000) },
-    { name: "ado (between refits)", microsPerUpdate: timeUpdates({ name: "ado", params: { start_step: 0, ignore_steps: 0, update_every: 100000 } }, domains, 2000) },
-    { name: "velocitune (update every step, fixed targets)", microsPerUpdate: timeUpdates({ name: "velocitune", params: { update_every: 1, targets: Object.fromEntries(domains.map((d) => [d.name, 1])) } }, domains, 2000) },
+    {
+      name: "ado (between refits)",
+      microsPerUpdate: timeUpdates({ name: "ado", params: { start_step: 0, ignore_steps: 0, update_every: 100000 } }, domains, 2000),
+    },
+    {
+      name: "velocitune (update every step, fixed targets)",
+      microsPerUpdate: timeUpdates(
+        { name: "velocitune", params: { update_every: 1, targets: Object.fromEntries(domains.map((d) => [d.name, 1])) } },
+        domains,
+        2000,
+      ),
+    },
     { name: "uniform", microsPerUpdate: timeUpdates({ name: "uniform" }, domains, 2000) },
   ];
   // BiMix: 64 domains × 1000 tuples (10 mixtures × 100 steps) from a known law plus 0.5% noise.
   const rand = lcg(7);
   const points: { domain: string; r: number; s: number; loss: number }[] = [];
   for (const d of domains) {
-    const A = 2 + rand(), alpha = 0.05 + 0.2 * rand(), B = 1 + rand(), beta = 0.3 + 0.4 * rand();
+    const A = 2 + rand(),
+      alpha = 0.05 + 0.2 * rand(),
+      B = 1 + rand(),
+      beta = 0.3 + 0.4 * rand();
     for (let mix = 0; mix < 10; mix++) {
       const r = 0.002 + 0.03 * rand();
-      for (let s = 1; s <= 100; s++) points.push({ domain: d.name, r, s: s * 100, loss: A * r ** -alpha * (B * (s * 100) ** -beta + 1) * (1 + 0.005 * (rand() - 0.5)) });
+      for (let s = 1; s <= 100; s++)
+        points.push({ domain: d.name, r, s: s * 100, loss: A * r ** -alpha * (B * (s * 100) ** -beta + 1) * (1 + 0.005 * (rand() - 0.5)) });
     }
   }
-  out.push({ name: "bimix fit + optimise (64 domains × 1000 points)", microsPerUpdate: timeOnce(() => createMixer({ name: "bimix", params: { points, target_step: 20000, r_min: 1e-3 } }, domains)) });
+  out.push({
+    name: "bimix fit + optimise (64 domains × 1000 points)",
+    microsPerUpdate: timeOnce(() => createMixer({ name: "bimix", params: { points, target_step: 20000, r_min: 1e-3 } }, domains)),
+  });
   return out;
 }

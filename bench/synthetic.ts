@@ -11,10 +11,10 @@ export function writeSyntheticMegatron(dir: string, names: readonly string[], to
   if (fs.existsSync(path.join(dir, `${names[names.length - 1]}.idx`))) return;
   fs.mkdirSync(dir, { recursive: true });
   let state = seed;
-  const rand = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   for (const name of names) {
     const writer = new MegatronWriter(path.join(dir, name), { vocabSize: 32000 });
-    for (let tokens = 0; tokens < tokensPerDomain; ) {
+    for (let tokens = 0; tokens < tokensPerDomain;) {
       // Box–Muller normal → log-normal with σ = 1 and mean 600.
       const normal = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
       const n = Math.max(1, Math.round(Math.exp(Math.log(600) - 0.5 + normal)));

@@ -12,7 +12,7 @@
  * MIXLOAD_ZSTD_MB (default 50) MB, written by `zstd -3` (the CLI's default level) and cached in
  * .cache/bench/zstd (delete to rebuild). Not part of `npm run bench` (about half a minute).
  *
- * Run: `npx tsc -p tsconfig.json && node dist/bench/zstd.js [--json]`.
+ * Run: `npm run build && node dist/bench/zstd.js [--json]`.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -64,7 +64,7 @@ function median(xs: number[]): number {
 async function readChunks(file: string, push: (chunk: Uint8Array) => void): Promise<void> {
   const fd = fs.openSync(file, "r");
   try {
-    for (let pos = 0; ; ) {
+    for (let pos = 0; ;) {
       const buf = Buffer.allocUnsafeSlow(4 << 20);
       const n = fs.readSync(fd, buf, 0, buf.length, pos);
       if (n === 0) return;

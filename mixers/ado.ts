@@ -53,21 +53,35 @@ export type AdoParams = z.infer<typeof adoSchema>;
 export function fitAdoLaw(n: readonly number[], L: readonly number[]): Float64Array | null {
   const m = n.length;
   if (m < 5) return null;
-  const lnn = n.map(Math.log), y = L.map(Math.log);
+  const lnn = n.map(Math.log),
+    y = L.map(Math.log);
   const ls = {
-    n: m, p: 3,
+    n: m,
+    p: 3,
     evaluate(t: Float64Array, r: Float64Array, J: Float64Array | null) {
       for (let i = 0; i < m; i++) {
-        const a = t[0] - t[2] * lnn[i], e = t[1], mx = Math.max(a, e);
-        const ea = Math.exp(a - mx), ee = Math.exp(e - mx), z = ea + ee;
+        const a = t[0] - t[2] * lnn[i],
+          e = t[1],
+          mx = Math.max(a, e);
+        const ea = Math.exp(a - mx),
+          ee = Math.exp(e - mx),
+          z = ea + ee;
         r[i] = mx + Math.log(z) - y[i];
-        if (J) { const fa = ea / z; J[3 * i] = fa; J[3 * i + 1] = 1 - fa; J[3 * i + 2] = -lnn[i] * fa; }
+        if (J) {
+          const fa = ea / z;
+          J[3 * i] = fa;
+          J[3 * i + 1] = 1 - fa;
+          J[3 * i + 2] = -lnn[i] * fa;
+        }
       }
     },
   };
-  const minL = Math.min(...L), maxL = Math.max(...L), meanLnn = lnn.reduce((a, b) => a + b, 0) / m;
+  const minL = Math.min(...L),
+    maxL = Math.max(...L),
+    meanLnn = lnn.reduce((a, b) => a + b, 0) / m;
   const starts: number[][] = [];
-  for (const alpha of [0.1, 0.3, 0.6]) for (const f of [0.5, 0.9]) starts.push([Math.log(Math.max(maxL - f * minL, 1e-9)) + alpha * meanLnn, Math.log(f * minL), alpha]);
+  for (const alpha of [0.1, 0.3, 0.6])
+    for (const f of [0.5, 0.9]) starts.push([Math.log(Math.max(maxL - f * minL, 1e-9)) + alpha * meanLnn, Math.log(f * minL), alpha]);
   const fit = bestOf(ls, starts, { lower: [-Infinity, -Infinity, 0], upper: [Infinity, Infinity, 0.8], maxIter: 100 });
   return allFinite(fit.theta) && Number.isFinite(fit.sse) ? fit.theta : null;
 }
@@ -80,7 +94,10 @@ function clipMinProbability(p: Float64Array, minProb: number): Float64Array {
   return normalize(Float64Array.from(p, (x) => Math.max(x * scale, minProb)));
 }
 
-interface Series { n: number[]; loss: number[] }
+interface Series {
+  n: number[];
+  loss: number[];
+}
 
 /** Everything ADO changes while it runs. state() writes it as JSON under these keys. */
 interface AdoState {
@@ -111,7 +128,10 @@ export class AdoMixer implements Mixer {
   private readonly rho: Float64Array;
   private s: AdoState;
 
-  constructor(private readonly domains: readonly DomainInfo[], private readonly prm: AdoParams) {
+  constructor(
+    private readonly domains: readonly DomainInfo[],
+    private readonly prm: AdoParams,
+  ) {
     const K = (this.K = domains.length);
     if (prm.min_prob * K > 1) throw new ConfigError("mixer.params.min_prob", `K·min_prob = ${prm.min_prob * K} > 1`);
     this.rho = naturalWeights(domains);
@@ -136,7 +156,9 @@ export class AdoMixer implements Mixer {
   update(fb: StepFeedback): void {
     const cur = this.s;
     const present = checkFeedback(fb, this.domains, cur.last_step);
-    const K = this.K, t = fb.step, prm = this.prm;
+    const K = this.K,
+      t = fb.step,
+      prm = this.prm;
     // n_k and h: data seen and the EMA of this step's composition.
     const counts = new Float64Array(K);
     for (const s of present) counts[s.index] = s.tokens;
@@ -150,15 +172,21 @@ export class AdoMixer implements Mixer {
     const loss = Float64Array.from(last_loss, (l) => (l >= 0 ? l : stepMean));
     if (!allFinite(seen) || !allFinite(loss)) throw new MixerInputError("*", "tokens", "overflow", "token or loss totals overflow");
     // Smoothing: a history point is the mean loss of `subsample` steps.
-    let win_loss = cur.win_loss, win_count = cur.win_count, history = cur.history;
+    let win_loss = cur.win_loss,
+      win_count = cur.win_count,
+      history = cur.history;
     if (t >= prm.ignore_steps && loss.every((l) => l >= 0)) {
       win_loss = Float64Array.from(win_loss, (x, i) => x + loss[i]);
       win_count += 1;
       if (win_count === prm.subsample) {
         history = history.map((hs, i) => {
           if (!(seen[i] > 0) || !(win_loss[i] > 0)) return hs;
-          let n = [...hs.n, seen[i]], l = [...hs.loss, win_loss[i] / win_count];
-          if (n.length > prm.max_points) { n = n.filter((_, j) => j % 2 === 1); l = l.filter((_, j) => j % 2 === 1); }
+          let n = [...hs.n, seen[i]],
+            l = [...hs.loss, win_loss[i] / win_count];
+          if (n.length > prm.max_points) {
+            n = n.filter((_, j) => j % 2 === 1);
+            l = l.filter((_, j) => j % 2 === 1);
+          }
           return { n, loss: l };
         });
         win_loss = new Float64Array(K);
@@ -175,10 +203,14 @@ export class AdoMixer implements Mixer {
       });
     }
     // p = 0.9 p̄ + 0.1 dist with the OLD p̄, then p̄ ← (1 − 1/(t+1)) p̄ + dist/(t+1).
-    let weights = cur.weights, p_avg = cur.p_avg;
+    let weights = cur.weights,
+      p_avg = cur.p_avg;
     const dist = t >= prm.start_step ? this.policy(laws, seen, h) : null;
     if (dist) {
-      weights = smooth(Float64Array.from(p_avg, (a, i) => (1 - prm.mix) * a + prm.mix * dist[i]), prm.eps);
+      weights = smooth(
+        Float64Array.from(p_avg, (a, i) => (1 - prm.mix) * a + prm.mix * dist[i]),
+        prm.eps,
+      );
       p_avg = Float64Array.from(p_avg, (a, i) => (1 - 1 / (t + 1)) * a + dist[i] / (t + 1));
       if (!allFinite(weights)) throw new MixerInputError("*", "loss_sum", vec(loss), "ADO policy is not finite");
     }
@@ -193,7 +225,7 @@ export class AdoMixer implements Mixer {
       if (!law || !(seen[i] > 0)) return null;
       const [A, , alpha] = law;
       const reducible = Math.exp(A - alpha * Math.log(seen[i])); // L̂(n) − e^E
-      score[i] = (Math.max(alpha, this.prm.min_exponent) * reducible / seen[i]) * this.rho[i] * Math.sqrt(h[i] * (1 - h[i]));
+      score[i] = ((Math.max(alpha, this.prm.min_exponent) * reducible) / seen[i]) * this.rho[i] * Math.sqrt(h[i] * (1 - h[i]));
     }
     const sum = score.reduce((a, b) => a + b, 0);
     if (!(sum > 0) || !Number.isFinite(sum)) return null;
@@ -203,21 +235,36 @@ export class AdoMixer implements Mixer {
   state(): MixerState {
     const s = this.s;
     return {
-      name: this.name, weights: vec(s.weights), p_avg: vec(s.p_avg), h: vec(s.h), seen: vec(s.seen), last_loss: vec(s.last_loss),
-      win_loss: vec(s.win_loss), win_count: s.win_count, last_step: s.last_step,
-      history: s.history.map((x) => ({ n: [...x.n], loss: [...x.loss] })), laws: s.laws.map((l) => (l ? [...l] : null)),
+      name: this.name,
+      weights: vec(s.weights),
+      p_avg: vec(s.p_avg),
+      h: vec(s.h),
+      seen: vec(s.seen),
+      last_loss: vec(s.last_loss),
+      win_loss: vec(s.win_loss),
+      win_count: s.win_count,
+      last_step: s.last_step,
+      history: s.history.map((x) => ({ n: [...x.n], loss: [...x.loss] })),
+      laws: s.laws.map((l) => (l ? [...l] : null)),
     };
   }
 
   restore(blob: MixerState): void {
     const r = new StateReader(blob, this.name, this.K);
     this.s = {
-      weights: r.vec("weights"), p_avg: r.vec("p_avg"), h: r.vec("h"), seen: r.vec("seen"), last_loss: r.vec("last_loss"),
-      win_loss: r.vec("win_loss"), win_count: r.num("win_count"), last_step: r.num("last_step"),
+      weights: r.vec("weights"),
+      p_avg: r.vec("p_avg"),
+      h: r.vec("h"),
+      seen: r.vec("seen"),
+      last_loss: r.vec("last_loss"),
+      win_loss: r.vec("win_loss"),
+      win_count: r.num("win_count"),
+      last_step: r.num("last_step"),
       history: r.perDomain("history", (x, at) => r.series(x, at, ["n", "loss"], false)),
       laws: r.perDomain("laws", (l, at) => {
         if (l === null) return null;
-        if (!Array.isArray(l) || l.length !== 3 || !l.every((v) => typeof v === "number" && Number.isFinite(v))) r.fail(at, "expected null or 3 finite numbers (A, E, α)");
+        if (!Array.isArray(l) || l.length !== 3 || !l.every((v) => typeof v === "number" && Number.isFinite(v)))
+          r.fail(at, "expected null or 3 finite numbers (A, E, α)");
         return [...(l as number[])];
       }),
     };
@@ -228,10 +275,12 @@ export class AdoMixer implements Mixer {
       name: this.name,
       floor: this.prm.eps / this.K,
       ...this.prm,
-      laws: Object.fromEntries(this.domains.map((d, i) => {
-        const l = this.s.laws[i];
-        return [d.name, l ? { irreducible: Math.exp(l[1]), scale: Math.exp(l[0]), exponent: l[2], points: this.s.history[i].n.length } : null];
-      })),
+      laws: Object.fromEntries(
+        this.domains.map((d, i) => {
+          const l = this.s.laws[i];
+          return [d.name, l ? { irreducible: Math.exp(l[1]), scale: Math.exp(l[0]), exponent: l[2], points: this.s.history[i].n.length } : null];
+        }),
+      ),
     };
   }
 }

@@ -33,7 +33,9 @@ import { ConfigError, MixerInputError, type DomainInfo, type Mixer, type MixerSt
 import { bestOf, rSquared } from "./fit.js";
 import { StateReader } from "./state.js";
 
-const tuple = z.object({ domain: z.string(), r: z.number().finite().positive().max(1), s: z.number().finite().positive(), loss: z.number().finite().positive() }).strict();
+const tuple = z
+  .object({ domain: z.string(), r: z.number().finite().positive().max(1), s: z.number().finite().positive(), loss: z.number().finite().positive() })
+  .strict();
 
 export const bimixSchema = z
   .object({
@@ -48,10 +50,18 @@ export const bimixSchema = z
   .strict();
 export type BimixParams = z.infer<typeof bimixSchema>;
 
-interface Series { r: number[]; s: number[]; loss: number[] }
+interface Series {
+  r: number[];
+  s: number[];
+  loss: number[];
+}
 
 export interface BimixLaw {
-  A: number; alpha: number; B: number; beta: number; C: number;
+  A: number;
+  alpha: number;
+  B: number;
+  beta: number;
+  C: number;
   /** R² of ln L, in-sample. */
   r2_log: number;
   /** Mean |L̂ − L| / L in-sample. */
@@ -68,20 +78,36 @@ export function fitBimixLaw(data: Series, fitUntil = Infinity): BimixLaw | null 
   const hold = data.s.map((_, i) => i).filter((i) => data.s[i] > fitUntil);
   const n = idx.length;
   if (n < 5) return null;
-  const lnr = idx.map((i) => Math.log(data.r[i])), lns = idx.map((i) => Math.log(data.s[i])), y = idx.map((i) => Math.log(data.loss[i]));
+  const lnr = idx.map((i) => Math.log(data.r[i])),
+    lns = idx.map((i) => Math.log(data.s[i])),
+    y = idx.map((i) => Math.log(data.loss[i]));
   // θ = (α, u = ln AB, β, v = ln AC):  ln L = −α ln r + ln(e^{u − β ln s} + e^{v})
   const ls = {
-    n, p: 4,
+    n,
+    p: 4,
     evaluate(t: Float64Array, res: Float64Array, J: Float64Array | null) {
       for (let i = 0; i < n; i++) {
-        const a = t[1] - t[2] * lns[i], b = t[3];
-        const m = Math.max(a, b), ea = Math.exp(a - m), eb = Math.exp(b - m), z = ea + eb;
+        const a = t[1] - t[2] * lns[i],
+          b = t[3];
+        const m = Math.max(a, b),
+          ea = Math.exp(a - m),
+          eb = Math.exp(b - m),
+          z = ea + eb;
         res[i] = -t[0] * lnr[i] + m + Math.log(z) - y[i];
-        if (J) { const o = 4 * i, fa = ea / z; J[o] = -lnr[i]; J[o + 1] = fa; J[o + 2] = -lns[i] * fa; J[o + 3] = 1 - fa; }
+        if (J) {
+          const o = 4 * i,
+            fa = ea / z;
+          J[o] = -lnr[i];
+          J[o + 1] = fa;
+          J[o + 2] = -lns[i] * fa;
+          J[o + 3] = 1 - fa;
+        }
       }
     },
   };
-  const lo = Math.min(...y), hi = Math.max(...y), minLns = Math.min(...lns);
+  const lo = Math.min(...y),
+    hi = Math.max(...y),
+    minLns = Math.min(...lns);
   const spread = Math.log(Math.max(Math.exp(hi) - Math.exp(lo), 1e-6 * Math.exp(lo)));
   const starts = [0.3, 1].map((beta) => [0.1, spread + beta * minLns, beta, lo]);
   const f = bestOf(ls, starts, { lower: [0, -Infinity, 0, -Infinity], upper: [3, Infinity, 3, Infinity], maxIter: 100, tol: 1e-9 });
@@ -95,7 +121,8 @@ export function fitBimixLaw(data: Series, fitUntil = Infinity): BimixLaw | null 
     const mre = ids.reduce((acc, i, j) => acc + Math.abs(Math.exp(pred[j]) - data.loss[i]) / data.loss[i], 0) / ids.length;
     return [rSquared(obs, pred), mre] as const;
   };
-  const [r2, mre] = score(idx), [hr2, hmre] = score(hold);
+  const [r2, mre] = score(idx),
+    [hr2, hmre] = score(hold);
   return { ...law, r2_log: r2!, mre: mre!, holdout_r2_log: hr2, holdout_mre: hmre, n };
 }
 
@@ -108,12 +135,15 @@ export function optimiseMixture(laws: readonly BimixLaw[], s: number, rMin: numb
   const K = laws.length;
   if (!laws.some((l) => l.alpha > 1e-12)) return null;
   const lnAc = laws.map((l) => Math.log(l.alpha) + Math.log(l.A) + Math.log(l.B * Math.pow(s, -l.beta) + l.C));
-  const at = (lnMu: number) => Float64Array.from(laws, (l, i) => (l.alpha > 1e-12 ? Math.min(Math.max(Math.exp((lnAc[i] - lnMu) / (1 + l.alpha)), rMin), 1) : rMin));
+  const at = (lnMu: number) =>
+    Float64Array.from(laws, (l, i) => (l.alpha > 1e-12 ? Math.min(Math.max(Math.exp((lnAc[i] - lnMu) / (1 + l.alpha)), rMin), 1) : rMin));
   const total = (r: Float64Array) => r.reduce((a, b) => a + b, 0);
-  let lo = -1e4, hi = 1e4; // Σ r(lo) ≥ 1 ≥ Σ r(hi)
+  let lo = -1e4,
+    hi = 1e4; // Σ r(lo) ≥ 1 ≥ Σ r(hi)
   for (let it = 0; it < 200 && hi - lo > 1e-13 * Math.max(1, Math.abs(lo)); it++) {
     const mid = 0.5 * (lo + hi);
-    if (total(at(mid)) > 1) lo = mid; else hi = mid;
+    if (total(at(mid)) > 1) lo = mid;
+    else hi = mid;
   }
   const r = at(0.5 * (lo + hi));
   const sum = total(r);
@@ -144,11 +174,15 @@ export class BimixMixer implements Mixer {
   private readonly offline: Series[];
   private s: BimixState;
 
-  constructor(private readonly domains: readonly DomainInfo[], private readonly p: BimixParams) {
+  constructor(
+    private readonly domains: readonly DomainInfo[],
+    private readonly p: BimixParams,
+  ) {
     const K = (this.K = domains.length);
     if (K * p.r_min > 1) throw new ConfigError("mixer.params.r_min", `K·r_min = ${K * p.r_min} > 1: no mixture satisfies the floor`);
     this.needsFeedback = p.refit_every > 0;
-    if ((p.points || this.needsFeedback) && p.target_step === undefined) throw new ConfigError("mixer.params.target_step", "the mixture is optimised for a target step; give target_step");
+    if ((p.points || this.needsFeedback) && p.target_step === undefined)
+      throw new ConfigError("mixer.params.target_step", "the mixture is optimised for a target step; give target_step");
     const hasEntropy = domains.every((d) => typeof d.entropy === "number" && Number.isFinite(d.entropy));
     const start = p.start ?? (hasEntropy ? "entropy" : "uniform");
     if (start === "entropy" && !hasEntropy) throw new ConfigError("mixer.params.start", "entropy start needs DomainInfo.entropy for every domain");
@@ -159,7 +193,9 @@ export class BimixMixer implements Mixer {
     (p.points ?? []).forEach((t, j) => {
       const i = byDomain.get(t.domain);
       if (i === undefined) throw new ConfigError(`mixer.params.points[${j}].domain`, `unknown domain "${t.domain}"`);
-      this.offline[i].r.push(t.r); this.offline[i].s.push(t.s); this.offline[i].loss.push(t.loss);
+      this.offline[i].r.push(t.r);
+      this.offline[i].s.push(t.s);
+      this.offline[i].loss.push(t.loss);
     });
     const online: Series[] = domains.map(() => ({ r: [], s: [], loss: [] }));
     const [laws, weights] = p.points ? this.fitAndOptimise(online, this.startWeights) : [new Array<BimixLaw | null>(K).fill(null), this.startWeights];
@@ -169,7 +205,8 @@ export class BimixMixer implements Mixer {
   /** Fit every domain's law on offline + online tuples, then r* = argmin Σ_i L_i(r_i, s*); keeps `current` if any fit fails. */
   private fitAndOptimise(online: Series[], current: Float64Array): [(BimixLaw | null)[], Float64Array] {
     const laws = this.domains.map((_, i) => {
-      const a = this.offline[i], b = online[i];
+      const a = this.offline[i],
+        b = online[i];
       return fitBimixLaw({ r: [...a.r, ...b.r], s: [...a.s, ...b.s], loss: [...a.loss, ...b.loss] }, this.p.fit_until_step ?? Infinity);
     });
     const r = laws.every((l) => l !== null) ? optimiseMixture(laws as BimixLaw[], this.p.target_step!, this.p.r_min) : null;
@@ -182,14 +219,18 @@ export class BimixMixer implements Mixer {
 
   update(fb: StepFeedback): void {
     const present = checkFeedback(fb, this.domains, this.s.last_step);
-    if (!this.needsFeedback) { this.s = { ...this.s, last_step: fb.step }; return; }
+    if (!this.needsFeedback) {
+      this.s = { ...this.s, last_step: fb.step };
+      return;
+    }
     const cur = this.s;
     const adds: [number, number][] = []; // (domain, loss); r is the current weight, s = step + 1
     for (const sig of present) if (sig.loss > 0 && cur.weights[sig.index] > 0) adds.push([sig.index, sig.loss]); // ln L, ln r need > 0
     const refit = (fb.step + 1) % this.p.refit_every === 0;
     // Between refits append in place (after validation nothing can throw); a refit works on copies.
     const online = refit ? cur.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })) : cur.online;
-    let laws = cur.laws, weights = cur.weights;
+    let laws = cur.laws,
+      weights = cur.weights;
     for (const [i, loss] of adds) this.append(online[i], cur.weights[i], fb.step + 1, loss);
     if (refit) {
       [laws, weights] = this.fitAndOptimise(online, cur.weights);
@@ -200,13 +241,21 @@ export class BimixMixer implements Mixer {
 
   /** Record one tuple; past max_points drop every other one (older history thinned, deterministic). */
   private append(o: Series, r: number, s: number, loss: number): void {
-    o.r.push(r); o.s.push(s); o.loss.push(loss);
+    o.r.push(r);
+    o.s.push(s);
+    o.loss.push(loss);
     if (o.r.length > this.p.max_points) for (const k of ["r", "s", "loss"] as const) o[k] = o[k].filter((_, j) => j % 2 === 1);
   }
 
   state(): MixerState {
     const s = this.s;
-    return { name: this.name, weights: vec(s.weights), last_step: s.last_step, online: s.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })), laws: s.laws.map((l) => (l ? { ...l } : null)) };
+    return {
+      name: this.name,
+      weights: vec(s.weights),
+      last_step: s.last_step,
+      online: s.online.map((o) => ({ r: [...o.r], s: [...o.s], loss: [...o.loss] })),
+      laws: s.laws.map((l) => (l ? { ...l } : null)),
+    };
   }
 
   restore(blob: MixerState): void {

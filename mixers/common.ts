@@ -28,7 +28,8 @@ export function checkFeedback(fb: StepFeedback, domains: readonly DomainInfo[], 
   if (!(fb.domains instanceof Map)) throw new MixerInputError("*", "domains", fb.domains, "must be a Map of domain index to signals");
   const out: Signal[] = [];
   for (const [k, d] of fb.domains) {
-    if (!Number.isInteger(k) || k < 0 || k >= domains.length) throw new MixerInputError(`#${String(k)}`, "domain", k, `unknown domain index (K = ${domains.length})`);
+    if (!Number.isInteger(k) || k < 0 || k >= domains.length)
+      throw new MixerInputError(`#${String(k)}`, "domain", k, `unknown domain index (K = ${domains.length})`);
     const name = domains[k].name;
     if (typeof d !== "object" || d === null) throw new MixerInputError(name, "signals", d, "must be an object");
     if (!(finite(d.loss_sum) && d.loss_sum >= 0)) throw new MixerInputError(name, "loss_sum", d.loss_sum);

@@ -58,7 +58,10 @@ export class DogeMixer implements Mixer {
   readonly needsFeedback = true;
   private s: DogeState;
 
-  constructor(private readonly domains: readonly DomainInfo[], private readonly p: DogeParams) {
+  constructor(
+    private readonly domains: readonly DomainInfo[],
+    private readonly p: DogeParams,
+  ) {
     if (p.dw_min > p.dw_max) throw new ConfigError("mixer.params.dw_min", `dw_min ${p.dw_min} > dw_max ${p.dw_max}`);
     const K = domains.length;
     this.s = { weights: uniformWeights(K), avg_weights: uniformWeights(K), alignment: new Float64Array(K), updates: 0, last_step: -1 };
@@ -76,14 +79,21 @@ export class DogeMixer implements Mixer {
     const present = checkFeedback(fb, this.domains, this.s.last_step);
     const align = Float64Array.from(this.s.alignment);
     for (const s of present) {
-      if (s.grad_alignment === undefined) throw new MixerInputError(this.domains[s.index].name, "grad_alignment", undefined, "DoGE needs grad_alignment for every domain in the batch");
+      if (s.grad_alignment === undefined)
+        throw new MixerInputError(this.domains[s.index].name, "grad_alignment", undefined, "DoGE needs grad_alignment for every domain in the batch");
       align[s.index] = s.grad_alignment;
     }
     // score_i = clip(η_t s_i, η_t·dw_min, η_t·dw_max); the mirror-descent step is score/μ.
     const lr = fb.lr ?? this.p.default_lr;
     const g = Float64Array.from(align, (a) => Math.min(Math.max(lr * a, lr * this.p.dw_min), lr * this.p.dw_max) / this.p.mu);
     const step = expGradStep(this.s.weights, g, this.p.eps);
-    if ("overflow" in step) throw new MixerInputError(this.domains[step.overflow].name, "grad_alignment", align[step.overflow], `lr·score/μ overflows (lr = ${lr}, μ = ${this.p.mu})`);
+    if ("overflow" in step)
+      throw new MixerInputError(
+        this.domains[step.overflow].name,
+        "grad_alignment",
+        align[step.overflow],
+        `lr·score/μ overflows (lr = ${lr}, μ = ${this.p.mu})`,
+      );
     if ("notFinite" in step) throw new MixerInputError("*", "grad_alignment", vec(align), "update is not finite");
     const updates = this.s.updates + 1;
     this.s = { weights: step.weights, avg_weights: runningMean(this.s.avg_weights, step.weights, updates), alignment: align, updates, last_step: fb.step };
@@ -91,12 +101,25 @@ export class DogeMixer implements Mixer {
 
   state(): MixerState {
     const s = this.s;
-    return { name: this.name, weights: vec(s.weights), avg_weights: vec(s.avg_weights), alignment: vec(s.alignment), updates: s.updates, last_step: s.last_step };
+    return {
+      name: this.name,
+      weights: vec(s.weights),
+      avg_weights: vec(s.avg_weights),
+      alignment: vec(s.alignment),
+      updates: s.updates,
+      last_step: s.last_step,
+    };
   }
 
   restore(blob: MixerState): void {
     const r = new StateReader(blob, this.name, this.domains.length);
-    this.s = { weights: r.vec("weights"), avg_weights: r.vec("avg_weights"), alignment: r.vec("alignment"), updates: r.num("updates"), last_step: r.num("last_step") };
+    this.s = {
+      weights: r.vec("weights"),
+      avg_weights: r.vec("avg_weights"),
+      alignment: r.vec("alignment"),
+      updates: r.num("updates"),
+      last_step: r.num("last_step"),
+    };
   }
 
   describe(): Record<string, unknown> {

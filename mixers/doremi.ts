@@ -66,12 +66,17 @@ export class DoremiMixer implements Mixer {
   private readonly ref: Float64Array; // NaN = no table entry
   private s: DoremiState;
 
-  constructor(private readonly domains: readonly DomainInfo[], private readonly p: DoremiParams) {
+  constructor(
+    private readonly domains: readonly DomainInfo[],
+    private readonly p: DoremiParams,
+  ) {
     const K = domains.length;
     this.ref = Float64Array.from(domains, (d) => d.refLoss ?? NaN);
     if (p.ref_losses) {
       const t = byName(p.ref_losses, domains, "mixer.params.ref_losses", NaN);
-      t.forEach((v, i) => { if (!Number.isNaN(v)) this.ref[i] = v; });
+      t.forEach((v, i) => {
+        if (!Number.isNaN(v)) this.ref[i] = v;
+      });
     }
     this.ref.forEach((v, i) => {
       if (!Number.isNaN(v) && !(Number.isFinite(v) && v >= 0)) throw new ConfigError(`domains[${i}].refLoss`, `must be a finite non-negative loss, got ${v}`);
@@ -111,12 +116,22 @@ export class DoremiMixer implements Mixer {
         lambda[s.index] = Math.max((s.loss_sum - s.ref_loss_sum) / s.tokens, 0);
         signals[s.index] = "ref_loss_sum";
       } else {
-        throw new MixerInputError(this.domains[s.index].name, "excess_loss_sum", undefined, "DoReMi needs excess_loss_sum, ref_loss_sum or a reference loss table entry");
+        throw new MixerInputError(
+          this.domains[s.index].name,
+          "excess_loss_sum",
+          undefined,
+          "DoReMi needs excess_loss_sum, ref_loss_sum or a reference loss table entry",
+        );
       }
     }
     // (b)–(c) α ← (1 − c)·softmax(log α + η λ) + c/K.
-    const step = expGradStep(this.s.weights, Float64Array.from(lambda, (l) => this.p.eta * l), this.p.c);
-    if ("overflow" in step) throw new MixerInputError(this.domains[step.overflow].name, "excess_loss", lambda[step.overflow], `η·λ overflows (η = ${this.p.eta})`);
+    const step = expGradStep(
+      this.s.weights,
+      Float64Array.from(lambda, (l) => this.p.eta * l),
+      this.p.c,
+    );
+    if ("overflow" in step)
+      throw new MixerInputError(this.domains[step.overflow].name, "excess_loss", lambda[step.overflow], `η·λ overflows (η = ${this.p.eta})`);
     if ("notFinite" in step) throw new MixerInputError("*", "excess_loss", vec(lambda), "update is not finite");
     // (d) ᾱ; then commit the whole state at once (everything above went into fresh arrays).
     const updates = this.s.updates + 1;
@@ -125,12 +140,27 @@ export class DoremiMixer implements Mixer {
 
   state(): MixerState {
     const s = this.s;
-    return { name: this.name, weights: vec(s.weights), avg_weights: vec(s.avg_weights), lambda: vec(s.lambda), updates: s.updates, last_step: s.last_step, signals: [...s.signals] };
+    return {
+      name: this.name,
+      weights: vec(s.weights),
+      avg_weights: vec(s.avg_weights),
+      lambda: vec(s.lambda),
+      updates: s.updates,
+      last_step: s.last_step,
+      signals: [...s.signals],
+    };
   }
 
   restore(blob: MixerState): void {
     const r = new StateReader(blob, this.name, this.domains.length);
-    this.s = { weights: r.vec("weights"), avg_weights: r.vec("avg_weights"), lambda: r.vec("lambda"), updates: r.num("updates"), last_step: r.num("last_step"), signals: r.labels("signals", SOURCES) };
+    this.s = {
+      weights: r.vec("weights"),
+      avg_weights: r.vec("avg_weights"),
+      lambda: r.vec("lambda"),
+      updates: r.num("updates"),
+      last_step: r.num("last_step"),
+      signals: r.labels("signals", SOURCES),
+    };
   }
 
   describe(): Record<string, unknown> {

@@ -61,7 +61,9 @@ export function levenbergMarquardt(ls: LeastSquares, theta0: ArrayLike<number>, 
   const maxIter = opt.maxIter ?? 100;
   const tol = opt.tol ?? 1e-10;
   let theta = project(Float64Array.from(theta0), opt.lower, opt.upper);
-  const r = new Float64Array(n), J = new Float64Array(n * p), rTrial = new Float64Array(n);
+  const r = new Float64Array(n),
+    J = new Float64Array(n * p),
+    rTrial = new Float64Array(n);
   ls.evaluate(theta, r, J);
   let sse = sumSq(r);
   let lambda = 1e-3;
@@ -89,7 +91,11 @@ export function levenbergMarquardt(ls: LeastSquares, theta0: ArrayLike<number>, 
         lambda *= 10; // singular even with damping: damp harder
         continue;
       }
-      const trial = project(Float64Array.from(theta, (t, j) => t + delta[j]), opt.lower, opt.upper);
+      const trial = project(
+        Float64Array.from(theta, (t, j) => t + delta[j]),
+        opt.lower,
+        opt.upper,
+      );
       ls.evaluate(trial, rTrial, null);
       const sseTrial = sumSq(rTrial);
       if (Number.isFinite(sseTrial) && sseTrial < sse) {
@@ -124,7 +130,8 @@ export function rSquared(obs: ArrayLike<number>, pred: ArrayLike<number>): numbe
   let mean = 0;
   for (let i = 0; i < obs.length; i++) mean += obs[i];
   mean /= obs.length;
-  let ssRes = 0, ssTot = 0;
+  let ssRes = 0,
+    ssTot = 0;
   for (let i = 0; i < obs.length; i++) {
     ssRes += (obs[i] - pred[i]) ** 2;
     ssTot += (obs[i] - mean) ** 2;
@@ -158,7 +165,11 @@ export function fitDataLaw(D: readonly number[], L: readonly number[]): LawFit {
       for (let i = 0; i < n; i++) {
         const q = Math.exp(t[1] - t[2] * lnD[i]);
         r[i] = t[0] + q - L[i];
-        if (J) { J[3 * i] = 1; J[3 * i + 1] = q; J[3 * i + 2] = -lnD[i] * q; }
+        if (J) {
+          J[3 * i] = 1;
+          J[3 * i + 1] = q;
+          J[3 * i + 2] = -lnD[i] * q;
+        }
       }
     },
   };

@@ -59,9 +59,17 @@ export class OdmMixer implements Mixer {
   private readonly K: number;
   private s: OdmState;
 
-  constructor(private readonly domains: readonly DomainInfo[], private readonly p: OdmParams) {
+  constructor(
+    private readonly domains: readonly DomainInfo[],
+    private readonly p: OdmParams,
+  ) {
     const K = (this.K = domains.length);
-    this.s = { weights: smooth(p.initial === "natural" ? naturalWeights(domains) : uniformWeights(K), p.eps), reward: new Float64Array(K), explore: 1 / K, last_step: -1 };
+    this.s = {
+      weights: smooth(p.initial === "natural" ? naturalWeights(domains) : uniformWeights(K), p.eps),
+      reward: new Float64Array(K),
+      explore: 1 / K,
+      last_step: -1,
+    };
   }
 
   weights(_step?: number): Float64Array {
@@ -70,7 +78,9 @@ export class OdmMixer implements Mixer {
 
   update(fb: StepFeedback): void {
     const present = checkFeedback(fb, this.domains, this.s.last_step);
-    const K = this.K, beta = this.p.smoothing, pi = this.s.weights;
+    const K = this.K,
+      beta = this.p.smoothing,
+      pi = this.s.weights;
     // R̂_i ← β R̂_i + (1 − β)·reward_i/π_i   (the official code: R̂_i += reward_i/π_i)
     const reward = Float64Array.from(this.s.reward);
     for (const s of present) {
@@ -102,6 +112,12 @@ export class OdmMixer implements Mixer {
   }
 
   describe(): Record<string, unknown> {
-    return { name: this.name, floor: this.p.eps / this.K, ...this.p, exploration: this.s.explore, reward_estimates: Object.fromEntries(this.domains.map((d, i) => [d.name, this.s.reward[i]])) };
+    return {
+      name: this.name,
+      floor: this.p.eps / this.K,
+      ...this.p,
+      exploration: this.s.explore,
+      reward_estimates: Object.fromEntries(this.domains.map((d, i) => [d.name, this.s.reward[i]])),
+    };
   }
 }

@@ -30,7 +30,11 @@ const MIXERS: Record<string, Entry<z.ZodType>> = {
   temperature: entry({ schema: temperatureSchema, build: (d, p) => new TemperatureMixer(d, p), summary: "proportional to tokens^(1/T)" }),
   doremi: entry({ schema: doremiSchema, build: (d, p) => new DoremiMixer(d, p), summary: "online Group DRO on excess loss (Xie et al. 2023)" }),
   doge: entry({ schema: dogeSchema, build: (d, p) => new DogeMixer(d, p), summary: "gradient-alignment mirror descent (Fan et al. 2023)" }),
-  velocitune: entry({ schema: velocituneSchema, build: (d, p) => new VelocituneMixer(d, p), summary: "learning-velocity reweighting to scaling-law targets (Luo et al. 2025)" }),
+  velocitune: entry({
+    schema: velocituneSchema,
+    build: (d, p) => new VelocituneMixer(d, p),
+    summary: "learning-velocity reweighting to scaling-law targets (Luo et al. 2025)",
+  }),
   bimix: entry({ schema: bimixSchema, build: (d, p) => new BimixMixer(d, p), summary: "bivariate mixing law fit + simplex optimisation (Ge et al. 2024)" }),
   odm: entry({ schema: odmSchema, build: (d, p) => new OdmMixer(d, p), summary: "EXP3 bandit on training loss (Albalak et al. 2023)" }),
   ado: entry({ schema: adoSchema, build: (d, p) => new AdoMixer(d, p), summary: "per-domain scaling-law policy (Jiang et al. 2024)" }),

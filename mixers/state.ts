@@ -17,7 +17,11 @@ export class StateReader {
   private readonly s: Record<string, unknown>;
 
   /** Checks that `state` is an object written by mixer `name`; `K` is the domain count vectors must have. */
-  constructor(state: MixerState, name: string, readonly K: number) {
+  constructor(
+    state: MixerState,
+    name: string,
+    readonly K: number,
+  ) {
     if (!isObject(state)) throw new ConfigError("mixer.state", `expected an object, got ${JSON.stringify(state)}`);
     if (state.name !== name) throw new ConfigError("mixer.state.name", `state belongs to mixer "${String(state.name)}", not "${name}"`);
     this.s = state;
@@ -75,7 +79,8 @@ export class StateReader {
   record<F extends string>(x: unknown, at: string, finiteOnly: readonly F[], nullable: readonly string[] = []): Record<F, number> & Record<string, unknown> {
     if (!isObject(x)) this.fail(at, "expected an object");
     for (const f of finiteOnly) if (!finite(x[f])) this.fail(`${at}.${f}`, `expected a finite number, got ${JSON.stringify(x[f])}`);
-    for (const f of nullable) if (!(typeof x[f] === "number" || x[f] === null)) this.fail(`${at}.${f}`, `expected a number or null, got ${JSON.stringify(x[f])}`);
+    for (const f of nullable)
+      if (!(typeof x[f] === "number" || x[f] === null)) this.fail(`${at}.${f}`, `expected a number or null, got ${JSON.stringify(x[f])}`);
     return { ...x } as Record<F, number> & Record<string, unknown>;
   }
 

@@ -73,7 +73,10 @@ export class StaticMixer extends FixedMixer {
   readonly name = "static";
   private readonly phases: Phase[];
 
-  constructor(domains: readonly DomainInfo[], private readonly p: StaticParams) {
+  constructor(
+    domains: readonly DomainInfo[],
+    private readonly p: StaticParams,
+  ) {
     super(domains);
     if ((p.weights === undefined) === (p.phases === undefined)) throw new ConfigError("mixer.params.weights", "give exactly one of `weights` or `phases`");
     const raw = p.phases ?? [{ weights: p.weights ?? {} }];

@@ -14,10 +14,14 @@ export type TemperatureParams = z.infer<typeof temperatureSchema>;
 export class TemperatureMixer extends FixedMixer {
   readonly name = "temperature";
   private readonly w: Float64Array;
-  constructor(domains: readonly DomainInfo[], private readonly p: TemperatureParams) {
+  constructor(
+    domains: readonly DomainInfo[],
+    private readonly p: TemperatureParams,
+  ) {
     super(domains);
     domains.forEach((d, i) => {
-      if (!(Number.isFinite(d.tokens) && d.tokens > 0)) throw new ConfigError(`domains[${i}].tokens`, `temperature sampling needs a positive token count, got ${d.tokens}`);
+      if (!(Number.isFinite(d.tokens) && d.tokens > 0))
+        throw new ConfigError(`domains[${i}].tokens`, `temperature sampling needs a positive token count, got ${d.tokens}`);
     });
     this.w = softmax(domains.map((d) => Math.log(d.tokens) / p.T));
   }

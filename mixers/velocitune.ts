@@ -85,7 +85,10 @@ export class VelocituneMixer implements Mixer {
   private readonly proxyFits: (LawFit | null)[];
   private s: VelocituneState;
 
-  constructor(private readonly domains: readonly DomainInfo[], private readonly p: VelocituneParams) {
+  constructor(
+    private readonly domains: readonly DomainInfo[],
+    private readonly p: VelocituneParams,
+  ) {
     const K = (this.K = domains.length);
     this.fixedTarget = new Float64Array(K).fill(NaN);
     this.proxyFits = new Array<LawFit | null>(K).fill(null);
@@ -95,15 +98,22 @@ export class VelocituneMixer implements Mixer {
       domains.forEach((d, i) => {
         if (!idx[i]) return;
         const c = p.proxy![d.name];
-        if (c.tokens.length !== c.loss.length) throw new ConfigError(`mixer.params.proxy.${d.name}.loss`, `${c.loss.length} losses for ${c.tokens.length} token counts`);
+        if (c.tokens.length !== c.loss.length)
+          throw new ConfigError(`mixer.params.proxy.${d.name}.loss`, `${c.loss.length} losses for ${c.tokens.length} token counts`);
         const fit = fitDataLaw(c.tokens, c.loss);
         this.proxyFits[i] = fit;
         this.fixedTarget[i] = lawAt(fit, p.target_tokens!);
       });
     }
-    if (p.targets) byName(p.targets, domains, "mixer.params.targets", NaN).forEach((v, i) => { if (!Number.isNaN(v)) this.fixedTarget[i] = v; });
+    if (p.targets)
+      byName(p.targets, domains, "mixer.params.targets", NaN).forEach((v, i) => {
+        if (!Number.isNaN(v)) this.fixedTarget[i] = v;
+      });
     if (this.fixedTarget.some(Number.isNaN) && p.target_tokens === undefined) {
-      throw new ConfigError("mixer.params.target_tokens", "domains without a target or proxy curve are fitted online and extrapolated to target_tokens; give it");
+      throw new ConfigError(
+        "mixer.params.target_tokens",
+        "domains without a target or proxy curve are fitted online and extrapolated to target_tokens; give it",
+      );
     }
     const init = new Float64Array(K).fill(-1);
     if (p.initial_losses) byName(p.initial_losses, domains, "mixer.params.initial_losses", -1).forEach((v, i) => (init[i] = v));
@@ -130,7 +140,9 @@ export class VelocituneMixer implements Mixer {
     const present = checkFeedback(fb, this.domains, this.s.last_step);
     const cur = this.s;
     // Work on copies; commit at the end.
-    const win_loss = Float64Array.from(cur.win_loss), win_tokens = Float64Array.from(cur.win_tokens), win_eval = Float64Array.from(cur.win_eval);
+    const win_loss = Float64Array.from(cur.win_loss),
+      win_tokens = Float64Array.from(cur.win_tokens),
+      win_eval = Float64Array.from(cur.win_eval);
     let tokens_seen = cur.tokens_seen;
     for (const s of present) {
       win_loss[s.index] += s.loss_sum;
@@ -145,13 +157,19 @@ export class VelocituneMixer implements Mixer {
       return;
     }
     // Window complete: measure ℓ_i (the last eval_loss, else Σ loss_sum / Σ tokens), set ℓ_i(0) on first sight.
-    const loss = Float64Array.from(cur.loss), init = Float64Array.from(cur.init);
+    const loss = Float64Array.from(cur.loss),
+      init = Float64Array.from(cur.init);
     const signals = [...cur.signals];
     const fresh = new Array<boolean>(this.K).fill(false);
     for (let i = 0; i < this.K; i++) {
       let l = -1;
-      if (win_eval[i] >= 0) { l = win_eval[i]; signals[i] = "eval_loss"; }
-      else if (win_tokens[i] > 0) { l = win_loss[i] / win_tokens[i]; signals[i] = "train_loss"; }
+      if (win_eval[i] >= 0) {
+        l = win_eval[i];
+        signals[i] = "eval_loss";
+      } else if (win_tokens[i] > 0) {
+        l = win_loss[i] / win_tokens[i];
+        signals[i] = "train_loss";
+      }
       if (l < 0) continue;
       loss[i] = l;
       if (init[i] < 0) init[i] = l;
@@ -166,27 +184,58 @@ export class VelocituneMixer implements Mixer {
     });
     const target = Float64Array.from(this.fixedTarget, (t, i) => (Number.isNaN(t) && online_fits[i] ? lawAt(online_fits[i]!, this.p.target_tokens!) : t));
     // V_i = clamp((ℓ_i − ℓ_i^target) / (ℓ_i(0) − ℓ_i^target), 0, 1); w ← (1 − ε)·softmax(log w + η V) + ε/K.
-    let weights = cur.weights, velocity = cur.velocity;
+    let weights = cur.weights,
+      velocity = cur.velocity;
     if (!target.some(Number.isNaN) && loss.every((l) => l >= 0)) {
       velocity = Float64Array.from(loss, (l, i) => {
         const span = init[i] - target[i];
         return span > 0 ? Math.min(Math.max((l - target[i]) / span, 0), 1) : 0;
       });
-      const step = expGradStep(cur.weights, Float64Array.from(velocity, (v) => this.p.eta * v), this.p.eps);
+      const step = expGradStep(
+        cur.weights,
+        Float64Array.from(velocity, (v) => this.p.eta * v),
+        this.p.eps,
+      );
       if (!("weights" in step)) throw new MixerInputError("*", "loss_sum", vec(loss), "velocity update is not finite");
       weights = step.weights;
     }
     // Commit. History is appended in place (append-only, so nothing is copied per window; a throw above left it untouched).
-    fresh.forEach((f, i) => { if (f) { cur.history[i].d.push(tokens_seen); cur.history[i].loss.push(loss[i]); } });
-    this.s = { weights, last_step: fb.step, tokens_seen, in_window: 0, ...emptyWindow(this.K), loss, init, velocity, signals, history: cur.history, online_fits };
+    fresh.forEach((f, i) => {
+      if (f) {
+        cur.history[i].d.push(tokens_seen);
+        cur.history[i].loss.push(loss[i]);
+      }
+    });
+    this.s = {
+      weights,
+      last_step: fb.step,
+      tokens_seen,
+      in_window: 0,
+      ...emptyWindow(this.K),
+      loss,
+      init,
+      velocity,
+      signals,
+      history: cur.history,
+      online_fits,
+    };
   }
 
   state(): MixerState {
     const s = this.s;
     return {
-      name: this.name, weights: vec(s.weights), last_step: s.last_step, tokens_seen: s.tokens_seen, in_window: s.in_window,
-      win_loss: vec(s.win_loss), win_tokens: vec(s.win_tokens), win_eval: vec(s.win_eval),
-      loss: vec(s.loss), init: vec(s.init), velocity: vec(s.velocity), signals: [...s.signals],
+      name: this.name,
+      weights: vec(s.weights),
+      last_step: s.last_step,
+      tokens_seen: s.tokens_seen,
+      in_window: s.in_window,
+      win_loss: vec(s.win_loss),
+      win_tokens: vec(s.win_tokens),
+      win_eval: vec(s.win_eval),
+      loss: vec(s.loss),
+      init: vec(s.init),
+      velocity: vec(s.velocity),
+      signals: [...s.signals],
       history: s.history.map((h) => ({ d: [...h.d], loss: [...h.loss] })),
       online_fits: s.online_fits.map((f) => (f ? { ...f, residuals: [...f.residuals] } : null)),
     };
@@ -195,9 +244,17 @@ export class VelocituneMixer implements Mixer {
   restore(blob: MixerState): void {
     const r = new StateReader(blob, this.name, this.K);
     this.s = {
-      weights: r.vec("weights"), last_step: r.num("last_step"), tokens_seen: r.num("tokens_seen"), in_window: r.num("in_window"),
-      win_loss: r.vec("win_loss"), win_tokens: r.vec("win_tokens"), win_eval: r.vec("win_eval"),
-      loss: r.vec("loss"), init: r.vec("init"), velocity: r.vec("velocity"), signals: r.labels("signals", SIGNALS),
+      weights: r.vec("weights"),
+      last_step: r.num("last_step"),
+      tokens_seen: r.num("tokens_seen"),
+      in_window: r.num("in_window"),
+      win_loss: r.vec("win_loss"),
+      win_tokens: r.vec("win_tokens"),
+      win_eval: r.vec("win_eval"),
+      loss: r.vec("loss"),
+      init: r.vec("init"),
+      velocity: r.vec("velocity"),
+      signals: r.labels("signals", SIGNALS),
       history: r.perDomain("history", (h, at) => r.series(h, at, ["d", "loss"], true)),
       online_fits: r.perDomain("online_fits", (f, at) => (f === null ? null : readLawFit(r, f, at))),
     };
@@ -213,7 +270,9 @@ export class VelocituneMixer implements Mixer {
       eta: this.p.eta,
       eps: this.p.eps,
       target_tokens: this.p.target_tokens ?? null,
-      targets: per((i) => (Number.isNaN(this.fixedTarget[i]) ? (s.online_fits[i] ? lawAt(s.online_fits[i]!, this.p.target_tokens!) : null) : this.fixedTarget[i])),
+      targets: per((i) =>
+        Number.isNaN(this.fixedTarget[i]) ? (s.online_fits[i] ? lawAt(s.online_fits[i]!, this.p.target_tokens!) : null) : this.fixedTarget[i],
+      ),
       laws: per((i) => {
         const f = this.proxyFits[i] ?? s.online_fits[i];
         return f ? { source: this.proxyFits[i] ? "proxy" : "online", E: f.E, B: f.B, beta: f.beta, rmse: f.rmse, residuals: f.residuals } : null;

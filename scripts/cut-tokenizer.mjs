@@ -51,7 +51,11 @@ function byteAlphabet() {
   for (let b = 174; b <= 255; b++) bs.push(b);
   const cs = [...bs];
   let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
+  for (let b = 0; b < 256; b++)
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
   return cs.map((c) => String.fromCodePoint(c));
 }
 
@@ -111,7 +115,10 @@ export function cut(src, N) {
 async function brownParagraphs(corpus) {
   const { stripBrownTags } = await import(path.join(root, "dist/src/sources/brown.js"));
   const out = [];
-  for (const f of fs.readdirSync(corpus).filter((f) => /^c[a-r]\d\d$/.test(f)).sort()) {
+  for (const f of fs
+    .readdirSync(corpus)
+    .filter((f) => /^c[a-r]\d\d$/.test(f))
+    .sort()) {
     for (const p of fs.readFileSync(path.join(corpus, f), "utf8").split(/\n\s*\n/)) {
       const t = stripBrownTags(p);
       if (t.length > 0) out.push(t);
@@ -140,7 +147,18 @@ async function check(dir, corpus) {
   const eos = tok.token_to_id("<|end_of_text|>");
   const pad = tok.token_to_id("<|pad|>");
   if (eos !== N || pad !== N + 1) throw new Error(`special ids: eos ${eos}, pad ${pad}; expected ${N}, ${N + 1}`);
-  console.log(JSON.stringify({ ok: true, paragraphs: paragraphs.length, chars, tokens, chars_per_token: +(chars / tokens).toFixed(3), vocab: N, eos_id: eos, pad_id: pad }));
+  console.log(
+    JSON.stringify({
+      ok: true,
+      paragraphs: paragraphs.length,
+      chars,
+      tokens,
+      chars_per_token: +(chars / tokens).toFixed(3),
+      vocab: N,
+      eos_id: eos,
+      pad_id: pad,
+    }),
+  );
 }
 
 async function main() {
@@ -155,5 +173,8 @@ async function main() {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((e) => { console.error(e.message); process.exit(1); });
+  main().catch((e) => {
+    console.error(e.message);
+    process.exit(1);
+  });
 }

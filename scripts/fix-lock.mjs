@@ -18,7 +18,14 @@ for (const [name, version] of Object.entries(parent?.optionalDependencies ?? {})
   const platform = name.split("/").pop().replace("msgpackr-extract-", "");
   const [os, cpu] = platform.split("-");
   const base = name.split("/").pop();
-  lock.packages[key] = { version, resolved: `https://registry.npmjs.org/${name}/-/${base}-${version}.tgz`, cpu: [cpu], license: "MIT", optional: true, os: [os] };
+  lock.packages[key] = {
+    version,
+    resolved: `https://registry.npmjs.org/${name}/-/${base}-${version}.tgz`,
+    cpu: [cpu],
+    license: "MIT",
+    optional: true,
+    os: [os],
+  };
   added += 1;
 }
 const sorted = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0)));

@@ -2,7 +2,7 @@
 /**
  * The long version of test/reliability: run it for hours before trusting a release.
  *
- *   npx tsc -p . && node scripts/soak.mjs --hours 2 [--kills 40] [--load-seconds 600] [--ranks 8]
+ *   npm run build && node scripts/soak.mjs --hours 2 [--kills 40] [--load-seconds 600] [--ranks 8]
  *
  * Repeats rounds until the time is up; each round
  *   1. kill/resume: a fresh synthetic corpus (a new seed each round), an uninterrupted DoReMi
@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 const root = path.resolve(import.meta.dirname, "..");
 const harnessPath = path.join(root, "dist/test/reliability/harness.js");
 if (!fs.existsSync(harnessPath)) {
-  process.stderr.write("soak: dist/ is missing; run `npx tsc -p .` first\n");
+  process.stderr.write("soak: dist/ is missing; run `npm run build` first\n");
   process.exit(2);
 }
 const h = await import(harnessPath);
@@ -41,7 +41,20 @@ const killsPerRound = Number(o.kills);
 const docs = Number(o.docs);
 if (docs > 990) throw new Error("--docs: at most 990 documents per domain");
 
-const totals = { rounds: 0, kills: 0, phases: new Map(), steps: 0, documents: 0, refetched: 0, refeedback: 0, loadSteps: 0, loadBytes: 0, loadSeconds: 0, rssGrowthMaxKb: 0, rssMaxKb: 0 };
+const totals = {
+  rounds: 0,
+  kills: 0,
+  phases: new Map(),
+  steps: 0,
+  documents: 0,
+  refetched: 0,
+  refeedback: 0,
+  loadSteps: 0,
+  loadBytes: 0,
+  loadSeconds: 0,
+  rssGrowthMaxKb: 0,
+  rssMaxKb: 0,
+};
 
 function table() {
   const phases = [...totals.phases].map(([k, n]) => `${k} ${n}`).join(", ");
@@ -50,8 +63,14 @@ function table() {
     ["stream after resume", `${totals.steps} steps bit-identical to uninterrupted runs, ${totals.refetched} re-fetched steps identical`],
     ["accounting", `${totals.documents} documents served exactly once (on_exhausted: drop, run to the end)`],
     ["feedback re-sent after resume", `${totals.refeedback} (idempotent or step_out_of_range, never invalid)`],
-    ["load held", `${o.ranks} ranks × ${totals.loadSteps} steps × ${(totals.loadBytes / 2 ** 20).toFixed(0)} MB in ${totals.loadSeconds.toFixed(0)} s; lost 0, duplicated 0`],
-    ["memory", `service RSS max ${(totals.rssMaxKb / 1024).toFixed(0)} MB, worst late-vs-mid growth in a round ${(totals.rssGrowthMaxKb / 1024).toFixed(1)} MB`],
+    [
+      "load held",
+      `${o.ranks} ranks × ${totals.loadSteps} steps × ${(totals.loadBytes / 2 ** 20).toFixed(0)} MB in ${totals.loadSeconds.toFixed(0)} s; lost 0, duplicated 0`,
+    ],
+    [
+      "memory",
+      `service RSS max ${(totals.rssMaxKb / 1024).toFixed(0)} MB, worst late-vs-mid growth in a round ${(totals.rssGrowthMaxKb / 1024).toFixed(1)} MB`,
+    ],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   return [`mixload soak: ${totals.rounds} round(s)`, ...rows.map(([a, b]) => `  ${a.padEnd(w)}  ${b}`)].join("\n");
@@ -69,16 +88,20 @@ for (let round = 0; totals.rounds === 0 || Date.now() < deadline; round++) {
   const killed = new h.ServeProcess(h.writeConfig(dir, corpus, "killed"));
   const run = await h.runTrainer({ serve: killed, world: 2, stateDir: dir, kills, log: o.verbose ? (l) => process.stderr.write(`  ${l}\n`) : undefined });
   await killed.stop();
-  if (JSON.stringify(run.digests) !== JSON.stringify(reference.digests)) throw new Error(`round ${round}: the resumed stream differs from the uninterrupted one`);
+  if (JSON.stringify(run.digests) !== JSON.stringify(reference.digests))
+    throw new Error(`round ${round}: the resumed stream differs from the uninterrupted one`);
   const acc = h.checkAccounting(corpus, run.served);
 
   const runDir = path.join(dir, "load-run");
-  const load = new h.ServeProcess(h.writeConfig(dir, corpus, "load", { world: Number(o.ranks), on_exhausted: "repeat" }, { run_dir: runDir, keep_steps: 16, prefetch: 4 }));
+  const load = new h.ServeProcess(
+    h.writeConfig(dir, corpus, "load", { world: Number(o.ranks), on_exhausted: "repeat" }, { run_dir: runDir, keep_steps: 16, prefetch: 4 }),
+  );
   const { control } = await load.start();
   const lr = await h.runLoad(load, control, Number(o.ranks), Number(o["load-seconds"]));
   await load.stop();
   const logged = h.loggedDigests(runDir);
-  for (let s = 0; s < lr.steps; s++) if (lr.digests[s] !== logged.get(s)) throw new Error(`round ${round}: load step ${s} differs from the digest the service logged`);
+  for (let s = 0; s < lr.steps; s++)
+    if (lr.digests[s] !== logged.get(s)) throw new Error(`round ${round}: load step ${s} differs from the digest the service logged`);
   if (new Set(lr.digests).size !== lr.steps) throw new Error(`round ${round}: a step was served twice`);
 
   totals.rounds += 1;
@@ -94,7 +117,12 @@ for (let round = 0; totals.rounds === 0 || Date.now() < deadline; round++) {
   if (lr.rss.length >= 3) totals.rssGrowthMaxKb = Math.max(totals.rssGrowthMaxKb, h.rssGrowthKb(lr.rss));
   totals.rssMaxKb = Math.max(totals.rssMaxKb, ...lr.rss);
   fs.rmSync(dir, { recursive: true, force: true });
-  process.stderr.write(`round ${round}: ${run.kills.length} kills, ${run.digests.length} steps identical, ${acc.documents} documents once; load ${lr.steps} steps × ${o.ranks} ranks, RSS ${lr.rss.map((x) => Math.round(x / 1024)).filter((_, i, a) => i % Math.ceil(a.length / 8) === 0).join(" ")} MB\n`);
+  process.stderr.write(
+    `round ${round}: ${run.kills.length} kills, ${run.digests.length} steps identical, ${acc.documents} documents once; load ${lr.steps} steps × ${o.ranks} ranks, RSS ${lr.rss
+      .map((x) => Math.round(x / 1024))
+      .filter((_, i, a) => i % Math.ceil(a.length / 8) === 0)
+      .join(" ")} MB\n`,
+  );
   if (o.verbose) process.stderr.write(`${table()}\n`);
 }
 process.stdout.write(`${table()}\n`);

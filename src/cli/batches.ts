@@ -30,7 +30,8 @@ export async function batchesCommand(options: BatchesOptions): Promise<void> {
       if (state === null || typeof state !== "object" || typeof state.loader !== "object" || typeof state.mixer?.name !== "string") {
         throw new StateBlobError(options.resume, "not a state of `mixload batches --save-state` or `serve` (no loader and mixer state in it)");
       }
-      if (state.mixer.name !== mixer.name) throw new ResumeMismatchError(`${options.resume} was saved with mixer ${state.mixer.name}, the config has ${mixer.name}`);
+      if (state.mixer.name !== mixer.name)
+        throw new ResumeMismatchError(`${options.resume} was saved with mixer ${state.mixer.name}, the config has ${mixer.name}`);
       await loader.restore(state.loader);
       mixer.restore(state.mixer.state);
     }

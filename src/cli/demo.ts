@@ -32,7 +32,10 @@ export interface DemoOptions {
 class Progress {
   private readonly tty = process.stderr.isTTY === true;
   private next = 25;
-  constructor(private readonly label: string, private readonly total: number) {}
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+  ) {}
   update(done: number, extra = ""): void {
     const pct = Math.floor((100 * done) / this.total);
     if (this.tty) {
@@ -57,7 +60,9 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
   const c = loaded.config;
   const runDir = path.resolve(o.runDir ?? path.join("runs", `demo-${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}`));
   const out = (s: string): boolean => process.stdout.write(`${s}\n`);
-  out(`mixload demo: ${c.domains.length} Brown genres as domains · ${c.seq_len}-token rows × ${c.world * c.batch_size} per step · mixer ${c.mixer.name} · ${o.steps} steps`);
+  out(
+    `mixload demo: ${c.domains.length} Brown genres as domains · ${c.seq_len}-token rows × ${c.world * c.batch_size} per step · mixer ${c.mixer.name} · ${o.steps} steps`,
+  );
 
   // 1. reference learner on the natural mix
   const refBar = new Progress("reference", o.refSteps);
@@ -69,7 +74,9 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
   let dash = null;
   try {
     dash = await attachDashboard(service, loaded, o.http ?? 0);
-    out(`service: control ${service.controlEndpoint} · weights ${service.weightsEndpoint} · live dashboard ${dash.url} (metrics ${dash.url}metrics) while it runs`);
+    out(
+      `service: control ${service.controlEndpoint} · weights ${service.weightsEndpoint} · live dashboard ${dash.url} (metrics ${dash.url}metrics) while it runs`,
+    );
 
     // 3. the trainer
     const bar = new Progress("training", o.steps);
@@ -101,7 +108,9 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
   out(`${"domain".padEnd(16)} ${"weight start → end".padStart(19)}  ${"mean".padStart(6)}  ${"achieved".padStart(8)}  ${"loss first → last 10%".padStart(22)}`);
   for (const r of [...rows].sort((a, b) => b.w_end - a.w_end)) {
     const arrow = r.w_end > r.w_start * 1.05 ? "↑" : r.w_end < r.w_start * 0.95 ? "↓" : " ";
-    out(`${r.name.padEnd(16)} ${`${fmt(r.w_start, 4)} → ${fmt(r.w_end, 4)} ${arrow}`.padStart(19)}  ${fmt(r.w_mean, 4).padStart(6)}  ${fmt(r.achieved, 4).padStart(8)}  ${`${fmt(r.loss_start, 3)} → ${fmt(r.loss_end, 3)}`.padStart(22)}`);
+    out(
+      `${r.name.padEnd(16)} ${`${fmt(r.w_start, 4)} → ${fmt(r.w_end, 4)} ${arrow}`.padStart(19)}  ${fmt(r.w_mean, 4).padStart(6)}  ${fmt(r.achieved, 4).padStart(8)}  ${`${fmt(r.loss_start, 3)} → ${fmt(r.loss_end, 3)}`.padStart(22)}`,
+    );
   }
   const rel = path.relative(process.cwd(), runDir) || runDir;
   out("");
@@ -109,6 +118,8 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
   out(`        (open it in a browser; charts also as SVG${report.pngs.length ? " and PNG" : ""} in ${path.dirname(report.svgs[0])})`);
   out(`run directory: ${rel} (config.json, schedule.jsonl, state.bin)`);
   out(formatVerify(rebuilt.verify, rel));
-  out(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s · next: npx mixload replay --log ${rel} --mixer odm · npx mixload schedule export --log ${rel} --as static`);
+  out(
+    `done in ${((Date.now() - t0) / 1000).toFixed(1)} s · next: npx mixload replay --log ${rel} --mixer odm · npx mixload schedule export --log ${rel} --as static`,
+  );
   if (!rebuilt.verify.ok) process.exitCode = 1;
 }

@@ -21,7 +21,10 @@ export interface GymCommandOptions {
 
 export function parseMixerList(list: string): string[] {
   const known = new Set(listMixers().map((m) => m.name));
-  const names = list.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   for (const n of names) if (!known.has(n)) throw new ConfigError("--mixers", `unknown mixer "${n}" (known: ${[...known].join(", ")})`);
   if (new Set(names).size !== names.length) throw new ConfigError("--mixers", `a mixer is listed twice in "${list}"`);
   return names.includes("uniform") ? names : ["uniform", ...names];
@@ -31,8 +34,6 @@ export async function gymCommand(o: GymCommandOptions): Promise<void> {
   const g = loadGymConfig(o.config);
   const mixers = parseMixerList(o.mixers);
   const log = (line: string) => process.stderr.write(`gym: ${line}\n`);
-  const report = o.synthetic
-    ? runSynthetic(g, { mixers, steps: o.steps })
-    : await runGym(g, { mixers, steps: o.steps, workers: o.workers, log });
+  const report = o.synthetic ? runSynthetic(g, { mixers, steps: o.steps }) : await runGym(g, { mixers, steps: o.steps, workers: o.workers, log });
   process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
 }

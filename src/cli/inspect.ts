@@ -59,7 +59,9 @@ const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 
 export function formatInspect(r: InspectReport): string {
   const lines: string[] = [];
   for (const d of r.domains) {
-    lines.push(`${d.name}: ${n(d.documents)} documents, ~${n(d.estimated_tokens)} tokens (estimated)${d.window === null ? "" : `, shuffled by row group, window ${d.window}`}`);
+    lines.push(
+      `${d.name}: ${n(d.documents)} documents, ~${n(d.estimated_tokens)} tokens (estimated)${d.window === null ? "" : `, shuffled by row group, window ${d.window}`}`,
+    );
     for (const s of d.sources) {
       const i = s.info;
       const head = [i?.format ?? "?", i?.remote ? "remote" : "local", s.description];
@@ -68,7 +70,10 @@ export function formatInspect(r: InspectReport): string {
       if (i) {
         facts.push(`${i.files} file${i.files === 1 ? "" : "s"}`);
         if (i.bytes !== undefined) facts.push(mb(i.bytes));
-        if (i.rowGroups !== undefined) facts.push(`${n(i.rowGroups)} row group${i.rowGroups === 1 ? "" : "s"}${i.meanBlockTextBytes === undefined ? "" : ` (~${mb(i.meanBlockTextBytes)} of text each)`}`);
+        if (i.rowGroups !== undefined)
+          facts.push(
+            `${n(i.rowGroups)} row group${i.rowGroups === 1 ? "" : "s"}${i.meanBlockTextBytes === undefined ? "" : ` (~${mb(i.meanBlockTextBytes)} of text each)`}`,
+          );
         if (i.codecs?.length) facts.push(`codecs ${i.codecs.join(", ")}`);
       }
       lines.push(`    ${facts.join(", ")}`);
@@ -79,8 +84,15 @@ export function formatInspect(r: InspectReport): string {
   }
   if (r.block_bytes_in_use > 0) {
     const cache = r.source_cache_mb * 2 ** 20;
-    const where = r.block_bytes_in_use <= cache ? "fits in memory" : r.block_bytes_in_use <= r.source_spill_mb * 2 ** 20 ? "the rest is spilled to disk (cache_dir/spill)" : "more than the spill budget: row groups will be decoded more than once per epoch";
-    lines.push(`block shuffle: ~${mb(r.block_bytes_in_use)} of decoded row groups in use at once (domains × window × row group); source_cache_mb ${r.source_cache_mb}, source_spill_mb ${r.source_spill_mb}: ${where}`);
+    const where =
+      r.block_bytes_in_use <= cache
+        ? "fits in memory"
+        : r.block_bytes_in_use <= r.source_spill_mb * 2 ** 20
+          ? "the rest is spilled to disk (cache_dir/spill)"
+          : "more than the spill budget: row groups will be decoded more than once per epoch";
+    lines.push(
+      `block shuffle: ~${mb(r.block_bytes_in_use)} of decoded row groups in use at once (domains × window × row group); source_cache_mb ${r.source_cache_mb}, source_spill_mb ${r.source_spill_mb}: ${where}`,
+    );
   }
   return lines.join("\n");
 }

@@ -23,10 +23,7 @@ function integer(min: number): (value: string) => number {
   };
 }
 
-const program = new Command()
-  .name("mixload")
-  .description("Training-time data loader and dynamic data mixer for LLM training")
-  .version(VERSION);
+const program = new Command().name("mixload").description("Training-time data loader and dynamic data mixer for LLM training").version(VERSION);
 
 program
   .command("batches")
@@ -87,11 +84,15 @@ program
   .option("--run-dir <dir>", "run directory (default runs/demo-<time>)")
   .option("--http <port>", "dashboard port on 127.0.0.1 (default: a free one)", integer(0))
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
-  .action((o: { config: string; steps: number; refSteps: number; runDir?: string; http?: number; workers?: number }) => runCommand(async () => (await import("./demo.js")).demoCommand(o)));
+  .action((o: { config: string; steps: number; refSteps: number; runDir?: string; http?: number; workers?: number }) =>
+    runCommand(async () => (await import("./demo.js")).demoCommand(o)),
+  );
 
 program
   .command("replay")
-  .description("offline uses of a recorded run: --verify (rebuild every batch, compare digests), --serve (serve the recorded schedule), --mixer NAME (counterfactual)")
+  .description(
+    "offline uses of a recorded run: --verify (rebuild every batch, compare digests), --serve (serve the recorded schedule), --mixer NAME (counterfactual)",
+  )
   .requiredOption("--log <run_dir>", "run directory written by `mixload serve` (config.json, schedule.jsonl)")
   .option("--verify", "rebuild every step from config + seed + recorded schedule; exit 0 only when every digest matches")
   .option("--serve", "serve the recorded run over PROTOCOL v1 with the recorded schedule, ignoring feedback")
@@ -129,7 +130,9 @@ program
   .option("--no-rebuild", "do not rebuild the batches (no packing figures, achieved shares from feedback counts)")
   .option("--no-png", "skip the PNG charts (they need /usr/bin/chromium)")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
-  .action((runDir: string, o: { out?: string; rebuild: boolean; png: boolean; workers?: number }) => runCommand(async () => (await import("./report.js")).reportCommand(runDir, o)));
+  .action((runDir: string, o: { out?: string; rebuild: boolean; png: boolean; workers?: number }) =>
+    runCommand(async () => (await import("./report.js")).reportCommand(runDir, o)),
+  );
 
 program
   .command("gym")
@@ -156,8 +159,18 @@ program
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
   .option("--insecure", "allow binding a non-loopback address without serve.curve keys (unauthenticated, unencrypted; warns)")
   .option("--http <port>", "live dashboard and Prometheus /metrics on http://127.0.0.1:PORT (0 picks a free port)", integer(0))
-  .action((o: { config: string; resume?: string; runDir?: string; control?: string; weights?: string; json?: boolean; workers?: number; insecure?: boolean; http?: number }) =>
-    runCommand(async () => (await import("./serve.js")).serveCommand(o)),
+  .action(
+    (o: {
+      config: string;
+      resume?: string;
+      runDir?: string;
+      control?: string;
+      weights?: string;
+      json?: boolean;
+      workers?: number;
+      insecure?: boolean;
+      http?: number;
+    }) => runCommand(async () => (await import("./serve.js")).serveCommand(o)),
   );
 
 program

@@ -55,7 +55,11 @@ export async function replayCommand(o: ReplayOptions): Promise<void> {
     const r = await verifyRun(run, {
       workers: o.workers,
       steps: o.steps,
-      onStep: tty ? (s, n) => { if (s % 10 === 0 || s === n - 1) process.stderr.write(`\r\x1b[2Kreplaying step ${s + 1}/${n}`); } : undefined,
+      onStep: tty
+        ? (s, n) => {
+            if (s % 10 === 0 || s === n - 1) process.stderr.write(`\r\x1b[2Kreplaying step ${s + 1}/${n}`);
+          }
+        : undefined,
     });
     if (tty) process.stderr.write("\r\x1b[2K");
     process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatVerify(r, o.log)}\n`);

@@ -9,8 +9,20 @@ export interface ReportCliOptions {
 }
 
 export async function reportCommand(runDir: string, o: ReportCliOptions): Promise<void> {
-  const r = await buildReport(runDir, { out: o.out, rebuild: o.rebuild, png: o.png, workers: o.workers, log: (l) => process.stderr.write(`mixload report: ${l}\n`) });
-  const lines = [`report: ${r.html}`, `charts: ${r.svgs.length} SVG${r.pngs.length ? ` + ${r.pngs.length} PNG` : ""} in ${r.svgs.length ? r.svgs[0].replace(/\/[^/]+$/, "") : "-"}`];
-  if (r.verify && !r.verify.ok) lines.push(`WARNING: the rebuilt batches do not match the log from step ${r.verify.first?.step} (${r.verify.first?.what}); run \`mixload replay --log ${runDir} --verify\``);
+  const r = await buildReport(runDir, {
+    out: o.out,
+    rebuild: o.rebuild,
+    png: o.png,
+    workers: o.workers,
+    log: (l) => process.stderr.write(`mixload report: ${l}\n`),
+  });
+  const lines = [
+    `report: ${r.html}`,
+    `charts: ${r.svgs.length} SVG${r.pngs.length ? ` + ${r.pngs.length} PNG` : ""} in ${r.svgs.length ? r.svgs[0].replace(/\/[^/]+$/, "") : "-"}`,
+  ];
+  if (r.verify && !r.verify.ok)
+    lines.push(
+      `WARNING: the rebuilt batches do not match the log from step ${r.verify.first?.step} (${r.verify.first?.what}); run \`mixload replay --log ${runDir} --verify\``,
+    );
   process.stdout.write(`${lines.join("\n")}\n`);
 }

@@ -50,14 +50,34 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const report = reporter(options.json === true);
   const service = await MixloadService.open(
     loaded,
-    { resume: options.resume, runDir: options.runDir, workers: options.workers, control: options.control, weights: options.weights, insecure: options.insecure },
+    {
+      resume: options.resume,
+      runDir: options.runDir,
+      workers: options.workers,
+      control: options.control,
+      weights: options.weights,
+      insecure: options.insecure,
+    },
     report,
   );
   const missing = missingServiceFlags();
-  const info = { event: "listening", run_id: service.runId, control: service.controlEndpoint, weights: service.weightsEndpoint, run_dir: service.runDir, ...(missing.length > 0 ? { node_flags_missing: missing } : {}) };
-  process.stderr.write(options.json ? `${JSON.stringify(info)}\n` : `mixload serve: run ${info.run_id} · control ${info.control} · weights ${info.weights} · run dir ${info.run_dir}\n`);
+  const info = {
+    event: "listening",
+    run_id: service.runId,
+    control: service.controlEndpoint,
+    weights: service.weightsEndpoint,
+    run_dir: service.runDir,
+    ...(missing.length > 0 ? { node_flags_missing: missing } : {}),
+  };
+  process.stderr.write(
+    options.json
+      ? `${JSON.stringify(info)}\n`
+      : `mixload serve: run ${info.run_id} · control ${info.control} · weights ${info.weights} · run dir ${info.run_dir}\n`,
+  );
   if (!options.json && missing.length > 0) {
-    process.stderr.write(`mixload serve: tip: start node with ${missing.join(" ")} (node ${missing.join(" ")} dist/src/cli/main.js serve …) for a shorter reply-latency tail; see the README's Benchmarks\n`);
+    process.stderr.write(
+      `mixload serve: tip: start node with ${missing.join(" ")} (node ${missing.join(" ")} dist/src/cli/main.js serve …) for a shorter reply-latency tail; see the README's Benchmarks\n`,
+    );
   }
   let dash = null;
   try {
@@ -66,7 +86,12 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     await service.close({ writeState: false });
     throw new Error(`--http ${options.http}: cannot start the dashboard: ${(e as Error).message}`);
   }
-  if (dash) process.stderr.write(options.json ? `${JSON.stringify({ event: "dashboard", url: dash.url, metrics: `${dash.url}metrics` })}\n` : `mixload serve: dashboard ${dash.url} · metrics ${dash.url}metrics\n`);
+  if (dash)
+    process.stderr.write(
+      options.json
+        ? `${JSON.stringify({ event: "dashboard", url: dash.url, metrics: `${dash.url}metrics` })}\n`
+        : `mixload serve: dashboard ${dash.url} · metrics ${dash.url}metrics\n`,
+    );
   await untilSignal();
   await dash?.close();
   await service.close();

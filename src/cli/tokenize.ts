@@ -45,11 +45,17 @@ export async function tokenizeCommand(options: { config: string; out: string; wo
         const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
         const source = await openSource(spec, { baseDir, cacheDir, vocabSize: pool.vocabSize });
         try {
-          await tokenizeSource(source, pool, config.on_error, (tokens) => {
-            writer.add(tokens);
-            entry.documents += 1;
-            entry.tokens += tokens.length;
-          }, entry.skipped);
+          await tokenizeSource(
+            source,
+            pool,
+            config.on_error,
+            (tokens) => {
+              writer.add(tokens);
+              entry.documents += 1;
+              entry.tokens += tokens.length;
+            },
+            entry.skipped,
+          );
         } finally {
           source.close();
         }

@@ -150,10 +150,13 @@ export class MixloadClient {
         // Closing the socket makes any pending send/receive settle at once.
         let expired = false;
         // (setTimeout takes at most 2^31 − 1 ms; a longer timeout leaves it to the socket options.)
-        const watchdog = setTimeout(() => {
-          expired = true;
-          s.close();
-        }, Math.min(this.timeoutMs + 250, 2 ** 31 - 1));
+        const watchdog = setTimeout(
+          () => {
+            expired = true;
+            s.close();
+          },
+          Math.min(this.timeoutMs + 250, 2 ** 31 - 1),
+        );
         try {
           await s.send(["", ...frames]);
           const reply = await s.receive();
@@ -162,7 +165,8 @@ export class MixloadClient {
         } catch (e) {
           this.reset();
           if ((e as { code?: string }).code !== "EAGAIN" && !expired) throw e;
-          if (attempt >= this.retries) throw new MixloadError("timeout", `no reply from ${this.options.endpoint} within ${this.timeoutMs} ms (${attempt + 1} attempts)`);
+          if (attempt >= this.retries)
+            throw new MixloadError("timeout", `no reply from ${this.options.endpoint} within ${this.timeoutMs} ms (${attempt + 1} attempts)`);
         } finally {
           clearTimeout(watchdog);
         }

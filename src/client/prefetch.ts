@@ -62,8 +62,9 @@ export class BatchPrefetcher {
     // A step fetched early may have spent its not_ready budget before anyone needed it (a long
     // training step with feedback_lag 1): then ask again, now that the trainer is waiting.
     const current =
-      early?.catch((e: unknown) => (e instanceof MixloadError && (e.code === "not_ready" || e.code === "timeout") ? this.client.batch(s, this.rank) : Promise.reject(e))) ??
-      this.client.batch(s, this.rank);
+      early?.catch((e: unknown) =>
+        e instanceof MixloadError && (e.code === "not_ready" || e.code === "timeout") ? this.client.batch(s, this.rank) : Promise.reject(e),
+      ) ?? this.client.batch(s, this.rank);
     for (let k = s + 1; k <= s + this.depth && k < this.end; k++) {
       if (this.ahead.has(k)) continue;
       const p = this.client.batch(k, this.rank);

@@ -60,11 +60,21 @@ export const serveSchema = z
     /** Steps built ahead of the highest step fetched. */
     prefetch: z.number().int().min(0).max(1024).default(4),
     /** Steps kept for re-asks, counted back from the highest step fetched; default max(16, 2·lag + 2). */
-    keep_steps: z.number().int().positive().max(1 << 16).optional(),
+    keep_steps: z
+      .number()
+      .int()
+      .positive()
+      .max(1 << 16)
+      .optional(),
     /** Run directory (schedule.jsonl, config.json, state.bin); relative to the config file. Default runs/<run_id>. */
     run_dir: z.string().min(1).optional(),
     /** Largest request the ROUTER accepts (bytes, ZMQ_MAXMSGSIZE); a bigger one drops that peer's connection unread. */
-    max_message_bytes: z.number().int().min(1024).max(2 ** 31 - 1).default(16 * 2 ** 20),
+    max_message_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(2 ** 31 - 1)
+      .default(16 * 2 ** 20),
     /**
      * CURVE keys (files of Z85 keys, `mixload keygen`; relative to the config file). Required to
      * bind a non-loopback address unless `mixload serve --insecure`.
@@ -90,8 +100,16 @@ export const serveSchema = z
 export const configSchema = z
   .object({
     run_id: z.string().min(1).optional(),
-    seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
-    seq_len: positiveInt.min(8).max(1 << 20).default(2048),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .default(0),
+    seq_len: positiveInt
+      .min(8)
+      .max(1 << 20)
+      .default(2048),
     /** Sequences per rank per step (PROTOCOL.md `batch_size`). */
     batch_size: positiveInt.max(1 << 16).default(8),
     world: positiveInt.max(4096).default(1),
@@ -119,7 +137,8 @@ export const configSchema = z
     const seen = new Map<string, number>();
     config.domains.forEach((d, i) => {
       const first = seen.get(d.name);
-      if (first !== undefined) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `duplicate domain name ${JSON.stringify(d.name)} (also domains[${first}])` });
+      if (first !== undefined)
+        ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `duplicate domain name ${JSON.stringify(d.name)} (also domains[${first}])` });
       seen.set(d.name, i);
     });
   });

@@ -12,7 +12,9 @@ export function metricsText(model: RunModel): string {
   const metric = (name: string, type: "gauge" | "counter", help: string, samples: [Record<string, string>, number][]): void => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, v] of samples) {
-      const ls = Object.entries(labels).map(([k, x]) => `${k}="${label(x)}"`).join(",");
+      const ls = Object.entries(labels)
+        .map(([k, x]) => `${k}="${label(x)}"`)
+        .join(",");
       out.push(`${name}${ls ? `{${ls}}` : ""} ${num(v)}`);
     }
   };
@@ -28,9 +30,24 @@ export function metricsText(model: RunModel): string {
     metric("mixload_steps_served", "gauge", "Steps every rank has fetched.", [[{}, live.steps_served]]);
     metric("mixload_tokens_served_total", "counter", "Non-padding tokens served (first fetch of each rank share).", [[{}, live.tokens_served]]);
     metric("mixload_fill_rate", "gauge", "Non-padding share of served positions.", [[{}, live.fill_rate]]);
-    metric("mixload_domain_achieved_share", "gauge", "Share of served tokens per domain.", model.info.domains.map((d) => [{ domain: d }, live.achieved[d] ?? 0]));
+    metric(
+      "mixload_domain_achieved_share",
+      "gauge",
+      "Share of served tokens per domain.",
+      model.info.domains.map((d) => [{ domain: d }, live.achieved[d] ?? 0]),
+    );
   }
-  metric("mixload_domain_weight", "gauge", "Mixture weight of the latest built step.", model.info.domains.map((d) => [{ domain: d }, weights[d]]));
-  metric("mixload_domain_loss", "gauge", "Training loss per token (nats), token-weighted over the last 10 folded steps.", model.info.domains.map((d) => [{ domain: d }, loss[d]]));
+  metric(
+    "mixload_domain_weight",
+    "gauge",
+    "Mixture weight of the latest built step.",
+    model.info.domains.map((d) => [{ domain: d }, weights[d]]),
+  );
+  metric(
+    "mixload_domain_loss",
+    "gauge",
+    "Training loss per token (nats), token-weighted over the last 10 folded steps.",
+    model.info.domains.map((d) => [{ domain: d }, loss[d]]),
+  );
   return `${out.join("\n")}\n`;
 }

@@ -108,7 +108,10 @@ export class Dashboard {
     }
     try {
       const size = fs.fstatSync(fd).size;
-      if (size < this.offset) { this.offset = 0; this.partial = ""; } // truncated or replaced
+      if (size < this.offset) {
+        this.offset = 0;
+        this.partial = "";
+      } // truncated or replaced
       if (size === this.offset) return;
       const buf = Buffer.alloc(size - this.offset);
       fs.readSync(fd, buf, 0, buf.length, this.offset);

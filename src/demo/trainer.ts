@@ -18,7 +18,11 @@ import { MixloadClient, type ClientBatch } from "../client/client.js";
 import type { DomainMap } from "../protocol/types.js";
 
 /** Train a reference learner for `steps` steps of the natural mix (seed + 1). */
-export async function trainReference(loaded: LoadedConfig, steps: number, options: { workers?: number; onStep?: (s: number) => void } = {}): Promise<KneserNeyTrigram> {
+export async function trainReference(
+  loaded: LoadedConfig,
+  steps: number,
+  options: { workers?: number; onStep?: (s: number) => void } = {},
+): Promise<KneserNeyTrigram> {
   const raw = structuredClone(loaded.config) as Record<string, unknown>;
   raw.seed = loaded.config.seed + 1;
   const shifted = parseConfig(raw, loaded.baseDir);
@@ -78,7 +82,10 @@ export async function trainAgainst(options: TrainOptions): Promise<StepReport[]>
       learner.scoreBatch(b, loss);
       options.reference.scoreBatch(b, ref);
       const K = domains.length;
-      const lossSum = new Float64Array(K), tokens = new Float64Array(K), excess = new Float64Array(K), refSum = new Float64Array(K);
+      const lossSum = new Float64Array(K),
+        tokens = new Float64Array(K),
+        excess = new Float64Array(K),
+        refSum = new Float64Array(K);
       for (let t = 0; t < b.targets.length; t++) {
         if (b.targets[t] === IGNORE_INDEX) continue;
         const d = b.domain_ids[t];
@@ -91,7 +98,8 @@ export async function trainAgainst(options: TrainOptions): Promise<StepReport[]>
       const ex: DomainMap<number> = {};
       const rf: DomainMap<number> = {};
       const rep: DomainMap<[number, number]> = {};
-      let total = 0, totalLoss = 0;
+      let total = 0,
+        totalLoss = 0;
       domains.forEach((name, d) => {
         if (tokens[d] === 0) return;
         dm[name] = { loss_sum: lossSum[d], tokens: tokens[d] };

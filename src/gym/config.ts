@@ -45,7 +45,10 @@ export const gymSchema = z
     eval_every: z.number().int().positive().default(10),
     /** Feedback of step s folds into the mixer before step s + lag is built (the service's lag). */
     feedback_lag: z.number().int().min(0).max(1000).default(2),
-    learner: z.object({ discount: z.number().gt(0).lt(1).default(0.75) }).strict().default({ discount: 0.75 }),
+    learner: z
+      .object({ discount: z.number().gt(0).lt(1).default(0.75) })
+      .strict()
+      .default({ discount: 0.75 }),
     reference: z
       .object({
         /** Mix the DoReMi reference learner is trained on (doremi issue #21 advises natural). */

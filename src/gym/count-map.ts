@@ -13,7 +13,10 @@ export class CountMap {
   private mask: number;
   private count = 0;
 
-  constructor(readonly stride = 1, capacityLog2 = 12) {
+  constructor(
+    readonly stride = 1,
+    capacityLog2 = 12,
+  ) {
     const cap = 1 << capacityLog2;
     this.keys = new Float64Array(cap).fill(EMPTY);
     this.vals = new Float64Array(cap * stride);
@@ -68,7 +71,9 @@ export class CountMap {
   }
 
   private grow(): void {
-    const oldKeys = this.keys, oldVals = this.vals, st = this.stride;
+    const oldKeys = this.keys,
+      oldVals = this.vals,
+      st = this.stride;
     const cap = oldKeys.length * 2;
     this.keys = new Float64Array(cap).fill(EMPTY);
     this.vals = new Float64Array(cap * st);

@@ -42,7 +42,10 @@ export class KneserNeyTrigram {
   private s1 = 0; // bigram types
   private t1 = 0; // #{w : n1(w) > 0}
 
-  constructor(readonly vocabSize: number, options: LearnerOptions = {}) {
+  constructor(
+    readonly vocabSize: number,
+    options: LearnerOptions = {},
+  ) {
     const D = options.discount ?? 0.75;
     if (!(D > 0 && D < 1)) throw new RangeError(`discount must be in (0, 1), got ${D}`);
     if (!Number.isSafeInteger((vocabSize + 1) ** 3)) throw new RangeError(`vocabulary ${vocabSize} too large for packed trigram keys`);
@@ -61,13 +64,16 @@ export class KneserNeyTrigram {
 
   /** P(w | u v). */
   prob(u: number, v: number, w: number): number {
-    const D = this.discount, V = this.vocabSize, S = this.S;
+    const D = this.discount,
+      V = this.vocabSize,
+      S = this.S;
     let p = this.s1 > 0 ? (Math.max(this.n1[w] - D, 0) + (D * this.t1) / V) / this.s1 : 1 / V;
     const s2 = this.s2[v];
     if (s2 > 0) p = (Math.max(this.bi.get(v * S + w) - D, 0) + D * this.t2[v] * p) / s2;
     const c = this.ctx3.find(u * S + v);
     if (c >= 0) {
-      const total = this.ctx3.vals[2 * c], types = this.ctx3.vals[2 * c + 1];
+      const total = this.ctx3.vals[2 * c],
+        types = this.ctx3.vals[2 * c + 1];
       p = (Math.max(this.tri.get((u * S + v) * S + w) - D, 0) + D * types * p) / total;
     }
     return p;
@@ -121,7 +127,8 @@ export class KneserNeyTrigram {
    * segment's first token serving as context only — exactly how training rows are scored.
    */
   evaluate(docs: readonly Int32Array[], seqLen: number): { lossSum: number; tokens: number } {
-    let lossSum = 0, tokens = 0;
+    let lossSum = 0,
+      tokens = 0;
     for (const d of docs) {
       for (let start = 0; start < d.length; start += seqLen) {
         const end = Math.min(d.length, start + seqLen);

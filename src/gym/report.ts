@@ -43,7 +43,13 @@ export interface GymReport {
   eval_every: number;
   domains: string[];
   learner: Record<string, unknown>;
-  reference: { mix: string; heldout: PerDomain; mean: number; entropy?: PerDomain; laws?: Record<string, { E: number; B: number; beta: number; rmse: number } | null> };
+  reference: {
+    mix: string;
+    heldout: PerDomain;
+    mean: number;
+    entropy?: PerDomain;
+    laws?: Record<string, { E: number; B: number; beta: number; rmse: number } | null>;
+  };
   heldout_tokens?: PerDomain;
   mixers: MixerResult[];
 }
@@ -78,7 +84,11 @@ export class WeightTracker {
   }
 
   summary(): WeightSummary {
-    const rec = (a: ArrayLike<number>, f = 1) => perDomain(this.names, Array.from(a, (x) => x * f));
+    const rec = (a: ArrayLike<number>, f = 1) =>
+      perDomain(
+        this.names,
+        Array.from(a, (x) => x * f),
+      );
     return { start: rec(this.start), end: rec(this.end), min: rec(this.min), max: rec(this.max), mean: rec(this.sum, 1 / Math.max(this.n, 1)) };
   }
 }
@@ -89,7 +99,9 @@ export function perDomain(names: readonly string[], values: ArrayLike<number>): 
 
 /** Mean, worst domain and worst excess over the reference of per-domain held-out losses. */
 export function objectives(names: readonly string[], loss: ArrayLike<number>, ref: ArrayLike<number>) {
-  let mean = 0, worst = 0, worstExcess = 0;
+  let mean = 0,
+    worst = 0,
+    worstExcess = 0;
   for (let i = 0; i < names.length; i++) {
     mean += loss[i] / names.length;
     if (loss[i] > loss[worst]) worst = i;
@@ -106,7 +118,10 @@ export function objectives(names: readonly string[], loss: ArrayLike<number>, re
 export function compareWithUniform(results: MixerResult[]): void {
   const uniform = results.find((r) => r.name === "uniform" && !r.error);
   for (const r of results) {
-    if (!uniform || r === uniform || r.error) { r.vs_uniform = null; continue; }
+    if (!uniform || r === uniform || r.error) {
+      r.vs_uniform = null;
+      continue;
+    }
     const objective = r.name === "doremi" ? "worst_excess" : "mean";
     const delta = objective === "mean" ? r.mean - uniform.mean : r.worst_excess.excess - uniform.worst_excess.excess;
     r.vs_uniform = { objective, delta, beats_uniform: delta < 0 };
@@ -119,14 +134,25 @@ const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.len
 
 export function formatReport(r: GymReport): string {
   const out: string[] = [];
-  out.push(`mixload gym (${r.mode}): ${r.steps} steps × ${r.tokens_per_step} tokens, feedback lag ${r.feedback_lag}, eval every ${r.eval_every}; ${r.domains.length} domains`);
+  out.push(
+    `mixload gym (${r.mode}): ${r.steps} steps × ${r.tokens_per_step} tokens, feedback lag ${r.feedback_lag}, eval every ${r.eval_every}; ${r.domains.length} domains`,
+  );
   out.push(`reference (${r.reference.mix} mix): mean held-out ${f3(r.reference.mean)}`);
   out.push("");
   const head = ["mixer", "mean", "worst (domain)", "worst excess (domain)", "objective vs uniform", "wall s"];
   const rows = r.mixers.map((m) => {
     if (m.error) return [m.name, "error", m.error, "", "", m.wall_seconds.toFixed(1)];
-    const vs = m.vs_uniform ? `${m.vs_uniform.objective} ${m.vs_uniform.delta >= 0 ? "+" : ""}${f3(m.vs_uniform.delta)} ${m.vs_uniform.beats_uniform ? "BEATS" : "no"}` : "—";
-    return [m.name, f3(m.mean), `${f3(m.worst.loss)} (${m.worst.domain})`, `${f3(m.worst_excess.excess)} (${m.worst_excess.domain})`, vs, m.wall_seconds.toFixed(1)];
+    const vs = m.vs_uniform
+      ? `${m.vs_uniform.objective} ${m.vs_uniform.delta >= 0 ? "+" : ""}${f3(m.vs_uniform.delta)} ${m.vs_uniform.beats_uniform ? "BEATS" : "no"}`
+      : "—";
+    return [
+      m.name,
+      f3(m.mean),
+      `${f3(m.worst.loss)} (${m.worst.domain})`,
+      `${f3(m.worst_excess.excess)} (${m.worst_excess.domain})`,
+      vs,
+      m.wall_seconds.toFixed(1),
+    ];
   });
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
   out.push(head.map((h, c) => pad(h, widths[c])).join("  "));

@@ -74,7 +74,9 @@ export async function runGym(g: GymConfig, options: GymOptions): Promise<GymRepo
 
   const t0 = Date.now();
   const ref = await trainReference(g, info, held, steps, options.workers);
-  log(`reference (${g.gym.reference.mix}): mean held-out ${(ref.heldout.reduce((a, b) => a + b, 0) / K).toFixed(3)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(
+    `reference (${g.gym.reference.mix}): mean held-out ${(ref.heldout.reduce((a, b) => a + b, 0) / K).toFixed(3)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
   const domains: DomainInfo[] = info.map((d, i) => ({ ...d, entropy: ref.entropy[i] }));
 
   const results: MixerResult[] = [];
@@ -116,10 +118,23 @@ export async function runGym(g: GymConfig, options: GymOptions): Promise<GymRepo
 }
 
 export function failed(name: string, names: readonly string[], error: string, wall: number): MixerResult {
-  const nan = perDomain(names, names.map(() => NaN));
+  const nan = perDomain(
+    names,
+    names.map(() => NaN),
+  );
   return {
-    name, params: {}, heldout: nan, mean: NaN, worst: { domain: "", loss: NaN }, worst_excess: { domain: "", excess: NaN },
-    weights: { start: nan, end: nan, min: nan, max: nan, mean: nan }, achieved: nan, curve: [], vs_uniform: null, wall_seconds: wall, error,
+    name,
+    params: {},
+    heldout: nan,
+    mean: NaN,
+    worst: { domain: "", loss: NaN },
+    worst_excess: { domain: "", excess: NaN },
+    weights: { start: nan, end: nan, min: nan, max: nan, mean: nan },
+    achieved: nan,
+    curve: [],
+    vs_uniform: null,
+    wall_seconds: wall,
+    error,
   };
 }
 
@@ -160,7 +175,12 @@ async function trainReference(g: GymConfig, info: DomainInfo[], held: HeldoutSet
       learner.trainBatch(batch);
       if ((t + 1) % g.gym.eval_every === 0 || t === steps - 1) {
         heldout = evaluate(learner, held, loader.seqLen);
-        heldout.forEach((l, d) => { if (served[d] > 0) { curves[d].d.push(served[d]); curves[d].loss.push(l); } });
+        heldout.forEach((l, d) => {
+          if (served[d] > 0) {
+            curves[d].d.push(served[d]);
+            curves[d].loss.push(l);
+          }
+        });
       }
     }
   } finally {
@@ -173,12 +193,14 @@ async function trainReference(g: GymConfig, info: DomainInfo[], held: HeldoutSet
     const ctx = contexts.get(Math.floor(key / S));
     entropy[d] -= (c / served[d]) * Math.log(c / ctx);
   });
-  const laws = Object.fromEntries(info.map((d, i) => {
-    const c = curves[i];
-    if (c.d.length < 4) return [d.name, null];
-    const f = fitDataLaw(c.d, c.loss);
-    return [d.name, { E: f.E, B: f.B, beta: f.beta, rmse: f.rmse }];
-  }));
+  const laws = Object.fromEntries(
+    info.map((d, i) => {
+      const c = curves[i];
+      if (c.d.length < 4) return [d.name, null];
+      const f = fitDataLaw(c.d, c.loss);
+      return [d.name, { E: f.E, B: f.B, beta: f.beta, rmse: f.rmse }];
+    }),
+  );
   return { learner, heldout, entropy, laws };
 }
 

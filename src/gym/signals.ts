@@ -30,7 +30,10 @@ export class StepSignals {
   private readonly dot: Float64Array;
   private readonly sq: Float64Array;
 
-  constructor(readonly K: number, private readonly S: number) {
+  constructor(
+    readonly K: number,
+    private readonly S: number,
+  ) {
     this.lossSum = new Float64Array(K);
     this.excess = new Float64Array(K);
     this.refSum = new Float64Array(K);
@@ -43,10 +46,24 @@ export class StepSignals {
    * Aggregate a step. `loss[t]`/`ref[t]` are the learner's and the reference's per-position
    * losses (NaN where ignored). `evalLoss` (held-out mean loss per domain) is attached when given.
    */
-  build(step: number, batch: BatchArrays & { domain_ids: Int16Array }, loss: Float64Array, ref: Float64Array | null, lr: number, evalLoss: Float64Array | null): StepFeedback {
-    const K = this.K, S = this.S;
-    this.lossSum.fill(0); this.excess.fill(0); this.refSum.fill(0); this.tokens.fill(0);
-    this.events.clear(); this.total.clear(); this.dot.fill(0); this.sq.fill(0);
+  build(
+    step: number,
+    batch: BatchArrays & { domain_ids: Int16Array },
+    loss: Float64Array,
+    ref: Float64Array | null,
+    lr: number,
+    evalLoss: Float64Array | null,
+  ): StepFeedback {
+    const K = this.K,
+      S = this.S;
+    this.lossSum.fill(0);
+    this.excess.fill(0);
+    this.refSum.fill(0);
+    this.tokens.fill(0);
+    this.events.clear();
+    this.total.clear();
+    this.dot.fill(0);
+    this.sq.fill(0);
     const { input_ids: x, targets: y, domain_ids: dom } = batch;
     for (let t = 0; t < y.length; t++) {
       if (y[t] === IGNORE_INDEX) continue;
@@ -73,8 +90,13 @@ export class StepSignals {
       this.dot[d] += u * this.total.get(key - d * SS);
       this.sq[d] += u * u;
     });
-    let present = 0, meanNorm = 0;
-    for (let d = 0; d < K; d++) if (this.tokens[d] > 0) { present += 1; meanNorm += Math.sqrt(this.sq[d]); }
+    let present = 0,
+      meanNorm = 0;
+    for (let d = 0; d < K; d++)
+      if (this.tokens[d] > 0) {
+        present += 1;
+        meanNorm += Math.sqrt(this.sq[d]);
+      }
     meanNorm /= Math.max(present, 1);
     const domains = new Map<number, DomainFeedback>();
     for (let d = 0; d < K; d++) {
@@ -84,7 +106,10 @@ export class StepSignals {
         tokens: this.tokens[d],
         grad_alignment: present > 1 && meanNorm > 0 ? Math.max(this.dot[d] - this.sq[d], 0) / meanNorm : 0,
       };
-      if (ref) { f.excess_loss_sum = this.excess[d]; f.ref_loss_sum = this.refSum[d]; }
+      if (ref) {
+        f.excess_loss_sum = this.excess[d];
+        f.ref_loss_sum = this.refSum[d];
+      }
       if (evalLoss) f.eval_loss = evalLoss[d];
       domains.set(d, f);
     }

@@ -66,7 +66,8 @@ export class SyntheticWorld {
 
   /** DoGE's s_i for the law model (see the file comment). */
   alignment(): Float64Array {
-    const K = this.K, tau = this.tau;
+    const K = this.K,
+      tau = this.tau;
     const g = Float64Array.from({ length: K }, (_, i) => this.beta[i] * this.B[i] * Math.pow(this.effective(i), -this.beta[i] - 1));
     // ⟨T_i·, T_j·⟩ for i ≠ j, and ‖T_i·‖, with T = (1 − τ) I + τ 11ᵀ restricted to off-diagonal τ, diagonal 1.
     const cross = 2 * tau + (K - 2) * tau * tau;
@@ -154,15 +155,18 @@ export function runSynthetic(g: GymConfig, options: SyntheticOptions): GymReport
         const w = schedule.weightsFor(t);
         tracker.add(w);
         const n = allocate(w, T);
-        const L = world.losses(), align = world.alignment();
+        const L = world.losses(),
+          align = world.alignment();
         const domains = new Map<number, DomainFeedback>();
         for (let i = 0; i < K; i++) {
           const eps = noise(); // drawn for every domain, so the sequence does not depend on w
           if (n[i] === 0) continue;
           const l = Math.max(L[i] * (1 + s.noise * eps), 0);
           domains.set(i, {
-            loss_sum: n[i] * l, tokens: n[i],
-            ref_loss_sum: n[i] * refCurve[t][i], excess_loss_sum: n[i] * Math.max(l - refCurve[t][i], 0),
+            loss_sum: n[i] * l,
+            tokens: n[i],
+            ref_loss_sum: n[i] * refCurve[t][i],
+            excess_loss_sum: n[i] * Math.max(l - refCurve[t][i], 0),
             grad_alignment: align[i],
           });
         }
@@ -179,8 +183,17 @@ export function runSynthetic(g: GymConfig, options: SyntheticOptions): GymReport
       const final = world.losses();
       const total = served.reduce((a, b) => a + b, 0);
       results.push({
-        name, params: mixer.describe(), heldout: perDomain(names, final), ...objectives(names, final, refFinal),
-        weights: tracker.summary(), achieved: perDomain(names, Array.from(served, (x) => x / total)), curve, vs_uniform: null,
+        name,
+        params: mixer.describe(),
+        heldout: perDomain(names, final),
+        ...objectives(names, final, refFinal),
+        weights: tracker.summary(),
+        achieved: perDomain(
+          names,
+          Array.from(served, (x) => x / total),
+        ),
+        curve,
+        vs_uniform: null,
         wall_seconds: (Date.now() - started) / 1000,
       });
     } catch (e) {

@@ -133,7 +133,8 @@ export class DomainReader {
       this.sourceStarts.push(total);
       total += s.numDocuments;
     }
-    if (total === 0) throw new DataError("empty_document", sources.map((s) => s.description).join(", "), undefined, `domain ${JSON.stringify(name)} has no documents`);
+    if (total === 0)
+      throw new DataError("empty_document", sources.map((s) => s.description).join(", "), undefined, `domain ${JSON.stringify(name)} has no documents`);
     this.numDocuments = total;
     this.allSync = sources.every(isSyncSource);
     this.shuffleBlocks = sources.some((s) => s.blocks !== undefined) ? sources.flatMap((s) => s.blocks ?? pseudoBlocks(s.numDocuments)) : null;
@@ -218,7 +219,9 @@ export class DomainReader {
       this.advance();
       if (fetched instanceof Int32Array) {
         this.badInARow = 0;
-        return metadata === undefined ? { domain: this.index, epoch, position, tokens: fetched } : { domain: this.index, epoch, position, tokens: fetched, metadata };
+        return metadata === undefined
+          ? { domain: this.index, epoch, position, tokens: fetched }
+          : { domain: this.index, epoch, position, tokens: fetched, metadata };
       }
       this.reject(fetched);
       if (++this.badInARow >= this.numDocuments) {

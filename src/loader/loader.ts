@@ -253,7 +253,8 @@ export class Loader {
       throw e;
     }
     const readers = config.domains.map(
-      (d, i) => new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted, options.deferReadAhead, config.domains.length),
+      (d, i) =>
+        new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted, options.deferReadAhead, config.domains.length),
     );
     return new Loader(config, sources, tokenizer, readers, blockTiers);
   }
@@ -433,7 +434,11 @@ export class Loader {
   }
 
   /** Every domain's opened sources, for `mixload inspect`. */
-  describeSources(): { domain: string; window: number | null; sources: { description: string; documents: number; info?: SourceInfo; problems: FileProblem[] }[] }[] {
+  describeSources(): {
+    domain: string;
+    window: number | null;
+    sources: { description: string; documents: number; info?: SourceInfo; problems: FileProblem[] }[];
+  }[] {
     return this.domains.map((domain, i) => ({
       domain,
       window: this.readers[i].window,
@@ -477,7 +482,8 @@ export class Loader {
   }
 
   async restore(state: LoaderState): Promise<void> {
-    if (state === null || typeof state !== "object" || state.format !== "mixload-loader-state" || state.version !== 1) throw new ResumeMismatchError("not a mixload loader state (format/version mismatch)");
+    if (state === null || typeof state !== "object" || state.format !== "mixload-loader-state" || state.version !== 1)
+      throw new ResumeMismatchError("not a mixload loader state (format/version mismatch)");
     if (state.fingerprint !== this.fingerprint && state.fingerprint !== legacyFingerprint(this.config)) {
       // States written before fingerprintInputs existed can only say that something differs.
       const diff = (typeof state.fingerprintInputs === "string" ? describeConfigDiff(state.fingerprintInputs, this.fingerprintJson) : []).map((d) =>
@@ -489,9 +495,11 @@ export class Loader {
           : `fingerprint ${state.fingerprint}, this config ${this.fingerprint}; the state predates field names: compare seed, seq_len, batch_size and world (same world and batch size for such old states), tokenizer, packing, on_error, on_exhausted, domains and sources`;
       throw new ResumeMismatchError(`the state was saved by a run with a different config (state → this config: ${what})`);
     }
-    if (state.readers.length !== this.readers.length) throw new ResumeMismatchError(`the state has ${state.readers.length} domains, the config has ${this.readers.length}`);
+    if (state.readers.length !== this.readers.length)
+      throw new ResumeMismatchError(`the state has ${state.readers.length} domains, the config has ${this.readers.length}`);
     const changed = identityMismatch(state.identities, this.sources);
-    if (changed !== undefined) throw new ResumeMismatchError(`the data changed since the state was saved (${changed}); the saved positions would address other documents`);
+    if (changed !== undefined)
+      throw new ResumeMismatchError(`the data changed since the state was saved (${changed}); the saved positions would address other documents`);
     this.stepIndex = state.step;
     this.sampler.restore(state.sampler);
     this.servedOwed.set(state.servedOwed);

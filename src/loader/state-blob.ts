@@ -37,7 +37,10 @@ export function encodeStateBlob(value: unknown): Uint8Array {
   const out = Buffer.alloc(HEADER + payload.length);
   MAGIC.copy(out, 0);
   out.writeUInt32LE(VERSION, MAGIC.length);
-  createHash("sha256").update(payload).digest().copy(out, MAGIC.length + 4);
+  createHash("sha256")
+    .update(payload)
+    .digest()
+    .copy(out, MAGIC.length + 4);
   payload.copy(out, HEADER);
   return out;
 }

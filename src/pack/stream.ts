@@ -252,7 +252,7 @@ export class StreamingPacker {
     while (fill < L) {
       if (this.carry === null) {
         let doc = this.nextDocument();
-      if (doc instanceof Promise) doc = await doc;
+        if (doc instanceof Promise) doc = await doc;
         if (doc === null) {
           this.exhausted = true;
           return;
@@ -296,7 +296,10 @@ export class StreamingPacker {
       nextId: this.nextId,
       queue: this.queue.slice(this.queueHead).map((row) => row.map(toRef)),
       pending: this.pending.map(toRef),
-      carry: this.carry === null ? null : [this.carry.doc.domain, this.carry.doc.epoch, this.carry.doc.position, this.carry.offset, this.carry.doc.tokens.length, this.carry.piece],
+      carry:
+        this.carry === null
+          ? null
+          : [this.carry.doc.domain, this.carry.doc.epoch, this.carry.doc.position, this.carry.offset, this.carry.doc.tokens.length, this.carry.piece],
     };
   }
 
@@ -308,7 +311,8 @@ export class StreamingPacker {
       let doc = docs.get(key);
       if (doc === undefined) {
         doc = this.feed.refetch(domain, epoch, position).then((d) => {
-          if (d.tokens.length !== docLength) throw new Error(`state refers to document ${key} of ${docLength} tokens but it now has ${d.tokens.length}: the data or tokenizer changed`);
+          if (d.tokens.length !== docLength)
+            throw new Error(`state refers to document ${key} of ${docLength} tokens but it now has ${d.tokens.length}: the data or tokenizer changed`);
           return d;
         });
         docs.set(key, doc);

@@ -44,16 +44,7 @@ export function describe(value: unknown): string {
   return typeof value === "object" ? "a map" : `${typeof value} ${JSON.stringify(typeof value === "bigint" ? String(value) : value)}`;
 }
 
-export type TypedArray =
-  | Uint8Array
-  | Int8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | Float32Array
-  | Float64Array;
+export type TypedArray = Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | Float32Array | Float64Array;
 
 const CTORS = {
   uint8: Uint8Array,
@@ -132,7 +123,11 @@ export function decodeArrays(specsValue: unknown, frames: readonly Uint8Array[])
     const n = (shape as number[]).reduce((x, y) => x * y, 1);
     const frame = frames[i];
     if (frame.byteLength !== n * itemSize(d)) {
-      throw new ProtocolError("bad_request", `${where} (${name}): shape [${shape.join(", ")}] ${d} needs ${n * itemSize(d)} bytes, frame ${i + 1} has ${frame.byteLength}`, where);
+      throw new ProtocolError(
+        "bad_request",
+        `${where} (${name}): shape [${shape.join(", ")}] ${d} needs ${n * itemSize(d)} bytes, frame ${i + 1} has ${frame.byteLength}`,
+        where,
+      );
     }
     const Ctor = CTORS[d];
     const aligned = frame.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 ? frame : Uint8Array.from(frame);

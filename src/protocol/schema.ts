@@ -10,7 +10,7 @@
  *
  * Regenerate both copies after changing types.ts:
  *
- *     npx tsc -p tsconfig.json && node dist/src/protocol/schema.js --write
+ *     npm run build && node dist/src/protocol/schema.js --write
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -41,7 +41,8 @@ import {
 } from "./types.js";
 
 /** What a field holds on the wire (MessagePack). `domain_map` = map of domain name → number. */
-export type FieldType = "const" | "integer" | "number" | "boolean" | "string" | "string_list" | "domain_map" | "domain_signals" | "array_specs" | "error" | "map";
+export type FieldType =
+  "const" | "integer" | "number" | "boolean" | "string" | "string_list" | "domain_map" | "domain_signals" | "array_specs" | "error" | "map";
 
 export interface FieldSpec<Required extends boolean = boolean> {
   type: FieldType;
@@ -101,7 +102,11 @@ const requests = {
     op: op("feedback"),
     step: { type: "integer", required: true },
     rank: { type: "integer", required: true },
-    domains: { type: "domain_signals", required: true, doc: "domain name → {loss_sum, tokens, ...optional signals}; see feedback.domain_fields and feedback.optional_signals" },
+    domains: {
+      type: "domain_signals",
+      required: true,
+      doc: "domain name → {loss_sum, tokens, ...optional signals}; see feedback.domain_fields and feedback.optional_signals",
+    },
     ref_loss_sum: signalMap("domain name → reference model's loss sum on the same tokens"),
     excess_loss_sum: signalMap("domain name → Σ max(loss − ref_loss, 0) over the tokens (DoReMi)"),
     grad_alignment: signalMap("domain name → gradient alignment (DoGE)"),
@@ -208,7 +213,8 @@ const weightsMessage = {
 /** The schema as a plain object (key order fixed, so its JSON text is reproducible). */
 export function protocolSchema() {
   return {
-    $comment: "Generated from src/protocol/types.ts by src/protocol/schema.ts (`node dist/src/protocol/schema.js --write`); do not edit. A copy ships in clients/python/mixload_client/.",
+    $comment:
+      "Generated from src/protocol/types.ts by src/protocol/schema.ts (`node dist/src/protocol/schema.js --write`); do not edit. A copy ships in clients/python/mixload_client/.",
     protocol_version: PROTOCOL_VERSION,
     ops: [...OPS],
     error_codes: [...ERROR_CODES],
@@ -220,7 +226,8 @@ export function protocolSchema() {
     replies,
     // The asymmetry that keeps the protocol additive: new reply fields must not break old clients.
     rules: {
-      requests: "a client sends only the fields listed under requests (and, inside a feedback domain entry, feedback.domain_fields and feedback.optional_signals); anything else is an error on the client's side",
+      requests:
+        "a client sends only the fields listed under requests (and, inside a feedback domain entry, feedback.domain_fields and feedback.optional_signals); anything else is an error on the client's side",
       replies: "a client ignores reply fields it does not know: replies gain additive extensions",
     },
     weights_message: weightsMessage,

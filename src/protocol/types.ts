@@ -6,15 +6,7 @@
 export const PROTOCOL_VERSION = 1;
 
 /** PROTOCOL.md "Replies and errors", in the order the contract lists them. */
-export const ERROR_CODES = [
-  "bad_request",
-  "unsupported_version",
-  "unknown_domain",
-  "step_out_of_range",
-  "not_ready",
-  "invalid_feedback",
-  "internal",
-] as const;
+export const ERROR_CODES = ["bad_request", "unsupported_version", "unknown_domain", "step_out_of_range", "not_ready", "invalid_feedback", "internal"] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export const DTYPES = ["uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "float32", "float64"] as const;

@@ -5,15 +5,7 @@
  * the codes come out in the order docs/PROTOCOL.md gives.
  */
 import { decodeArrays, decodeHeader, describe } from "./codec.js";
-import {
-  OPS,
-  OPTIONAL_SIGNALS,
-  PROTOCOL_VERSION,
-  ProtocolError,
-  type DomainSignals,
-  type FeedbackRequest,
-  type Request,
-} from "./types.js";
+import { OPS, OPTIONAL_SIGNALS, PROTOCOL_VERSION, ProtocolError, type DomainSignals, type FeedbackRequest, type Request } from "./types.js";
 
 const bad = (field: string, message: string): ProtocolError => new ProtocolError("bad_request", `${field}: ${message}`, field);
 
@@ -39,7 +31,8 @@ export function parseRequest(frames: readonly Uint8Array[]): Request {
   if (frames.length === 0) throw bad("header", "empty message");
   const h = decodeHeader(frames[0]);
   if (!("v" in h)) throw bad("v", "missing (every header carries v: 1)");
-  if (h.v !== PROTOCOL_VERSION) throw new ProtocolError("unsupported_version", `protocol version ${describe(h.v)} is not supported; this service speaks v: ${PROTOCOL_VERSION}`, "v");
+  if (h.v !== PROTOCOL_VERSION)
+    throw new ProtocolError("unsupported_version", `protocol version ${describe(h.v)} is not supported; this service speaks v: ${PROTOCOL_VERSION}`, "v");
   decodeArrays(h.arrays, frames.slice(1)); // requests carry no arrays; extra frames must be declared
   const op = h.op;
   if (op === undefined) throw bad("op", "missing");
@@ -102,8 +95,7 @@ export function checkFeedback(req: FeedbackRequest, domains: readonly string[]):
   const known = new Set(domains);
   const unknown = (name: string, field: string): ProtocolError =>
     new ProtocolError("unknown_domain", `${field}: unknown domain ${JSON.stringify(name)} (domains: ${domains.join(", ")})`, field);
-  const invalid = (field: string, value: number, what: string): ProtocolError =>
-    new ProtocolError("invalid_feedback", `${field} = ${value}: ${what}`, field);
+  const invalid = (field: string, value: number, what: string): ProtocolError => new ProtocolError("invalid_feedback", `${field} = ${value}: ${what}`, field);
 
   const out = new Map<string, DomainSignals>();
   for (const [name, entry] of Object.entries(req.domains)) {

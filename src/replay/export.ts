@@ -46,10 +46,17 @@ export function exportSchedule(run: RunDir, options: ExportOptions): ExportResul
   if (options.as === "static") {
     const updates = run.weights.filter((w) => w.version > 0 && w.effective_step < T + run.loaded.config.serve.feedback_lag);
     const dynamic = run.feedback.length > 0 && updates.length > 0;
-    const w = dynamic ? mean(updates.map((u) => toArray(run.domains, u.weights)), K) : mean(perStep, K);
+    const w = dynamic
+      ? mean(
+          updates.map((u) => toArray(run.domains, u.weights)),
+          K,
+        )
+      : mean(perStep, K);
     return {
       fragment: { mixer: { name: "static", params: { weights: named(run.domains, w) } } },
-      summary: dynamic ? `static blend: mean of ${updates.length} ${mixer} weight updates (DoReMi-style average) over ${T} steps` : `static blend: mean weights over ${T} steps`,
+      summary: dynamic
+        ? `static blend: mean of ${updates.length} ${mixer} weight updates (DoReMi-style average) over ${T} steps`
+        : `static blend: mean weights over ${T} steps`,
     };
   }
 

@@ -53,7 +53,10 @@ export function readRunDir(dir: string, options: { config?: string } = {}): RunD
   const abs = path.resolve(dir);
   const scheduleFile = path.join(abs, "schedule.jsonl");
   if (!fs.existsSync(scheduleFile)) throw new RunDirError(`${dir}: no schedule.jsonl (is this a run directory written by \`mixload serve\`?)`);
-  const loaded = options.config !== undefined ? loadConfigFile(options.config, path.dirname(path.resolve(options.config))) : loadConfigFile(path.join(abs, "config.json"), baseDirOf(abs));
+  const loaded =
+    options.config !== undefined
+      ? loadConfigFile(options.config, path.dirname(path.resolve(options.config)))
+      : loadConfigFile(path.join(abs, "config.json"), baseDirOf(abs));
   const domains = loaded.config.domains.map((d) => d.name);
 
   const weights = new Map<number, WeightsRecord>();
@@ -126,10 +129,15 @@ export class RecordedSchedule {
 
   weights(step: number): number[] {
     // binary search: last effective_step ≤ step
-    let lo = 0, hi = this.steps.length - 1, found = -1;
+    let lo = 0,
+      hi = this.steps.length - 1,
+      found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (this.steps[mid] <= step) { found = mid; lo = mid + 1; } else hi = mid - 1;
+      if (this.steps[mid] <= step) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
     if (found >= 0) return this.values[found];
     const b = this.fromBatches.get(step);

@@ -12,7 +12,10 @@ import type { RecordedSchedule } from "./run-dir.js";
 export class ScheduleMixer extends FixedMixer {
   readonly name = "replay";
 
-  constructor(domains: readonly DomainInfo[], private readonly schedule: RecordedSchedule) {
+  constructor(
+    domains: readonly DomainInfo[],
+    private readonly schedule: RecordedSchedule,
+  ) {
     super(domains);
   }
 

@@ -57,7 +57,12 @@ const same = (a: readonly number[], b: readonly number[]): number => {
 
 export async function verifyRun(
   run: RunDir,
-  options: { workers?: number; steps?: number; onStep?: (step: number, total: number) => void; onBatch?: (step: number, batch: Batch, loader: Loader) => void } = {},
+  options: {
+    workers?: number;
+    steps?: number;
+    onStep?: (step: number, total: number) => void;
+    onBatch?: (step: number, batch: Batch, loader: Loader) => void;
+  } = {},
 ): Promise<VerifyResult> {
   const t0 = Date.now();
   const schedule = new RecordedSchedule(run);
@@ -103,7 +108,11 @@ export async function verifyRun(
           const i = mine.findIndex((p, k) => p !== prefixes[k]);
           if (i >= 0) what = BATCH_ARRAYS[i];
         }
-        note({ step, what, detail: `recorded ${rec.digest.slice(0, 16)}…, rebuilt ${digest.slice(0, 16)}…${what === "digest" ? " (the log holds one digest over all arrays)" : ""}` });
+        note({
+          step,
+          what,
+          detail: `recorded ${rec.digest.slice(0, 16)}…, rebuilt ${digest.slice(0, 16)}…${what === "digest" ? " (the log holds one digest over all arrays)" : ""}`,
+        });
       }
       if (ok) matched += 1;
       // Once a step differs every later step is built from a different packer state: stop at the first.
@@ -131,7 +140,11 @@ function checkSchedule(run: RunDir, info: DomainInfo[], note: (m: Mismatch) => v
     try {
       entry = schedule.fold(feedbackOf(run.domains, fb));
     } catch (e) {
-      note({ step: effectiveStep(fb.step, lag), what: "schedule", detail: `${mixer.name} rejected the recorded feedback of step ${fb.step}: ${(e as Error).message}` });
+      note({
+        step: effectiveStep(fb.step, lag),
+        what: "schedule",
+        detail: `${mixer.name} rejected the recorded feedback of step ${fb.step}: ${(e as Error).message}`,
+      });
       return n;
     }
     if (entry === null) continue;
@@ -140,7 +153,11 @@ function checkSchedule(run: RunDir, info: DomainInfo[], note: (m: Mismatch) => v
     const d = same(want, entry.weights);
     n += 1;
     if (d >= 0) {
-      note({ step: entry.step, what: "schedule", detail: `${run.domains[d]}: recorded ${want[d]}, ${mixer.name} on the recorded feedback gives ${entry.weights[d]}` });
+      note({
+        step: entry.step,
+        what: "schedule",
+        detail: `${run.domains[d]}: recorded ${want[d]}, ${mixer.name} on the recorded feedback gives ${entry.weights[d]}`,
+      });
       return n;
     }
   }

@@ -97,10 +97,14 @@ export class RunModel {
   add(record: ScheduleRecord & { t?: number }): void {
     const d = this.info.domains;
     if (record.type === "batch") {
-      this.stepWeights.set(record.step, d.map((n) => record.weights[n] ?? 0));
+      this.stepWeights.set(
+        record.step,
+        d.map((n) => record.weights[n] ?? 0),
+      );
       if (typeof record.t === "number") this.stepTime.set(record.step, record.t);
     } else if (record.type === "feedback") {
-      const loss = new Float64Array(this.K), tokens = new Float64Array(this.K);
+      const loss = new Float64Array(this.K),
+        tokens = new Float64Array(this.K);
       d.forEach((n, i) => {
         const f = record.domains[n];
         if (f === undefined || !(f.tokens > 0)) return;
@@ -144,11 +148,18 @@ export class RunModel {
   /** Token-weighted mean loss per domain over the last `window` folded steps. */
   recentLoss(window = 10): Record<string, number> {
     const steps = [...this.feedback.keys()].sort((a, b) => a - b).slice(-window);
-    return Object.fromEntries(this.info.domains.map((n, i) => {
-      let l = 0, t = 0;
-      for (const s of steps) { const f = this.feedback.get(s)!; l += f.loss[i]; t += f.tokens[i]; }
-      return [n, t > 0 ? l / t : NaN];
-    }));
+    return Object.fromEntries(
+      this.info.domains.map((n, i) => {
+        let l = 0,
+          t = 0;
+        for (const s of steps) {
+          const f = this.feedback.get(s)!;
+          l += f.loss[i];
+          t += f.tokens[i];
+        }
+        return [n, t > 0 ? l / t : NaN];
+      }),
+    );
   }
 
   get liveStats(): LiveStats | undefined {
@@ -179,7 +190,10 @@ export class RunModel {
       for (let s = s0; s < Math.min(T, s0 + width); s++) {
         const w = this.stepWeights.get(s);
         if (!w) continue;
-        for (let i = 0; i < K; i++) { acc[i] += w[i]; wMean[i] += w[i]; }
+        for (let i = 0; i < K; i++) {
+          acc[i] += w[i];
+          wMean[i] += w[i];
+        }
         n += 1;
         wN += 1;
       }
@@ -190,8 +204,13 @@ export class RunModel {
     const fsteps = [...this.feedback.keys()].sort((a, b) => a - b);
     const win = Math.max(5, Math.ceil(fsteps.length / 30));
     const lossAt = (from: number, to: number, i: number): number => {
-      let l = 0, t = 0;
-      for (let k = Math.max(0, from); k < Math.min(to, fsteps.length); k++) { const f = this.feedback.get(fsteps[k])!; l += f.loss[i]; t += f.tokens[i]; }
+      let l = 0,
+        t = 0;
+      for (let k = Math.max(0, from); k < Math.min(to, fsteps.length); k++) {
+        const f = this.feedback.get(fsteps[k])!;
+        l += f.loss[i];
+        t += f.tokens[i];
+      }
       return t > 0 ? l / t : NaN;
     };
     const fwidth = Math.max(1, Math.ceil(fsteps.length / maxPoints));
@@ -237,7 +256,9 @@ export class RunModel {
     } else if (this.live) {
       packingSource = "service stats (cumulative fill rate)";
       const every = Math.max(1, Math.ceil(this.liveFill.length / maxPoints));
-      this.liveFill.forEach((p, k) => { if (k % every === 0 || k === this.liveFill.length - 1) tables.packing.push({ step: p.step, metric: "fill rate", value: p.fill }); });
+      this.liveFill.forEach((p, k) => {
+        if (k % every === 0 || k === this.liveFill.length - 1) tables.packing.push({ step: p.step, metric: "fill rate", value: p.fill });
+      });
     }
 
     // Throughput: tokens built per second over a trailing window of batch records (their `t`),

@@ -84,9 +84,7 @@ export interface PageOptions {
 
 export function renderPage(o: PageOptions): string {
   const specs = compiledSpecs(o.domains, { live: o.live ?? o.data === undefined });
-  const figures = (Object.keys(specs) as ChartName[])
-    .map((name) => `<figure id="chart-${name}" aria-label="${esc(CHART_TITLES[name])}"></figure>`)
-    .join("\n");
+  const figures = (Object.keys(specs) as ChartName[]).map((name) => `<figure id="chart-${name}" aria-label="${esc(CHART_TITLES[name])}"></figure>`).join("\n");
   const runtime = o.data ? `<script>${scriptSafe(vegaRuntime())}</script>` : `<script src="assets/vega.min.js"></script>`;
   const inline = o.data ? `<script type="application/json" id="mixload-data">${scriptSafe(JSON.stringify(o.data))}</script>` : "";
   return `<!doctype html>

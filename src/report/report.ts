@@ -62,7 +62,13 @@ export async function rebuildWithPacking(run: RunDir, workers?: number): Promise
         const d = batch.domain_ids[i];
         if (d !== PAD_DOMAIN) domainTokens[d] += 1;
       }
-      packing.push({ step, fill: batch.tokens / (batch.rows * batch.seqLen), truncations: s.truncations, min_truncations: s.min_truncations, domain_tokens: domainTokens });
+      packing.push({
+        step,
+        fill: batch.tokens / (batch.rows * batch.seqLen),
+        truncations: s.truncations,
+        min_truncations: s.min_truncations,
+        domain_tokens: domainTokens,
+      });
     },
   });
   return { verify, packing };
@@ -77,7 +83,9 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
   if (rebuilt !== null) {
     verify = rebuilt.verify;
     for (const p of rebuilt.packing) model.addPacking(p);
-    log(`rebuilt ${verify.steps} steps in ${verify.seconds.toFixed(1)} s: ${verify.ok ? "every digest matches the log" : `MISMATCH at step ${verify.first?.step} (${verify.first?.what})`}`);
+    log(
+      `rebuilt ${verify.steps} steps in ${verify.seconds.toFixed(1)} s: ${verify.ok ? "every digest matches the log" : `MISMATCH at step ${verify.first?.step} (${verify.first?.what})`}`,
+    );
   }
   const data = model.charts();
   const out = path.resolve(options.out ?? path.join(run.dir, "report.html"));
@@ -85,9 +93,12 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
   fs.mkdirSync(chartsDir, { recursive: true });
 
   const c = run.loaded.config;
-  const verifyNote = verify === null ? "" : verify.ok
-    ? `<p class="note">Replay check: all ${verify.matched} steps rebuilt from config + seed + recorded schedule match the logged digests${verify.folds_checked > 0 ? `; the ${verify.folds_checked} recorded weight changes re-derive exactly from the recorded feedback` : ""}.</p>`
-    : `<p class="note"><b>Replay check FAILED</b> at step ${verify.first?.step}: ${verify.first?.what} — ${verify.first?.detail}</p>`;
+  const verifyNote =
+    verify === null
+      ? ""
+      : verify.ok
+        ? `<p class="note">Replay check: all ${verify.matched} steps rebuilt from config + seed + recorded schedule match the logged digests${verify.folds_checked > 0 ? `; the ${verify.folds_checked} recorded weight changes re-derive exactly from the recorded feedback` : ""}.</p>`
+        : `<p class="note"><b>Replay check FAILED</b> at step ${verify.first?.step}: ${verify.first?.what} — ${verify.first?.detail}</p>`;
   const html = renderPage({
     title: `mixload run ${data.run_id}`,
     subtitle: `${run.domains.length} domains · mixer ${c.mixer.name} ${JSON.stringify(c.mixer.params ?? {})} · seq_len ${c.seq_len} · ${c.world}×${c.batch_size} rows/step · seed ${c.seed} · feedback_lag ${c.serve.feedback_lag} · ${run.dir}`,

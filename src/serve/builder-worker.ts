@@ -54,7 +54,8 @@ async function handle(req: BuilderRequest): Promise<void> {
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     // The user's errors keep their type across the thread boundary (runCommand prints them without a stack).
-    const fields = err instanceof DataError ? { reason: err.reason, file: err.file, line: err.line } : err instanceof ConfigError ? { path: err.path } : undefined;
+    const fields =
+      err instanceof DataError ? { reason: err.reason, file: err.file, line: err.line } : err instanceof ConfigError ? { path: err.path } : undefined;
     port!.postMessage({ id: req.id, ok: false, error: err.message, stack: err.stack, name: err.name, fields } satisfies BuilderReply);
   }
 }

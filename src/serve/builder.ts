@@ -123,7 +123,14 @@ export async function buildStep(loader: Loader, weights: readonly number[], worl
 
 export async function loaderInfo(loader: Loader): Promise<BuilderInfo> {
   const tk = loader.tokenizer;
-  return { domains: [...loader.domains], seqLen: loader.seqLen, vocabSize: tk.vocabSize, eosId: tk.eosId, padId: tk.padId, domainInfo: await loader.domainInfo() };
+  return {
+    domains: [...loader.domains],
+    seqLen: loader.seqLen,
+    vocabSize: tk.vocabSize,
+    eosId: tk.eosId,
+    padId: tk.padId,
+    domainInfo: await loader.domainInfo(),
+  };
 }
 
 export function loaderStats(loader: Loader): BuilderStats {
@@ -196,8 +203,7 @@ export type BuilderRequest =
 
 /** Messages from the worker: `value` is the request's result. */
 export type BuilderReply =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: string; stack?: string; name?: string; fields?: Record<string, unknown> };
+  { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string; stack?: string; name?: string; fields?: Record<string, unknown> };
 
 /** Rebuild a worker's error; DataError and ConfigError come back as themselves (same message, fields). */
 function workerError(reply: { error: string; stack?: string; name?: string; fields?: Record<string, unknown> }): Error {
@@ -220,9 +226,20 @@ export interface OpenedReply {
 /** A Batch without its methods-free typed arrays' ownership: sent with every buffer transferred. */
 export function batchTransferList(r: BuildResult): ArrayBuffer[] {
   const b = r.batch;
-  const list = [b.input_ids, b.targets, b.position_ids, b.domain_ids, b.cu_seqlens, b.rowSegments, b.rowMaxSeqlen, r.rankTokens, r.rankDomainTokens, r.stateAfter, r.stats.documents, r.stats.epochs].map(
-    (a) => a.buffer as ArrayBuffer,
-  );
+  const list = [
+    b.input_ids,
+    b.targets,
+    b.position_ids,
+    b.domain_ids,
+    b.cu_seqlens,
+    b.rowSegments,
+    b.rowMaxSeqlen,
+    r.rankTokens,
+    r.rankDomainTokens,
+    r.stateAfter,
+    r.stats.documents,
+    r.stats.epochs,
+  ].map((a) => a.buffer as ArrayBuffer);
   return [...new Set(list)];
 }
 

@@ -42,7 +42,11 @@ export function isComplete(r: StepRecord): boolean {
 }
 
 /** Sum over ranks (grad_alignment averaged) → the mixer's StepFeedback plus a JSON-able copy for the log. */
-export function aggregate(step: number, record: StepRecord, domains: readonly string[]): { feedback: StepFeedback; logged: Record<string, Record<string, number>>; lr?: number } {
+export function aggregate(
+  step: number,
+  record: StepRecord,
+  domains: readonly string[],
+): { feedback: StepFeedback; logged: Record<string, Record<string, number>>; lr?: number } {
   const map = new Map<number, DomainFeedback>();
   const logged: Record<string, Record<string, number>> = {};
   let lr: number | undefined;

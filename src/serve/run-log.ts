@@ -104,7 +104,9 @@ export class RunLog {
       }
       this.dropped = 1;
       const at = "step" in record ? ` at step ${record.step}` : ` at weights version ${record.version}`;
-      this.onError(`run log: cannot write ${this.schedulePath}${at}: ${(e as Error).message}; serving continues, but schedule.jsonl stops here (replay will miss later lines)`);
+      this.onError(
+        `run log: cannot write ${this.schedulePath}${at}: ${(e as Error).message}; serving continues, but schedule.jsonl stops here (replay will miss later lines)`,
+      );
     }
   }
 

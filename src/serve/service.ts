@@ -242,7 +242,9 @@ export class MixloadService {
     this.nextBuild = builder.step;
     this.fetchedNext = new Array<number>(this.world).fill(start);
     this.nextFold = resume?.feedback.next_fold ?? 0;
-    this.served = resume ? structuredClone(resume.served) : { tokens: 0, padding: 0, domainTokens: new Array<number>(this.domains.length).fill(0), rankBatches: 0 };
+    this.served = resume
+      ? structuredClone(resume.served)
+      : { tokens: 0, padding: 0, domainTokens: new Array<number>(this.domains.length).fill(0), rankBatches: 0 };
     this.schedule = new WeightSchedule(mixer, this.lag, resume?.schedule);
     this.prev = resume?.schedule.prev ?? null;
     if (resume) {
@@ -284,9 +286,12 @@ export class MixloadService {
     try {
       const mixer = options.mixer?.(builder.info.domainInfo) ?? createMixer(loaded.config.mixer, builder.info.domainInfo);
       if (resume) {
-        if (resume.mixer.name !== mixer.name) throw new ResumeMismatchError(`the resume blob was saved with mixer ${resume.mixer.name}, the config has ${mixer.name}`);
+        if (resume.mixer.name !== mixer.name)
+          throw new ResumeMismatchError(`the resume blob was saved with mixer ${resume.mixer.name}, the config has ${mixer.name}`);
         if (resume.feedback_lag !== loaded.config.serve.feedback_lag) {
-          throw new ResumeMismatchError(`the resume blob was saved with serve.feedback_lag ${resume.feedback_lag}, the config has ${loaded.config.serve.feedback_lag}`);
+          throw new ResumeMismatchError(
+            `the resume blob was saved with serve.feedback_lag ${resume.feedback_lag}, the config has ${loaded.config.serve.feedback_lag}`,
+          );
         }
         await builder.restore(resume.loader);
         mixer.restore(resume.mixer.state);
@@ -624,7 +629,11 @@ export class MixloadService {
     if (this.exhaustedAt !== null) throw new ProtocolError("step_out_of_range", `step ${s}: the data ran out at step ${this.exhaustedAt}`, "step");
     const limit = this.maxFetchedNext() + this.serve.prefetch + 1;
     if (s >= limit) {
-      throw new ProtocolError("step_out_of_range", `step ${s} is too far ahead: steps up to ${limit - 1} can be asked now (highest fetched + prefetch ${this.serve.prefetch} + 1)`, "step");
+      throw new ProtocolError(
+        "step_out_of_range",
+        `step ${s} is too far ahead: steps up to ${limit - 1} can be asked now (highest fetched + prefetch ${this.serve.prefetch} + 1)`,
+        "step",
+      );
     }
     if (this.dynamic) {
       for (let t = this.nextBuild; t <= s; t++) {
@@ -715,12 +724,14 @@ export class MixloadService {
     this.checkRank(req.rank);
     const signals = checkFeedback(req, this.domains);
     const s = req.step;
-    if (s >= this.nextBuild) throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has not been built yet (next to build: ${this.nextBuild})`, "step");
+    if (s >= this.nextBuild)
+      throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has not been built yet (next to build: ${this.nextBuild})`, "step");
     const fb = rankFeedback(signals, this.domains, req.lr);
     let record = this.book.get(s);
     const allRanks = req.all_ranks === true;
     if (record === undefined) {
-      if (s < this.nextFold || s < this.oldestKept()) throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has left the window (oldest kept: ${this.oldestKept()})`, "step");
+      if (s < this.nextFold || s < this.oldestKept())
+        throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has left the window (oldest kept: ${this.oldestKept()})`, "step");
       record = allRanks ? { ranks: [null], aggregated: true } : { ranks: new Array<RankFeedback | null>(this.world).fill(null) };
       this.book.set(s, record);
     } else if (allRanks !== (record.aggregated === true)) {
@@ -748,7 +759,8 @@ export class MixloadService {
       } catch (e) {
         record.ranks[slot] = null;
         if (record.ranks.every((r) => r === null)) this.book.delete(s);
-        if (e instanceof MixerInputError) throw new ProtocolError("invalid_feedback", `the mixer rejected step ${s}: ${e.message}`, `domains.${e.domain}.${e.field}`);
+        if (e instanceof MixerInputError)
+          throw new ProtocolError("invalid_feedback", `the mixer rejected step ${s}: ${e.message}`, `domains.${e.domain}.${e.field}`);
         throw e;
       }
     }
@@ -776,7 +788,9 @@ export class MixloadService {
         return;
       }
       this.nextFold = step + 1;
-      this.log.append(agg.lr === undefined ? { v: 1, type: "feedback", step, domains: agg.logged } : { v: 1, type: "feedback", step, domains: agg.logged, lr: agg.lr });
+      this.log.append(
+        agg.lr === undefined ? { v: 1, type: "feedback", step, domains: agg.logged } : { v: 1, type: "feedback", step, domains: agg.logged, lr: agg.lr },
+      );
       if (entry !== null) {
         this.announce(entry);
         this.schedule.forget(this.oldestKept());
@@ -925,7 +939,9 @@ export class MixloadService {
         file = target; // only once it is on disk: a caller must never be told of a file that is not there
         this.emit("stop", `state for step ${step} written to ${file}`);
       } catch (e) {
-        this.warn(`could not write the final state: ${(e as Error).message} (the previous state.bin, if any, is unchanged; resume from the trainer's last \`state\` blob)`);
+        this.warn(
+          `could not write the final state: ${(e as Error).message} (the previous state.bin, if any, is unchanged; resume from the trainer's last \`state\` blob)`,
+        );
       }
     }
     await Promise.race([this.pubChain, deadline]);
@@ -949,7 +965,10 @@ function errorFrames(e: unknown): Frames {
 function checkServeState(value: unknown, where: string): ServeState {
   const s = value as Partial<ServeState> | null;
   if (typeof s !== "object" || s === null || s.format !== "mixload-serve-state" || s.version !== 1) {
-    throw new StateBlobError(where, "not a mixload serve state (was it written by `mixload batches --save-state`? serve needs the blob of `serve`'s state op or state.bin)");
+    throw new StateBlobError(
+      where,
+      "not a mixload serve state (was it written by `mixload batches --save-state`? serve needs the blob of `serve`'s state op or state.bin)",
+    );
   }
   return s as ServeState;
 }

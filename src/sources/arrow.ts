@@ -65,7 +65,8 @@ async function openArrowFile(name: string, http?: HttpOptions): Promise<TableFil
         metaLength = view.getInt32(4, true);
       }
       if (metaLength === 0) break; // end-of-stream marker (the file format's footer follows it)
-      if (metaLength < 0 || pos + prefix + metaLength > bytes.size) fail(`message at byte ${pos} declares ${metaLength} bytes of metadata, past the end of the file (truncated?)`);
+      if (metaLength < 0 || pos + prefix + metaLength > bytes.size)
+        fail(`message at byte ${pos} declares ${metaLength} bytes of metadata, past the end of the file (truncated?)`);
       const meta = prefix + metaLength <= probe.byteLength ? probe.subarray(prefix, prefix + metaLength) : await bytes.read(pos + prefix, metaLength);
       let message: Message;
       try {
@@ -91,7 +92,8 @@ async function openArrowFile(name: string, http?: HttpOptions): Promise<TableFil
         const header = message.header() as { length: number | bigint; compression: { type: CompressionType } | null };
         const rows = Number(header.length);
         if (header.compression) {
-          if (header.compression.type !== CompressionType.ZSTD) fail(`record batch at byte ${pos} is compressed with ${CompressionType[header.compression.type]}; only zstd-compressed bodies are supported`);
+          if (header.compression.type !== CompressionType.ZSTD)
+            fail(`record batch at byte ${pos} is compressed with ${CompressionType[header.compression.type]}; only zstd-compressed bodies are supported`);
           codecs.add("zstd");
         }
         batches.push({ start: pos, end, rows, dictionaries: dictionaries.length });
@@ -123,7 +125,8 @@ async function footerSchema(bytes: ByteSource, fail: (what: string) => never): P
   if (bytes.size < 18) return fail("too short for an Arrow IPC file footer");
   const tail = await bytes.read(bytes.size - 10, 10);
   const length = new DataView(tail.buffer, tail.byteOffset).getInt32(0, true);
-  if (new TextDecoder().decode(tail.subarray(4)) !== FILE_MAGIC || length <= 0 || length > bytes.size - 18) return fail("no schema message and no valid footer (truncated Arrow IPC file?)");
+  if (new TextDecoder().decode(tail.subarray(4)) !== FILE_MAGIC || length <= 0 || length > bytes.size - 18)
+    return fail("no schema message and no valid footer (truncated Arrow IPC file?)");
   return Footer.decode(await bytes.read(bytes.size - 10 - length, length)).schema;
 }
 
@@ -141,7 +144,8 @@ function frameMessage(flatbuffer: Uint8Array): Uint8Array {
 function columnInfo(f: Field): ColumnInfo {
   // Dictionary-encoded columns are read as their values (apache-arrow decodes them).
   const t = DataType.isDictionary(f.type) ? f.type.dictionary : f.type;
-  const isString = DataType.isUtf8(t) || DataType.isLargeUtf8(t) || DataType.isBinary(t) || DataType.isLargeBinary(t) || DataType.isUtf8View(t) || DataType.isBinaryView(t);
+  const isString =
+    DataType.isUtf8(t) || DataType.isLargeUtf8(t) || DataType.isBinary(t) || DataType.isLargeBinary(t) || DataType.isUtf8View(t) || DataType.isBinaryView(t);
   const isNested = (t.children?.length ?? 0) > 0;
   return { name: f.name, isString, isNested, type: String(t) };
 }

@@ -15,7 +15,11 @@ const TAG = /^[a-z0-9$*+\-.,:;'`()]+$/;
 const ATTACH_LEFT = new Set([".", ",", ";", ":", "?", "!", ")", "]", "''", "'"]);
 /** Tokens the next word is glued to. */
 const ATTACH_RIGHT = new Set(["``", "`", "(", "["]);
-const QUOTES = new Map([["``", '"'], ["''", '"'], ["`", "'"]]);
+const QUOTES = new Map([
+  ["``", '"'],
+  ["''", '"'],
+  ["`", "'"],
+]);
 
 /** The word of one `word/tag` token; tokens without a recognisable tag are kept whole. */
 export function untag(token: string): string {

@@ -60,7 +60,13 @@ export class LocalByteSource implements ByteSource {
     let done = 0;
     while (done < length) {
       const { bytesRead } = await readAsync(this.fd, out, done, length - done, offset + done);
-      if (bytesRead === 0) throw new DataError("unreadable_file", this.name, undefined, `file ended at byte ${offset + done}, expected ${length - done} more bytes (truncated while open?)`);
+      if (bytesRead === 0)
+        throw new DataError(
+          "unreadable_file",
+          this.name,
+          undefined,
+          `file ended at byte ${offset + done}, expected ${length - done} more bytes (truncated while open?)`,
+        );
       done += bytesRead;
     }
     return out;

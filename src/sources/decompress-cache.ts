@@ -80,7 +80,7 @@ async function unzstdFile(from: string, to: string): Promise<void> {
     const buf = Buffer.allocUnsafeSlow(WRITE_BYTES);
     let used = 0;
     const write = (bytes: Uint8Array): void => {
-      for (let off = 0; off < bytes.length; ) off += fs.writeSync(output, bytes, off, bytes.length - off);
+      for (let off = 0; off < bytes.length;) off += fs.writeSync(output, bytes, off, bytes.length - off);
     };
     const flush = (): void => {
       write(buf.subarray(0, used));

@@ -67,7 +67,12 @@ export class HttpByteSource implements ByteSource {
   private readonly slots: Limiter;
   private readonly version: Version;
 
-  private constructor(readonly name: string, version: Version, agent: http.Agent, options: Required<HttpOptions>) {
+  private constructor(
+    readonly name: string,
+    version: Version,
+    agent: http.Agent,
+    options: Required<HttpOptions>,
+  ) {
     this.version = version;
     this.size = version.size;
     this.identity = `etag=${version.etag ?? ""};last_modified=${version.lastModified ?? ""};size=${version.size}`;
@@ -211,11 +216,14 @@ export class HttpByteSource implements ByteSource {
       const now = parseUnsatisfiedTotal(head.contentRange);
       return changed(this.name, `bytes ${first}-${last} are no longer there${now === undefined ? "" : ` (size ${this.size} → ${now})`}`);
     }
-    if (head.status === 200) return permanent(this.name, `the server answered a range request with the whole file (HTTP 200 to Range: bytes=${first}-${last}); remote files need range support`);
+    if (head.status === 200)
+      return permanent(
+        this.name,
+        `the server answered a range request with the whole file (HTTP 200 to Range: bytes=${first}-${last}); remote files need range support`,
+      );
     return statusError(this.name, head);
   }
 }
-
 
 /** Run `attempt` until it succeeds, fails permanently, or `attempts` transient failures have happened. */
 async function withRetries<T>(url: string, options: Required<HttpOptions>, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {

@@ -124,9 +124,21 @@ export async function openSource(spec: SourceSpec, options: OpenSourceOptions): 
     case "megatron":
       return openMegatron(resolved, { vocabSize: options.vocabSize });
     case "parquet":
-      return openParquet(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window, http: options.http, tiers: options.blockTiers });
+      return openParquet(spec.path, options.baseDir, {
+        field: spec.field,
+        metadata: spec.metadata,
+        window: spec.window,
+        http: options.http,
+        tiers: options.blockTiers,
+      });
     case "arrow":
-      return openArrow(spec.path, options.baseDir, { field: spec.field, metadata: spec.metadata, window: spec.window, http: options.http, tiers: options.blockTiers });
+      return openArrow(spec.path, options.baseDir, {
+        field: spec.field,
+        metadata: spec.metadata,
+        window: spec.window,
+        http: options.http,
+        tiers: options.blockTiers,
+      });
     case "nanogpt":
       return openNanoGpt(resolved, { eosId: spec.eos_id, vocabSize: options.vocabSize });
   }

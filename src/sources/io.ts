@@ -36,11 +36,7 @@ export function openForRead(file: string, shownAs: string = file): OpenFile {
  * into a reused buffer, valid only during the call. Reads are async so opening a large
  * source does not block the event loop.
  */
-export async function scanChunks(
-  fd: number,
-  onChunk: (bytes: Buffer, filePos: number) => void,
-  chunkBytes: number = CHUNK_BYTES,
-): Promise<void> {
+export async function scanChunks(fd: number, onChunk: (bytes: Buffer, filePos: number) => void, chunkBytes: number = CHUNK_BYTES): Promise<void> {
   // Slow = never from the shared pool, so byteOffset is 0 and typed views over it are aligned.
   const buf = Buffer.allocUnsafeSlow(chunkBytes);
   let pos = 0;

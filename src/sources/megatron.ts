@@ -30,7 +30,10 @@ const DTYPES = new Map<number, { name: string; size: number }>([
   [5, { name: "int64", size: 8 }],
   [8, { name: "uint16", size: 2 }],
 ]);
-const FLOAT_CODES = new Map([[6, "float64"], [7, "float32"]]);
+const FLOAT_CODES = new Map([
+  [6, "float64"],
+  [7, "float32"],
+]);
 export const DTYPE_UINT16 = 8;
 
 /** Bytes per token of a dtype code that parseIndex accepted. */
@@ -77,8 +80,7 @@ export function parseIndex(idx: Buffer, idxPath: string, binSize: number, binPat
   if (extra !== 0 && extra !== S) fail(`${extra} unexpected bytes after the document indices`);
 
   // slice() copies to a fresh, aligned buffer: the arrays start at odd offsets in the file.
-  const at = (off: number, bytes: number): ArrayBuffer =>
-    idx.buffer.slice(idx.byteOffset + off, idx.byteOffset + off + bytes) as ArrayBuffer;
+  const at = (off: number, bytes: number): ArrayBuffer => idx.buffer.slice(idx.byteOffset + off, idx.byteOffset + off + bytes) as ArrayBuffer;
   const lengths = new Int32Array(at(HEADER_BYTES, S * 4));
   const rawPointers = new BigInt64Array(at(HEADER_BYTES + S * 4, S * 8));
   const rawDocs = new BigInt64Array(at(HEADER_BYTES + S * 12, D * 8));
@@ -228,11 +230,21 @@ export function convert(bytes: Uint8Array, dtype: number, out: Int32Array, at: n
   const buf = bytes.buffer;
   const off = bytes.byteOffset;
   switch (dtype) {
-    case 1: out.set(bytes, at); return;
-    case 2: out.set(new Int8Array(buf, off, bytes.length), at); return;
-    case 3: out.set(new Int16Array(buf, off, bytes.length / 2), at); return;
-    case 4: out.set(new Int32Array(buf, off, bytes.length / 4), at); return;
-    case 8: out.set(new Uint16Array(buf, off, bytes.length / 2), at); return;
+    case 1:
+      out.set(bytes, at);
+      return;
+    case 2:
+      out.set(new Int8Array(buf, off, bytes.length), at);
+      return;
+    case 3:
+      out.set(new Int16Array(buf, off, bytes.length / 2), at);
+      return;
+    case 4:
+      out.set(new Int32Array(buf, off, bytes.length / 4), at);
+      return;
+    case 8:
+      out.set(new Uint16Array(buf, off, bytes.length / 2), at);
+      return;
     case 5: {
       const wide = new BigInt64Array(buf, off, bytes.length / 8);
       for (let i = 0; i < wide.length; i++) {

@@ -27,7 +27,7 @@ const READ_BYTES = 4 << 20;
  */
 export async function decodeZstdFile(fd: number, onData: (bytes: Uint8Array) => void): Promise<void> {
   const decoder = new ZstdDecoder(onData);
-  for (let pos = 0; ; ) {
+  for (let pos = 0; ;) {
     const buf = Buffer.allocUnsafeSlow(READ_BYTES);
     const { bytesRead } = await readAsync(fd, buf, 0, READ_BYTES, pos);
     if (bytesRead === 0) break;
@@ -148,7 +148,7 @@ export class ZstdDecoder {
       case "header": {
         const fhd = h[4];
         const dictBytes = [0, 1, 2, 4][fhd & 3];
-        const fcsBytes = this.headNeed - 5 - (((fhd >> 5) & 1) ? 0 : 1) - dictBytes;
+        const fcsBytes = this.headNeed - 5 - ((fhd >> 5) & 1 ? 0 : 1) - dictBytes;
         const dictAt = this.headNeed - fcsBytes - dictBytes;
         if (dictBytes > 0 && readLE(h, dictAt, dictBytes) !== 0) throw this.corrupt("needs a dictionary, which is not supported");
         const fcs = readLE(h, this.headNeed - fcsBytes, fcsBytes);

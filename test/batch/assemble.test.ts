@@ -18,10 +18,10 @@ const step = fc
       world: fc.constant(world),
       perRank: fc.constant(perRank),
       rows: fc
-        .array(
-          fc.array(fc.record({ len: fc.integer({ min: 1, max: seqLen }), domain: fc.integer({ min: 0, max: 32767 }) }), { maxLength: 6 }),
-          { minLength: world * perRank, maxLength: world * perRank },
-        )
+        .array(fc.array(fc.record({ len: fc.integer({ min: 1, max: seqLen }), domain: fc.integer({ min: 0, max: 32767 }) }), { maxLength: 6 }), {
+          minLength: world * perRank,
+          maxLength: world * perRank,
+        })
         .map((raw) => {
           let id = 0;
           return raw.map((cands): PackedRow => {

@@ -61,7 +61,18 @@ describe("mixload CLI", () => {
     const r = await mixload("pack-stats", "--config", config, "--steps", "10", "--json");
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
-    for (const key of ["documents", "tokens", "sequences", "fill_rate", "truncations", "min_truncations", "padding_tokens", "achieved", "skipped", "tokens_per_s"]) {
+    for (const key of [
+      "documents",
+      "tokens",
+      "sequences",
+      "fill_rate",
+      "truncations",
+      "min_truncations",
+      "padding_tokens",
+      "achieved",
+      "skipped",
+      "tokens_per_s",
+    ]) {
       expect(report).toHaveProperty(key);
     }
     expect(report.sequences).toBe(40);
@@ -84,7 +95,17 @@ describe("mixload CLI", () => {
   it("stops on a bad JSONL line naming file:line, or skips and counts it with on_error: skip", async () => {
     const dir = tempDir();
     const jsonl = path.join(dir, "docs.jsonl");
-    fs.writeFileSync(jsonl, ['{"text": "A good first document."}', '{"text": "Another good one."}', '{"text": broken', '{"body": "no text field"}', '{"text": "   "}', '{"text": "Last."}'].join("\n"));
+    fs.writeFileSync(
+      jsonl,
+      [
+        '{"text": "A good first document."}',
+        '{"text": "Another good one."}',
+        '{"text": broken',
+        '{"body": "no text field"}',
+        '{"text": "   "}',
+        '{"text": "Last."}',
+      ].join("\n"),
+    );
     const base = smallBrownConfig();
     const domains = [...(base.domains as object[]), { name: "jsonl", sources: [{ type: "jsonl", path: jsonl }] }];
     const failing = await mixload("pack-stats", "--config", writeConfig(dir, { ...base, domains }), "--steps", "30", "--json");
@@ -93,7 +114,9 @@ describe("mixload CLI", () => {
     const skipping = await mixload("pack-stats", "--config", writeConfig(dir, { ...base, domains, on_error: "skip" }), "--steps", "30", "--json");
     expect(skipping.code, skipping.stderr).toBe(0);
     const report = JSON.parse(skipping.stdout);
-    expect(report.skipped).toEqual(expect.objectContaining({ malformed_json: expect.any(Number), missing_field: expect.any(Number), empty_document: expect.any(Number) }));
+    expect(report.skipped).toEqual(
+      expect.objectContaining({ malformed_json: expect.any(Number), missing_field: expect.any(Number), empty_document: expect.any(Number) }),
+    );
   });
 
   it("tokenize writes Megatron .bin/.idx that read back to the same batches", async () => {

@@ -25,7 +25,10 @@ async function mixload(...args: string[]): Promise<{ stdout: string; stderr: str
 
 function config(dir: string, name: string, world: number, batch: number): string {
   const file = path.join(dir, `${name}.json`);
-  fs.writeFileSync(file, JSON.stringify(smallBrownConfig({ world, batch_size: batch, mixer: { name: "static", params: { weights: { news: 0.5, editorial: 0.3, humor: 0.2 } } } })));
+  fs.writeFileSync(
+    file,
+    JSON.stringify(smallBrownConfig({ world, batch_size: batch, mixer: { name: "static", params: { weights: { news: 0.5, editorial: 0.3, humor: 0.2 } } } })),
+  );
   return file;
 }
 
@@ -38,7 +41,10 @@ describe("elastic resume", () => {
     const state = path.join(dir, "state.bin");
     const head = await mixload("batches", "--config", one, "--steps", "6", "--digest", "--save-state", state);
     expect(head.code, head.stderr).toBe(0);
-    for (const [w, b] of [[2, 4], [4, 2]]) {
+    for (const [w, b] of [
+      [2, 4],
+      [4, 2],
+    ]) {
       const tail = await mixload("batches", "--config", config(dir, `w${w}`, w, b), "--steps", "6", "--digest", "--resume", state);
       expect(tail.code, tail.stderr).toBe(0);
       expect(`${head.stdout}${tail.stdout}`).toBe(whole.stdout);

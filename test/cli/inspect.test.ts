@@ -38,7 +38,13 @@ beforeAll(async () => {
       tokenizer: { path: path.join(LLAMA3, "tokenizer.json"), config: path.join(LLAMA3, "tokenizer_config.json"), workers: 0 },
       on_error: "skip",
       domains: [
-        { name: "web", sources: [{ type: "parquet", path: "web", metadata: ["score", "url"] }, { type: "parquet", path: "bad/data/*.parquet" }] },
+        {
+          name: "web",
+          sources: [
+            { type: "parquet", path: "web", metadata: ["score", "url"] },
+            { type: "parquet", path: "bad/data/*.parquet" },
+          ],
+        },
         { name: "books", sources: [{ type: "arrow", path: "books", window: 2 }] },
         { name: "mail", sources: [{ type: "jsonl", path: "mail.jsonl.zst", metadata: ["id"] }] },
       ],
@@ -55,7 +61,14 @@ describe("mixload inspect", () => {
     expect(web.documents).toBe(docs.length + 4 * 8);
     expect(web.estimated_tokens).toBeGreaterThan(0);
     expect(web.window).toBe(4);
-    expect(web.sources[0].info).toMatchObject({ format: "parquet", files: 2, remote: false, codecs: ["zstd"], metadata: ["score", "url"], rowGroups: Math.ceil(docs.length / 2 / 100) * 2 });
+    expect(web.sources[0].info).toMatchObject({
+      format: "parquet",
+      files: 2,
+      remote: false,
+      codecs: ["zstd"],
+      metadata: ["score", "url"],
+      rowGroups: Math.ceil(docs.length / 2 / 100) * 2,
+    });
     expect(web.sources[0].info?.columns).toEqual(["text", "id", "url", "score", "int_score", "token_count"]);
     expect(web.sources[1].problems.map((p) => p.reason)).toEqual(["missing_field", "not_a_string"]);
     expect(books).toMatchObject({ documents: 50, window: 2 });
@@ -77,7 +90,9 @@ describe("mixload inspect", () => {
   it("mixload tokenize writes Megatron files from Parquet, Arrow and zstd JSONL, counting the skipped rows", async () => {
     const out = path.join(dir, "tokens");
     await run(process.execPath, [BIN, "tokenize", "--config", config, "--out", out]);
-    const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8")) as { domains: { name: string; documents: number; skipped: Record<string, number> }[] };
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8")) as {
+      domains: { name: string; documents: number; skipped: Record<string, number> }[];
+    };
     const [web, books, mail] = manifest.domains;
     // The bad shards: 8 good rows, 7 of the null-text file; the renamed and BIGINT files serve none.
     expect(web).toMatchObject({ documents: docs.length + 8 + 7, skipped: { missing_field: 8, not_a_string: 1 + 8 } });

@@ -58,7 +58,11 @@ async function batchesState(dir: string, config: string): Promise<string> {
 async function serveState(dir: string, config: string): Promise<string> {
   const runDir = path.join(dir, "serve-run");
   const sock = path.join(dir, "first");
-  const child = spawn(process.execPath, [BIN, "serve", "--config", config, "--json", "--control", `ipc://${sock}.sock`, "--weights", `ipc://${sock}.pub`, "--run-dir", runDir], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [BIN, "serve", "--config", config, "--json", "--control", `ipc://${sock}.sock`, "--weights", `ipc://${sock}.pub`, "--run-dir", runDir],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   let err = "";
   await new Promise<void>((resolve, reject) => {
     child.stderr.on("data", (d: Buffer) => {
@@ -77,7 +81,19 @@ async function serveState(dir: string, config: string): Promise<string> {
 
 function serveResume(dir: string, config: string, state: string) {
   const sock = path.join(dir, "second");
-  return mixload("serve", "--config", config, "--control", `ipc://${sock}.sock`, "--weights", `ipc://${sock}.pub`, "--run-dir", path.join(dir, "serve-run-2"), "--resume", state);
+  return mixload(
+    "serve",
+    "--config",
+    config,
+    "--control",
+    `ipc://${sock}.sock`,
+    "--weights",
+    `ipc://${sock}.pub`,
+    "--run-dir",
+    path.join(dir, "serve-run-2"),
+    "--resume",
+    state,
+  );
 }
 
 describe("resume from the wrong state: one line naming what differs", () => {
@@ -105,13 +121,19 @@ describe("resume from the wrong state: one line naming what differs", () => {
     );
     const fewer = structuredClone(base) as { domains: unknown[] };
     fewer.domains.pop();
-    expectOneLine(await mixload("batches", "--config", writeConfig(dir, "fewer", fewer), "--steps", "1", "--resume", state), /domains \["humor"\] only in the state/);
+    expectOneLine(
+      await mixload("batches", "--config", writeConfig(dir, "fewer", fewer), "--steps", "1", "--resume", state),
+      /domains \["humor"\] only in the state/,
+    );
     expectOneLine(
       await mixload("batches", "--config", writeConfig(dir, "mixer", { ...base, mixer: { name: "natural" } }), "--steps", "1", "--resume", state),
       /cannot resume: .*batches-state\.bin was saved with mixer uniform, the config has natural$/,
     );
     fs.writeFileSync(path.join(dir, "junk.bin"), "{}");
-    expectOneLine(await mixload("batches", "--config", writeConfig(dir, "junk", base), "--steps", "1", "--resume", path.join(dir, "junk.bin")), /junk\.bin: not a mixload state blob/);
+    expectOneLine(
+      await mixload("batches", "--config", writeConfig(dir, "junk", base), "--steps", "1", "--resume", path.join(dir, "junk.bin")),
+      /junk\.bin: not a mixload state blob/,
+    );
   }, 300_000); // ten CLI runs, each loading a tokenizer
 
   it("a state saved before the fingerprint's inputs were recorded still resumes, and a mismatch still fails in one line", async () => {
@@ -141,9 +163,18 @@ describe("resume from the wrong state: one line naming what differs", () => {
     const base = baseConfig({ mixer: { name: "doremi" } });
     const state = await serveState(dir, writeConfig(dir, "base", base));
 
-    expectOneLine(await serveResume(dir, writeConfig(dir, "seq", { ...base, seq_len: 64 }), state), /^mixload: cannot resume: the state was saved by a run with a different config \(state → this config: seq_len 128 → 64\)$/);
-    expectOneLine(await serveResume(dir, writeConfig(dir, "lag", { ...base, serve: { feedback_lag: 3 } }), state), /cannot resume: the resume blob was saved with serve\.feedback_lag 2, the config has 3$/);
-    expectOneLine(await serveResume(dir, writeConfig(dir, "mixer", { ...base, mixer: { name: "uniform" } }), state), /cannot resume: the resume blob was saved with mixer doremi, the config has uniform$/);
+    expectOneLine(
+      await serveResume(dir, writeConfig(dir, "seq", { ...base, seq_len: 64 }), state),
+      /^mixload: cannot resume: the state was saved by a run with a different config \(state → this config: seq_len 128 → 64\)$/,
+    );
+    expectOneLine(
+      await serveResume(dir, writeConfig(dir, "lag", { ...base, serve: { feedback_lag: 3 } }), state),
+      /cannot resume: the resume blob was saved with serve\.feedback_lag 2, the config has 3$/,
+    );
+    expectOneLine(
+      await serveResume(dir, writeConfig(dir, "mixer", { ...base, mixer: { name: "uniform" } }), state),
+      /cannot resume: the resume blob was saved with mixer doremi, the config has uniform$/,
+    );
     const fromBatches = await batchesState(dir, writeConfig(dir, "same", base));
     expectOneLine(await serveResume(dir, writeConfig(dir, "same2", base), fromBatches), /batches-state\.bin: not a mixload serve state/);
   }, 300_000);

@@ -42,7 +42,10 @@ function parseProm(text: string): Map<string, { labels: Record<string, string>; 
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const t = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
-    if (t) { types.set(t[1], t[2]); continue; }
+    if (t) {
+      types.set(t[1], t[2]);
+      continue;
+    }
     if (/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*$/.test(line)) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`not a Prometheus sample line: ${JSON.stringify(line)}`);
@@ -57,83 +60,105 @@ function parseProm(text: string): Map<string, { labels: Record<string, string>; 
 }
 
 describe("live dashboard", () => {
-  itBrowser("shows new weights without a reload, and /metrics parses", async () => {
-    const chromium = needBrowser(browser);
-    const service = await MixloadService.open(loaded, { runDir: path.join(dir, "run") });
-    let dash: Dashboard | null = null;
-    try {
-      dash = await attachDashboard(service, loaded, 0);
-      const page = await chromium.context.newPage();
-      const errors: string[] = [];
-      page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-      page.on("pageerror", (e) => errors.push(e.message));
-      let navigations = 0;
-      page.on("framenavigated", (f) => { if (f === page.mainFrame()) navigations += 1; });
-      await page.goto(dash.url);
-      await page.waitForSelector("body[data-rendered]", { timeout: 30_000 });
-      expect(await page.getAttribute("body", "data-weights-version")).toBe("0");
-      await page.evaluate(() => { (window as unknown as { marker: number }).marker = 42; });
+  itBrowser(
+    "shows new weights without a reload, and /metrics parses",
+    async () => {
+      const chromium = needBrowser(browser);
+      const service = await MixloadService.open(loaded, { runDir: path.join(dir, "run") });
+      let dash: Dashboard | null = null;
+      try {
+        dash = await attachDashboard(service, loaded, 0);
+        const page = await chromium.context.newPage();
+        const errors: string[] = [];
+        page.on("console", (m) => {
+          if (m.type() === "error") errors.push(m.text());
+        });
+        page.on("pageerror", (e) => errors.push(e.message));
+        let navigations = 0;
+        page.on("framenavigated", (f) => {
+          if (f === page.mainFrame()) navigations += 1;
+        });
+        await page.goto(dash.url);
+        await page.waitForSelector("body[data-rendered]", { timeout: 30_000 });
+        expect(await page.getAttribute("body", "data-weights-version")).toBe("0");
+        await page.evaluate(() => {
+          (window as unknown as { marker: number }).marker = 42;
+        });
 
-      // Train 12 steps: DoReMi folds each step's feedback into new weights. The 12 steps take
-      // about a second, faster than the 500 ms poll; a tick per step stands in for a real
-      // trainer's pace so the live fill-rate series gets several samples.
-      const ds = dash;
-      await trainAgainst({ endpoint: service.controlEndpoint, steps: 12, reference, onStep: () => void ds.tick() });
-      await page.waitForFunction(() => Number(document.body.getAttribute("data-weights-version")) >= 10, undefined, { timeout: 20_000 });
-      expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42); // same document: no reload
-      expect(navigations).toBe(1);
-      const wEnd = await page.locator("#mixload-summary tr[data-domain] td.w-end").allTextContents();
-      expect(wEnd).toHaveLength(DOMAINS.length);
-      expect(new Set(wEnd).size).toBeGreaterThan(1); // no longer uniform
-      const legend = await page.locator("#chart-weights svg").textContent();
-      for (const d of DOMAINS) expect(legend).toContain(d);
+        // Train 12 steps: DoReMi folds each step's feedback into new weights. The 12 steps take
+        // about a second, faster than the 500 ms poll; a tick per step stands in for a real
+        // trainer's pace so the live fill-rate series gets several samples.
+        const ds = dash;
+        await trainAgainst({ endpoint: service.controlEndpoint, steps: 12, reference, onStep: () => void ds.tick() });
+        await page.waitForFunction(() => Number(document.body.getAttribute("data-weights-version")) >= 10, undefined, { timeout: 20_000 });
+        expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42); // same document: no reload
+        expect(navigations).toBe(1);
+        const wEnd = await page.locator("#mixload-summary tr[data-domain] td.w-end").allTextContents();
+        expect(wEnd).toHaveLength(DOMAINS.length);
+        expect(new Set(wEnd).size).toBeGreaterThan(1); // no longer uniform
+        const legend = await page.locator("#chart-weights svg").textContent();
+        for (const d of DOMAINS) expect(legend).toContain(d);
 
-      // The views were created on empty tables: once filled, every title, axis title, label and
-      // legend entry must still lie inside its chart's SVG (no clipped "ll rate and truncations").
-      await page.waitForFunction(() => (window as unknown as { mixloadData?: { tables: { packing: unknown[] } } }).mixloadData!.tables.packing.length >= 2, undefined, { timeout: 10_000 });
-      const charts = ["weights", "loss", "shares", "packing", "throughput"];
-      const outside = await page.evaluate((names) => names.flatMap((name) => {
-        const svg = document.querySelector(`#chart-${name} svg`)!.getBoundingClientRect();
-        return [...document.querySelectorAll(`#chart-${name} svg text`)]
-          .filter((t) => (t.textContent ?? "") !== "")
-          .map((t) => ({ text: t.textContent, r: t.getBoundingClientRect() }))
-          .filter(({ r }) => r.left < svg.left - 1 || r.right > svg.right + 1 || r.top < svg.top - 1 || r.bottom > svg.bottom + 1)
-          .map(({ text }) => `${name}: ${text}`);
-      }), charts);
-      expect(outside).toEqual([]);
-      const text = async (name: string): Promise<string> => (await page.locator(`#chart-${name} svg`).textContent()) ?? "";
-      expect(await text("packing")).toContain("Packing: fill rate and truncations");
-      expect(await text("packing")).toContain("truncations: in the report");
-      expect(await text("loss")).toContain("loss (nats/token)");
-      expect(await text("throughput")).not.toMatch(/\d\.0{3}/); // integer steps, no "10.000000"
-      const live = await page.evaluate(() => (window as unknown as { mixloadData: { tables: { packing: { step: number }[]; throughput: { step: number }[] } } }).mixloadData.tables);
-      expect(live.throughput.length).toBeGreaterThanOrEqual(10); // one point per built step, not one per 10
-      expect(new Set(live.packing.map((p) => p.step)).size).toBeGreaterThanOrEqual(2);
-      for (const name of charts) expect(await page.locator(`#chart-${name} svg path`).count()).toBeGreaterThan(2);
-      fs.mkdirSync(SHOTS, { recursive: true });
-      await page.screenshot({ path: path.join(dir, "dashboard.png"), fullPage: true });
-      fs.copyFileSync(path.join(dir, "dashboard.png"), path.join(SHOTS, "dashboard.png"));
-      expect(errors).toEqual([]);
-      await page.close();
+        // The views were created on empty tables: once filled, every title, axis title, label and
+        // legend entry must still lie inside its chart's SVG (no clipped "ll rate and truncations").
+        await page.waitForFunction(
+          () => (window as unknown as { mixloadData?: { tables: { packing: unknown[] } } }).mixloadData!.tables.packing.length >= 2,
+          undefined,
+          { timeout: 10_000 },
+        );
+        const charts = ["weights", "loss", "shares", "packing", "throughput"];
+        const outside = await page.evaluate(
+          (names) =>
+            names.flatMap((name) => {
+              const svg = document.querySelector(`#chart-${name} svg`)!.getBoundingClientRect();
+              return [...document.querySelectorAll(`#chart-${name} svg text`)]
+                .filter((t) => (t.textContent ?? "") !== "")
+                .map((t) => ({ text: t.textContent, r: t.getBoundingClientRect() }))
+                .filter(({ r }) => r.left < svg.left - 1 || r.right > svg.right + 1 || r.top < svg.top - 1 || r.bottom > svg.bottom + 1)
+                .map(({ text }) => `${name}: ${text}`);
+            }),
+          charts,
+        );
+        expect(outside).toEqual([]);
+        const text = async (name: string): Promise<string> => (await page.locator(`#chart-${name} svg`).textContent()) ?? "";
+        expect(await text("packing")).toContain("Packing: fill rate and truncations");
+        expect(await text("packing")).toContain("truncations: in the report");
+        expect(await text("loss")).toContain("loss (nats/token)");
+        expect(await text("throughput")).not.toMatch(/\d\.0{3}/); // integer steps, no "10.000000"
+        const live = await page.evaluate(
+          () => (window as unknown as { mixloadData: { tables: { packing: { step: number }[]; throughput: { step: number }[] } } }).mixloadData.tables,
+        );
+        expect(live.throughput.length).toBeGreaterThanOrEqual(10); // one point per built step, not one per 10
+        expect(new Set(live.packing.map((p) => p.step)).size).toBeGreaterThanOrEqual(2);
+        for (const name of charts) expect(await page.locator(`#chart-${name} svg path`).count()).toBeGreaterThan(2);
+        fs.mkdirSync(SHOTS, { recursive: true });
+        await page.screenshot({ path: path.join(dir, "dashboard.png"), fullPage: true });
+        fs.copyFileSync(path.join(dir, "dashboard.png"), path.join(SHOTS, "dashboard.png"));
+        expect(errors).toEqual([]);
+        await page.close();
 
-      const metrics = parseProm(await (await fetch(`${dash.url}metrics`)).text());
-      expect(metrics.get("mixload_steps_built")![0].value).toBeGreaterThanOrEqual(12);
-      expect(metrics.get("mixload_steps_served")![0].value).toBe(12);
-      expect(metrics.get("mixload_tokens_served_total")![0].value).toBeGreaterThan(0);
-      const w = metrics.get("mixload_domain_weight")!;
-      expect(w.map((s) => s.labels.domain)).toEqual(DOMAINS);
-      expect(w.reduce((a, s) => a + s.value, 0)).toBeCloseTo(1, 9);
-      const loss = metrics.get("mixload_domain_loss")!;
-      expect(loss.map((s) => s.labels.domain)).toEqual(DOMAINS);
-      for (const s of loss) expect(s.value).toBeGreaterThan(0);
-    } finally {
-      await dash?.close();
-      await service.close();
-    }
-  }, 90_000);
+        const metrics = parseProm(await (await fetch(`${dash.url}metrics`)).text());
+        expect(metrics.get("mixload_steps_built")![0].value).toBeGreaterThanOrEqual(12);
+        expect(metrics.get("mixload_steps_served")![0].value).toBe(12);
+        expect(metrics.get("mixload_tokens_served_total")![0].value).toBeGreaterThan(0);
+        const w = metrics.get("mixload_domain_weight")!;
+        expect(w.map((s) => s.labels.domain)).toEqual(DOMAINS);
+        expect(w.reduce((a, s) => a + s.value, 0)).toBeCloseTo(1, 9);
+        const loss = metrics.get("mixload_domain_loss")!;
+        expect(loss.map((s) => s.labels.domain)).toEqual(DOMAINS);
+        for (const s of loss) expect(s.value).toBeGreaterThan(0);
+      } finally {
+        await dash?.close();
+        await service.close();
+      }
+    },
+    90_000,
+  );
 
   it("`mixload serve --http 0` serves the page and /metrics on loopback", async () => {
-    const child = spawn(process.execPath, [CLI, "serve", "--config", path.join(dir, "config.json"), "--run-dir", path.join(dir, "cli-run"), "--http", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "serve", "--config", path.join(dir, "config.json"), "--run-dir", path.join(dir, "cli-run"), "--http", "0"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     const exit = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));

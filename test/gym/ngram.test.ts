@@ -50,7 +50,10 @@ describe("KneserNeyTrigram", () => {
     const ev = lm.evaluate([doc], 1 << 20);
     lm.scoreBatch(rows, out);
     expect(ev.tokens).toBe(out.length);
-    expect(ev.lossSum).toBeCloseTo(out.reduce((a, b) => a + b, 0), 9);
+    expect(ev.lossSum).toBeCloseTo(
+      out.reduce((a, b) => a + b, 0),
+      9,
+    );
   });
 
   it("skips ignored targets (−100) in scoring and training", () => {

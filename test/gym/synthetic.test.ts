@@ -11,7 +11,8 @@ const law = (E: number, B: number, beta: number, tokens = 1e5) => ({ E, B, beta,
 function gym(synthetic: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   return parseGymConfig(
     {
-      seq_len: 64, batch_size: 4,
+      seq_len: 64,
+      batch_size: 4,
       tokenizer: { path: "unused.json" },
       domains: ["a", "b", "c"].map((name) => ({ name, sources: [{ type: "text", path: "unused" }] })),
       gym: { steps: 100, eval_every: 10, synthetic, ...extra },
@@ -22,13 +23,15 @@ function gym(synthetic: Record<string, unknown>, extra: Record<string, unknown> 
 
 describe("gym --synthetic", () => {
   it("allocates exactly T tokens in proportion to the weights", () => {
-    fc.assert(fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 10_000 }), (w, T) => {
-      fc.pre(w.some((x) => x > 0));
-      const n = allocate(w, T);
-      const sum = w.reduce((a, b) => a + b, 0);
-      expect(n.reduce((a, b) => a + b, 0)).toBe(T);
-      n.forEach((x, i) => expect(Math.abs(x - (w[i] / sum) * T)).toBeLessThan(1 + 1e-9));
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 10_000 }), (w, T) => {
+        fc.pre(w.some((x) => x > 0));
+        const n = allocate(w, T);
+        const sum = w.reduce((a, b) => a + b, 0);
+        expect(n.reduce((a, b) => a + b, 0)).toBe(T);
+        n.forEach((x, i) => expect(Math.abs(x - (w[i] / sum) * T)).toBeLessThan(1 + 1e-9));
+      }),
+    );
   });
 
   it("laws fall with data, transfer helps the other domains", () => {

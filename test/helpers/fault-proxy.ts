@@ -31,14 +31,19 @@ export class FaultProxy {
   private readonly upstreamAgent = new http.Agent({ keepAlive: true });
   private readonly sockets = new Set<net.Socket>();
 
-  private constructor(private readonly server: http.Server, private readonly upstream: URL) {}
+  private constructor(
+    private readonly server: http.Server,
+    private readonly upstream: URL,
+  ) {}
 
   /** A proxy on a free loopback port in front of `upstream` (e.g. nginx's url). */
   static async start(upstream: string): Promise<FaultProxy & { readonly url: string }> {
     const server = http.createServer();
     const proxy = new FaultProxy(server, new URL(upstream));
     // An upstream failure is not an injected fault: it shows as a 502 the test will notice.
-    server.on("request", (req, res) => proxy.handle(req, res).catch((e: Error) => res.writeHead(502).end(`proxy: ${e.message}\n`)));
+    server.on("request", (req, res) => {
+      void proxy.handle(req, res).catch((e: Error) => res.writeHead(502).end(`proxy: ${e.message}\n`));
+    });
     server.on("connection", (s) => {
       proxy.sockets.add(s);
       s.once("close", () => proxy.sockets.delete(s));

@@ -62,6 +62,7 @@ function summary(env: NodeJS.ProcessEnv): string[] {
 export default function setup(): () => void {
   return () => {
     const lines = summary(process.env);
-    if (lines.length > 0) process.stdout.write(`\nMIXLOAD_SKIP_* in effect (what they skip did not run, so did not pass):\n${lines.map((l) => `  ${l}\n`).join("")}`);
+    if (lines.length > 0)
+      process.stdout.write(`\nMIXLOAD_SKIP_* in effect (what they skip did not run, so did not pass):\n${lines.map((l) => `  ${l}\n`).join("")}`);
   };
 }

@@ -156,9 +156,7 @@ export interface ParquetWriteOptions {
 type LooseRow = Omit<FixtureDoc, "text"> & { text: string | number | null };
 
 async function loadTable(c: DuckDBConnection, table: string, docs: readonly LooseRow[], textType: "VARCHAR" | "BIGINT", rowGroupSize: number): Promise<void> {
-  await c.run(
-    `CREATE OR REPLACE TABLE ${table}(text ${textType}, id VARCHAR, url VARCHAR, score DOUBLE, int_score BIGINT, token_count BIGINT, rg INTEGER)`,
-  );
+  await c.run(`CREATE OR REPLACE TABLE ${table}(text ${textType}, id VARCHAR, url VARCHAR, score DOUBLE, int_score BIGINT, token_count BIGINT, rg INTEGER)`);
   const a = await c.createAppender(table);
   docs.forEach((d, i) => {
     if (d.text === null) a.appendNull();
@@ -175,7 +173,14 @@ async function loadTable(c: DuckDBConnection, table: string, docs: readonly Loos
   a.closeSync();
 }
 
-async function copyTable(c: DuckDBConnection, table: string, n: number, file: string, options: ParquetWriteOptions, select = "text, id, url, score, int_score, token_count"): Promise<void> {
+async function copyTable(
+  c: DuckDBConnection,
+  table: string,
+  n: number,
+  file: string,
+  options: ParquetWriteOptions,
+  select = "text, id, url, score, int_score, token_count",
+): Promise<void> {
   const codec = options.codec ?? "zstd";
   const size = options.rowGroupSize;
   let query = `SELECT ${select} FROM ${table}`;
@@ -234,9 +239,7 @@ export async function writeParquetDataset(docs: readonly FixtureDoc[], root: str
 /** The same documents as JSONL, one `{"text", "id", "url", "score", "int_score", "token_count"}` per line. */
 export function writeJsonl(docs: readonly FixtureDoc[], file: string): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const lines = docs.map((d) =>
-    JSON.stringify({ text: d.text, id: d.id, url: d.url, score: d.score, int_score: d.int_score, token_count: d.token_count }),
-  );
+  const lines = docs.map((d) => JSON.stringify({ text: d.text, id: d.id, url: d.url, score: d.score, int_score: d.int_score, token_count: d.token_count }));
   fs.writeFileSync(file, lines.length ? lines.join("\n") + "\n" : "");
   return file;
 }
@@ -299,9 +302,18 @@ export function arrowTable(docs: readonly FixtureDoc[], batchSize = 1000): Table
   for (let start = 0; start < docs.length || start === 0; start += batchSize) {
     const part = docs.slice(start, start + batchSize);
     const t = new Table({
-      text: vectorFromArray(part.map((d) => d.text), new Utf8()),
-      id: vectorFromArray(part.map((d) => d.id), new Utf8()),
-      url: vectorFromArray(part.map((d) => d.url), new Utf8()),
+      text: vectorFromArray(
+        part.map((d) => d.text),
+        new Utf8(),
+      ),
+      id: vectorFromArray(
+        part.map((d) => d.id),
+        new Utf8(),
+      ),
+      url: vectorFromArray(
+        part.map((d) => d.url),
+        new Utf8(),
+      ),
       score: makeVector({ type: new Float64(), data: Float64Array.from(part, (d) => d.score) }),
       int_score: makeVector({ type: new Int64(), data: BigInt64Array.from(part, (d) => BigInt(d.int_score)) }),
       token_count: makeVector({ type: new Int64(), data: BigInt64Array.from(part, (d) => BigInt(d.token_count)) }),
@@ -337,7 +349,9 @@ export function writeHfSaveToDisk(docs: readonly FixtureDoc[], dir: string, file
   const paths = names.map((name, i) => writeArrowIpc(shardDocs(docs, i, files), path.join(dir, name), "stream"));
   const state = {
     _data_files: names.map((filename) => ({ filename })),
-    _fingerprint: fnv1a(docs.map((d) => d.id).join("\n")).toString(16).padStart(8, "0"),
+    _fingerprint: fnv1a(docs.map((d) => d.id).join("\n"))
+      .toString(16)
+      .padStart(8, "0"),
     _format_columns: null,
     _format_kwargs: {},
     _format_type: null,
@@ -345,6 +359,9 @@ export function writeHfSaveToDisk(docs: readonly FixtureDoc[], dir: string, file
     _split: split,
   };
   fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n");
-  fs.writeFileSync(path.join(dir, "dataset_info.json"), JSON.stringify({ citation: "", description: "", features: HF_FEATURES.info.features, homepage: "", license: "" }, null, 2) + "\n");
+  fs.writeFileSync(
+    path.join(dir, "dataset_info.json"),
+    JSON.stringify({ citation: "", description: "", features: HF_FEATURES.info.features, homepage: "", license: "" }, null, 2) + "\n",
+  );
   return paths;
 }

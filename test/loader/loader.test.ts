@@ -159,7 +159,12 @@ describe("loader", () => {
   it("deferred read-ahead (the serve builder's idle-time refill) changes no batch, whatever the refill timing", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ seed: fc.nat({ max: 2 ** 31 }), bufferDocs: fc.integer({ min: 1, max: 64 }), weights: weightsArb, refills: fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 10, maxLength: 10 }) }),
+        fc.record({
+          seed: fc.nat({ max: 2 ** 31 }),
+          bufferDocs: fc.integer({ min: 1, max: 64 }),
+          weights: weightsArb,
+          refills: fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 10, maxLength: 10 }),
+        }),
         async (run) => {
           const overrides = { seed: run.seed, packing: { strategy: "best_fit", buffer_docs: run.bufferDocs } };
           const plain = await open(overrides, 1);

@@ -140,26 +140,32 @@ describe("Parquet and Arrow domains in the loader", () => {
     ];
     const weightsArb = fc.array(fc.double({ min: 0.05, max: 1, noNaN: true }), { minLength: 3, maxLength: 3 });
     await fc.assert(
-      fc.asyncProperty(fc.nat({ max: 2 ** 31 }), weightsArb, fc.integer({ min: 0, max: 10 }), fc.constantFrom(0, 2), async (seed, weights, resumeAt, workers) => {
-        const open = () => Loader.open(loaded(config(domains, { seed, packing: { strategy: "best_fit", buffer_docs: 24 } })), { workers });
-        const run = async (loader: Loader, steps: number) => {
-          const out: string[] = [];
-          for (let i = 0; i < steps; i++) out.push(batchDigest((await loader.next(weights))!));
-          return out;
-        };
-        const whole = await open();
-        const expected = await run(whole, 10);
-        await whole.close();
-        const first = await open();
-        const head = await run(first, resumeAt);
-        const blob = encodeStateBlob(first.state());
-        await first.close();
-        const second = await open();
-        await second.restore(decodeStateBlob(blob) as LoaderState);
-        const tail = await run(second, 10 - resumeAt);
-        await second.close();
-        expect([...head, ...tail]).toEqual(expected);
-      }),
+      fc.asyncProperty(
+        fc.nat({ max: 2 ** 31 }),
+        weightsArb,
+        fc.integer({ min: 0, max: 10 }),
+        fc.constantFrom(0, 2),
+        async (seed, weights, resumeAt, workers) => {
+          const open = () => Loader.open(loaded(config(domains, { seed, packing: { strategy: "best_fit", buffer_docs: 24 } })), { workers });
+          const run = async (loader: Loader, steps: number) => {
+            const out: string[] = [];
+            for (let i = 0; i < steps; i++) out.push(batchDigest((await loader.next(weights))!));
+            return out;
+          };
+          const whole = await open();
+          const expected = await run(whole, 10);
+          await whole.close();
+          const first = await open();
+          const head = await run(first, resumeAt);
+          const blob = encodeStateBlob(first.state());
+          await first.close();
+          const second = await open();
+          await second.restore(decodeStateBlob(blob) as LoaderState);
+          const tail = await run(second, 10 - resumeAt);
+          await second.close();
+          expect([...head, ...tail]).toEqual(expected);
+        },
+      ),
       // Each run opens three loaders (~2 s of tokenizer start-up each): few runs, each a full resume check.
       { numRuns: 5 },
     );
@@ -187,9 +193,11 @@ describe("Parquet and Arrow domains in the loader", () => {
     const domains = [{ name: "d", sources: [{ type: "parquet", path: withNull.nullText }] }];
     const failing = await Loader.open(loaded(config(domains, { on_exhausted: "drop" })));
     try {
-      await expect((async () => {
-        while ((await failing.next([1])) !== null);
-      })()).rejects.toThrow(new RegExp(`^${withNull.nullText}:row ${withNull.nullTextRow}: not_a_string: column "text" is null$`));
+      await expect(
+        (async () => {
+          while ((await failing.next([1])) !== null);
+        })(),
+      ).rejects.toThrow(new RegExp(`^${withNull.nullText}:row ${withNull.nullTextRow}: not_a_string: column "text" is null$`));
     } finally {
       await failing.close();
     }

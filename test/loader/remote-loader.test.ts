@@ -82,7 +82,9 @@ describe("remote domains in the loader", () => {
     try {
       const err = await third.restore(decodeStateBlob(blob) as LoaderState).catch((e: Error) => e);
       expect(String(err)).toMatch(
-        new RegExp(`^ResumeMismatchError: cannot resume: the data changed since the state was saved \\(${nginx.url}/news\\.jsonl changed: etag "[^"]+" → "[^"]+", last_modified .+ → .+, size \\d+ → \\d+\\); the saved positions would address other documents$`),
+        new RegExp(
+          `^ResumeMismatchError: cannot resume: the data changed since the state was saved \\(${nginx.url}/news\\.jsonl changed: etag "[^"]+" → "[^"]+", last_modified .+ → .+, size \\d+ → \\d+\\); the saved positions would address other documents$`,
+        ),
       );
     } finally {
       await third.close();

@@ -10,7 +10,11 @@ describe("ado", () => {
     const d = doms(3, (i) => ({ tokens: [1, 1, 2][i] })); // ρ = (0.25, 0.25, 0.5)
     const m = createMixer({ name: "ado", params: { start_step: 0, ignore_steps: 100, update_every: 1000 } }, d);
     // Laws (A, E, α): L̂(n) = e^E + e^A n^−α; reducible part e^A n^−α.
-    const laws = [[Math.log(2), 0, 0.5], [0, 0, 0.2], [Math.log(3), 0, 0.01]];
+    const laws = [
+      [Math.log(2), 0, 0.5],
+      [0, 0, 0.2],
+      [Math.log(3), 0, 0.01],
+    ];
     m.restore({ ...m.state(), seen: [100, 100, 100], h: [1 / 3, 1 / 3, 1 / 3], laws, last_step: 6 });
     // Step 7: tokens (50, 50, 0), same step size → n = 100 + 100 = 200 for all;
     //   h = 0.9·⅓ + 0.1·(0.5, 0.5, 0) = (0.35, 0.35, 0.3)

@@ -9,7 +9,8 @@ const close = (a: Float64Array, b: number[], digits = 12) => b.forEach((x, i) =>
 function tuples(A: number[]) {
   const out: { domain: string; r: number; s: number; loss: number }[] = [];
   A.forEach((a, i) => {
-    for (const r of [0.1, 0.2, 0.3, 0.5]) for (const s of [10, 20, 50, 100, 200]) out.push({ domain: `d${i}`, r, s, loss: bimixLoss({ A: a, alpha: 1, B: 0.5, beta: 0.5, C: 1 }, r, s) });
+    for (const r of [0.1, 0.2, 0.3, 0.5])
+      for (const s of [10, 20, 50, 100, 200]) out.push({ domain: `d${i}`, r, s, loss: bimixLoss({ A: a, alpha: 1, B: 0.5, beta: 0.5, C: 1 }, r, s) });
   });
   return out;
 }
@@ -19,7 +20,7 @@ describe("bimix", () => {
     // H = (0, ln 2, ln 3) → e^H/Σ = (1, 2, 3)/6; floor r_min = 0.01: (1 − 3·0.01)·r + 0.01
     const d = doms(3, (i) => ({ entropy: Math.log(i + 1) }));
     const start = createMixer({ name: "bimix", params: { r_min: 0.01 } }, d);
-    close(start.weights(0), [0.97 / 6 + 0.01, 0.97 * 2 / 6 + 0.01, 0.97 * 3 / 6 + 0.01]);
+    close(start.weights(0), [0.97 / 6 + 0.01, (0.97 * 2) / 6 + 0.01, (0.97 * 3) / 6 + 0.01]);
     // With tuples from A = (1, 4, 9), α = 1, B = 0.5, β = 0.5, C = 1 and s* = 100:
     //   c_i = A_i (0.5·100^−0.5 + 1) = 1.05·A_i; KKT for α = 1: c_i / r_i² = μ → r_i ∝ √c_i ∝ (1, 2, 3)
     //   → r* = (1/6, 2/6, 3/6), every entry above r_min so nothing is clamped.
@@ -61,7 +62,8 @@ describe("bimix", () => {
   it("online refits from its own ⟨r, s, L⟩ log need feedback", () => {
     const m = createMixer({ name: "bimix", params: { target_step: 1000, refit_every: 10, start: "uniform" } }, doms(3));
     expect(m.needsFeedback).toBe(true);
-    for (let t = 0; t < 20; t++) m.update(fb(t, { 0: { loss_sum: 3 + 10 / (t + 1), tokens: 1 }, 1: { loss_sum: 4 + 1 / (t + 1), tokens: 1 }, 2: { loss_sum: 2, tokens: 1 } }));
+    for (let t = 0; t < 20; t++)
+      m.update(fb(t, { 0: { loss_sum: 3 + 10 / (t + 1), tokens: 1 }, 1: { loss_sum: 4 + 1 / (t + 1), tokens: 1 }, 2: { loss_sum: 2, tokens: 1 } }));
     const w = m.weights(20);
     expect(w.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
   });

@@ -23,7 +23,10 @@ describe("doremi", () => {
   });
 
   it("reference-table mode: λ = max(ℓ − ref, 0) from DomainInfo.refLoss", () => {
-    const m = createMixer({ name: "doremi", params: { c: 0.1 } }, doms(3, () => ({ refLoss: 2 })));
+    const m = createMixer(
+      { name: "doremi", params: { c: 0.1 } },
+      doms(3, () => ({ refLoss: 2 })),
+    );
     // ℓ = (6/2, 3/2, 4/2) = (3, 1.5, 2) → λ = (1, 0, 0); softmax ∝ (e, 1, 1) = (0.5761168, 0.2119416, 0.2119416)
     // ·0.9 + 0.0333 = (0.5518385, 0.2240807, 0.2240807)
     m.update(fb(0, { 0: { loss_sum: 6, tokens: 2 }, 1: { loss_sum: 3, tokens: 2 }, 2: { loss_sum: 8, tokens: 4 } }));
@@ -32,7 +35,10 @@ describe("doremi", () => {
   });
 
   it("params.ref_losses overrides DomainInfo and excess_loss_sum wins over both", () => {
-    const m = createMixer({ name: "doremi", params: { c: 0, ref_losses: { d0: 3 } } }, doms(2, () => ({ refLoss: 0 })));
+    const m = createMixer(
+      { name: "doremi", params: { c: 0, ref_losses: { d0: 3 } } },
+      doms(2, () => ({ refLoss: 0 })),
+    );
     // d0: ℓ = 3, ref 3 → λ = 0; d1: excess 2/2 = 1 → α ∝ (1, e)
     m.update(fb(0, { 0: { loss_sum: 6, tokens: 2 }, 1: { loss_sum: 6, tokens: 2, excess_loss_sum: 2 } }));
     close(m.weights(1), [1 / (1 + Math.E), Math.E / (1 + Math.E)]);

@@ -25,7 +25,14 @@ const K = 4;
 const domains = doms(K, (i) => ({ entropy: 1 + 0.5 * i, refLoss: 1 + 0.25 * i }));
 
 const SPECS: MixerSpec[] = [
-  { name: "static", params: { phases: [{ until_step: 5, weights: { d0: 1, d1: 1 } }, { until_tokens: 40_000, weights: { d1: 1, d2: 2, d3: 1 } }, { weights: { d3: 1 } }], interpolate: true, tokens_per_step: 2048 } },
+  {
+    name: "static",
+    params: {
+      phases: [{ until_step: 5, weights: { d0: 1, d1: 1 } }, { until_tokens: 40_000, weights: { d1: 1, d2: 2, d3: 1 } }, { weights: { d3: 1 } }],
+      interpolate: true,
+      tokens_per_step: 2048,
+    },
+  },
   { name: "static", params: { weights: { d0: 3, d2: 1 } } },
   { name: "uniform" },
   { name: "natural" },
@@ -36,7 +43,16 @@ const SPECS: MixerSpec[] = [
   { name: "doge", params: { mu: 0.01, eps: 0.02 } },
   { name: "doge", params: { dw_min: -2, dw_max: 3 } },
   { name: "velocitune", params: { update_every: 2, target_tokens: 1e6, eps: 0.05 } },
-  { name: "velocitune", params: { update_every: 3, targets: { d0: 1, d1: 1.5 }, initial_losses: { d2: 6 }, target_tokens: 1e7, proxy: { d2: { tokens: [1e3, 1e4, 1e5, 1e6], loss: [5, 3.5, 2.8, 2.5] }, d3: { tokens: [1e3, 1e4, 1e5], loss: [6, 4, 3.2] } } } },
+  {
+    name: "velocitune",
+    params: {
+      update_every: 3,
+      targets: { d0: 1, d1: 1.5 },
+      initial_losses: { d2: 6 },
+      target_tokens: 1e7,
+      proxy: { d2: { tokens: [1e3, 1e4, 1e5, 1e6], loss: [5, 3.5, 2.8, 2.5] }, d3: { tokens: [1e3, 1e4, 1e5], loss: [6, 4, 3.2] } },
+    },
+  },
   { name: "bimix", params: { refit_every: 3, target_step: 100, r_min: 0.01 } },
   {
     name: "bimix",
@@ -45,7 +61,9 @@ const SPECS: MixerSpec[] = [
       start: "natural",
       fit_until_step: 300,
       points: ["d0", "d1", "d2", "d3"].flatMap((d, i) =>
-        [0.1, 0.25, 0.5].flatMap((r) => [10, 50, 100, 200, 400].map((s) => ({ domain: d, r, s, loss: (1.5 + 0.1 * i) / Math.pow(r, 0.05 + 0.02 * i) * (3 / Math.pow(s, 0.3) + 1) }))),
+        [0.1, 0.25, 0.5].flatMap((r) =>
+          [10, 50, 100, 200, 400].map((s) => ({ domain: d, r, s, loss: ((1.5 + 0.1 * i) / Math.pow(r, 0.05 + 0.02 * i)) * (3 / Math.pow(s, 0.3) + 1) })),
+        ),
       ),
     },
   },
@@ -90,7 +108,14 @@ function sequence(): StepFeedback[] {
     out.push({ step, domains: m, ...(r() < 0.7 ? { lr: 1e-3 * r() } : {}) });
     if (t === 10) out.push({ step: step + 1, domains: new Map([[1, { loss_sum: NaN, tokens: 3 }]]) });
     if (t === 20) out.push({ step, domains: new Map([[2, { loss_sum: 1, tokens: 1 }]]) });
-    if (t === 30) out.push({ step: step + 1, domains: new Map([[0, { loss_sum: 1, tokens: 1, grad_alignment: 1 }], [2, { loss_sum: 1, tokens: 1, excess_loss_sum: -1 }]]) });
+    if (t === 30)
+      out.push({
+        step: step + 1,
+        domains: new Map([
+          [0, { loss_sum: 1, tokens: 1, grad_alignment: 1 }],
+          [2, { loss_sum: 1, tokens: 1, excess_loss_sum: -1 }],
+        ]),
+      });
   }
   return out;
 }
@@ -137,9 +162,18 @@ function trace(spec: MixerSpec, seq: StepFeedback[]): Trace {
 /** fitDataLaw on fixed curves (the gym calls it; velocitune uses it for targets). */
 function lawTrace(): string[] {
   const curves: [number[], number[]][] = [
-    [[1e3, 1e4, 1e5, 1e6], [5, 3.5, 2.8, 2.5]],
-    [[10, 20, 40, 80, 160], [9, 7.1, 6, 5.4, 5.1]],
-    [[1, 2, 3], [1, 1, 1]],
+    [
+      [1e3, 1e4, 1e5, 1e6],
+      [5, 3.5, 2.8, 2.5],
+    ],
+    [
+      [10, 20, 40, 80, 160],
+      [9, 7.1, 6, 5.4, 5.1],
+    ],
+    [
+      [1, 2, 3],
+      [1, 1, 1],
+    ],
   ];
   return curves.map(([D, L]) => {
     const f = fitDataLaw(D, L);

@@ -11,7 +11,8 @@ export function fb(step: number, entries: Record<number, DomainFeedback>, lr?: n
 }
 
 /** Bit-level equality of two weight vectors (stronger than toEqual: tells −0 from 0 and every ulp). */
-export const sameBits = (a: Float64Array, b: Float64Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+export const sameBits = (a: Float64Array, b: Float64Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 /** One domain's signals with realistic magnitudes: per-token loss ≤ 20 nats, every optional field present sometimes. */
 const domainFeedback: fc.Arbitrary<DomainFeedback> = fc
@@ -44,7 +45,9 @@ export function feedbackRun(K: number, minLen: number, maxLen: number): fc.Arbit
     return steps.map(({ gap, present, lr }) => {
       s += gap;
       const m = new Map<number, DomainFeedback>();
-      present.forEach((d, i) => { if (d) m.set(i, d); });
+      present.forEach((d, i) => {
+        if (d) m.set(i, d);
+      });
       return { step: s, domains: m, ...(lr === undefined ? {} : { lr }) };
     });
   });

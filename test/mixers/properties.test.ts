@@ -62,21 +62,30 @@ describe.each(SPECS.map((s) => [label(s), s] as const))("%s", (_, spec) => {
   });
 
   it("never leaves the simplex: extreme finite values either throw MixerInputError or keep weights valid", () => {
-    const wild = fc.record({ loss_sum: fc.double({ min: 0, max: Number.MAX_VALUE, noNaN: true }), tokens: fc.nat(), grad_alignment: fc.double({ noNaN: true, noDefaultInfinity: true }), excess_loss_sum: fc.double({ min: 0, max: Number.MAX_VALUE, noNaN: true }) });
+    const wild = fc.record({
+      loss_sum: fc.double({ min: 0, max: Number.MAX_VALUE, noNaN: true }),
+      tokens: fc.nat(),
+      grad_alignment: fc.double({ noNaN: true, noDefaultInfinity: true }),
+      excess_loss_sum: fc.double({ min: 0, max: Number.MAX_VALUE, noNaN: true }),
+    });
     fc.assert(
-      fc.property(fc.array(fc.array(wild, { minLength: K, maxLength: K }), { minLength: 1, maxLength: 8 }), fc.double({ min: 0, max: 1e6, noNaN: true }), (steps, lr) => {
-        const m = make(spec);
-        steps.forEach((ds, t) => {
-          const before = m.state();
-          try {
-            m.update({ step: t, lr, domains: new Map(ds.map((d, i) => [i, d])) });
-          } catch (e) {
-            expect(e).toBeInstanceOf(MixerInputError);
-            expect(m.state()).toEqual(before);
-          }
-          expectOnSimplex(m, t + 1);
-        });
-      }),
+      fc.property(
+        fc.array(fc.array(wild, { minLength: K, maxLength: K }), { minLength: 1, maxLength: 8 }),
+        fc.double({ min: 0, max: 1e6, noNaN: true }),
+        (steps, lr) => {
+          const m = make(spec);
+          steps.forEach((ds, t) => {
+            const before = m.state();
+            try {
+              m.update({ step: t, lr, domains: new Map(ds.map((d, i) => [i, d])) });
+            } catch (e) {
+              expect(e).toBeInstanceOf(MixerInputError);
+              expect(m.state()).toEqual(before);
+            }
+            expectOnSimplex(m, t + 1);
+          });
+        },
+      ),
       { numRuns: 30 },
     );
   });
@@ -114,8 +123,20 @@ describe.each(SPECS.map((s) => [label(s), s] as const))("%s", (_, spec) => {
       (s) => ({ step: s + 1, domains: new Map([[0, { ...good, ref_loss_sum: -2 }]]) }),
       (s) => ({ step: s + 1, domains: new Map([[0, { ...good, eval_loss: NaN }]]) }),
       (s) => ({ step: s + 1, domains: new Map([[3, { ...good, grad_alignment: NaN }]]) }),
-      (s) => ({ step: s + 1, domains: new Map([[0, good], [K, good]]) }),
-      (s) => ({ step: s + 1, domains: new Map([[0, good], [-1, good]]) }),
+      (s) => ({
+        step: s + 1,
+        domains: new Map([
+          [0, good],
+          [K, good],
+        ]),
+      }),
+      (s) => ({
+        step: s + 1,
+        domains: new Map([
+          [0, good],
+          [-1, good],
+        ]),
+      }),
       (s) => ({ step: s + 1, domains: new Map([[0.5, good]]) }),
       (s) => ({ step: s + 1, lr: NaN, domains: new Map([[0, good]]) }),
       (s) => ({ step: s + 1, lr: -1e-3, domains: new Map([[0, good]]) }),
@@ -154,7 +175,13 @@ describe.each(SPECS.map((s) => [label(s), s] as const))("%s", (_, spec) => {
 
   it("restore() of a corrupt or foreign state throws ConfigError naming the field and changes nothing", () => {
     // Values no state field accepts: not a number, not K numbers, not K entries, not a series or law.
-    const junk = fc.constantFrom<unknown>("x", null, {}, Array.from({ length: K + 1 }, () => 0), undefined);
+    const junk = fc.constantFrom<unknown>(
+      "x",
+      null,
+      {},
+      Array.from({ length: K + 1 }, () => 0),
+      undefined,
+    );
     const others = SPECS.filter((o) => o.name !== spec.name);
     fc.assert(
       fc.property(feedbackRun(K, 0, 8), fc.nat(), fc.nat(), junk, fc.boolean(), fc.nat(), (run, whichKey, whichEntry, bad, nested, whichOther) => {
@@ -173,7 +200,14 @@ describe.each(SPECS.map((s) => [label(s), s] as const))("%s", (_, spec) => {
         } else {
           blob[key] = bad;
         }
-        const candidates: MixerState[] = [blob, make(others[whichOther % others.length]).state(), createMixer(spec, doms(K + 1, (i) => ({ entropy: 1 + 0.5 * i, refLoss: 1 + i }))).state()];
+        const candidates: MixerState[] = [
+          blob,
+          make(others[whichOther % others.length]).state(),
+          createMixer(
+            spec,
+            doms(K + 1, (i) => ({ entropy: 1 + 0.5 * i, refLoss: 1 + i })),
+          ).state(),
+        ];
         candidates.forEach((c, j) => {
           let threw: unknown = null;
           try {

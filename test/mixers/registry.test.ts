@@ -57,7 +57,12 @@ describe("registry", () => {
 
   it("unknown mixer names and duplicate domains are config errors too", () => {
     expect(configError("doremy", {})?.path).toBe("mixer.name");
-    expect(() => createMixer({ name: "uniform" }, [{ name: "a", tokens: 1 }, { name: "a", tokens: 1 }])).toThrow(/domains\[1\].name/);
+    expect(() =>
+      createMixer({ name: "uniform" }, [
+        { name: "a", tokens: 1 },
+        { name: "a", tokens: 1 },
+      ]),
+    ).toThrow(/domains\[1\].name/);
   });
 
   it("restore() rejects a state from another mixer or of the wrong size", () => {

@@ -30,7 +30,10 @@ describe("static", () => {
 
   it("until_tokens converts with tokens_per_step", () => {
     // 1000 tokens at 300 per step: phase 2 starts at ceil(1000/300) = step 4.
-    const m = createMixer({ name: "static", params: { tokens_per_step: 300, phases: [{ until_tokens: 1000, weights: { d0: 1 } }, { weights: { d1: 1 } }] } }, doms(2));
+    const m = createMixer(
+      { name: "static", params: { tokens_per_step: 300, phases: [{ until_tokens: 1000, weights: { d0: 1 } }, { weights: { d1: 1 } }] } },
+      doms(2),
+    );
     close(m.weights(3), [1, 0]);
     close(m.weights(4), [0, 1]);
   });

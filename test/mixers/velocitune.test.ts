@@ -7,7 +7,10 @@ const close = (a: Float64Array, b: number[], digits = 12) => b.forEach((x, i) =>
 
 describe("velocitune", () => {
   it("K = 3, two updates (m = 1, η = 1, targets 1, ℓ(0) = (3, 3, 5))", () => {
-    const m = createMixer({ name: "velocitune", params: { update_every: 1, targets: { d0: 1, d1: 1, d2: 1 }, initial_losses: { d0: 3, d1: 3, d2: 5 } } }, doms(3));
+    const m = createMixer(
+      { name: "velocitune", params: { update_every: 1, targets: { d0: 1, d1: 1, d2: 1 }, initial_losses: { d0: 3, d1: 3, d2: 5 } } },
+      doms(3),
+    );
     // Step 0: ℓ = (10/5 = 2, eval 2.5 wins over training 9, 5.5/1 = 5.5)
     //   V = ((2−1)/(3−1), (2.5−1)/(3−1), clamp((5.5−1)/(5−1))) = (0.5, 0.75, 1)
     //   w ∝ ⅓·(e^0.5, e^0.75, e^1) = (1.6487213, 2.1170000, 2.7182818)/6.4840031 = (0.2542752, 0.3264958, 0.4192290)

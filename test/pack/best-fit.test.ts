@@ -4,14 +4,12 @@ import { BestFitPacker, bestFitDecreasing, binItems, rowsFromBins } from "../../
 import type { PackItem } from "../../src/pack/types.js";
 
 /** A capacity and lengths in [1, capacity]; small capacities make ties and exact fits common. */
-const instance = fc
-  .oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 300 }), fc.constant(2048))
-  .chain((capacity) =>
-    fc.record({
-      capacity: fc.constant(capacity),
-      lengths: fc.array(fc.integer({ min: 1, max: capacity }), { maxLength: 300 }).map((a) => Int32Array.from(a)),
-    }),
-  );
+const instance = fc.oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 300 }), fc.constant(2048)).chain((capacity) =>
+  fc.record({
+    capacity: fc.constant(capacity),
+    lengths: fc.array(fc.integer({ min: 1, max: capacity }), { maxLength: 300 }).map((a) => Int32Array.from(a)),
+  }),
+);
 
 /**
  * Reference BFD by brute force: scan every open bin for the least room that fits; among equal
@@ -132,15 +130,11 @@ describe("bestFitDecreasing", () => {
     // Per instance this can fail (capacity 10, [3,3,4,3,3,4]: first fit 2 bins, BFD 3), so it is
     // checked on random lengths, where BFD's 11/9·OPT bound versus first fit's 1.7·OPT shows.
     fc.assert(
-      fc.property(
-        fc.integer({ min: 64, max: 4096 }),
-        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 400 }),
-        (capacity, u) => {
-          // exponential lengths with mean ~capacity/4, capped at capacity
-          const lengths = Int32Array.from(u, (x) => Math.min(capacity, 1 + Math.floor((-Math.log1p(-x * 0.999) * capacity) / 4)));
-          expect(bestFitDecreasing(lengths, capacity).binCount).toBeLessThanOrEqual(firstFitBins(lengths, capacity));
-        },
-      ),
+      fc.property(fc.integer({ min: 64, max: 4096 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 400 }), (capacity, u) => {
+        // exponential lengths with mean ~capacity/4, capped at capacity
+        const lengths = Int32Array.from(u, (x) => Math.min(capacity, 1 + Math.floor((-Math.log1p(-x * 0.999) * capacity) / 4)));
+        expect(bestFitDecreasing(lengths, capacity).binCount).toBeLessThanOrEqual(firstFitBins(lengths, capacity));
+      }),
       { numRuns: 200 },
     );
     const counter = Int32Array.from([3, 3, 4, 3, 3, 4]);

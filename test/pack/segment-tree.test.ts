@@ -52,7 +52,11 @@ describe("CapacityTree", () => {
           expect(tree.size).toBe(size);
           expect(tree.count(value)).toBe(model[value]);
           let max = -1;
-          for (let v = maxValue; v >= 0; v--) if (model[v] > 0) { max = v; break; }
+          for (let v = maxValue; v >= 0; v--)
+            if (model[v] > 0) {
+              max = v;
+              break;
+            }
           expect(tree.max()).toBe(max);
         }
         // clear() empties it, and it behaves as new afterwards.

@@ -69,21 +69,27 @@ describe("StreamingPacker", () => {
 
   it("resumes from state() at any point with the same rows", async () => {
     await fc.assert(
-      fc.asyncProperty(strategyArb, lengthsArb, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 10 }), async (strategy, lengths, bufferDocs, cut) => {
-        const options = { strategy, seqLen: L, bufferDocs, minFill: 0.99, maxHoldRounds: 3 };
-        const ids = (rows: StreamItem[][]) => rows.map((row) => row.map((i) => `${i.position}:${i.offset}:${i.tokens.length}`).join(","));
-        const whole = ids(await drain(new StreamingPacker(options, feedOf(lengths)), 2));
+      fc.asyncProperty(
+        strategyArb,
+        lengthsArb,
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 10 }),
+        async (strategy, lengths, bufferDocs, cut) => {
+          const options = { strategy, seqLen: L, bufferDocs, minFill: 0.99, maxHoldRounds: 3 };
+          const ids = (rows: StreamItem[][]) => rows.map((row) => row.map((i) => `${i.position}:${i.offset}:${i.tokens.length}`).join(","));
+          const whole = ids(await drain(new StreamingPacker(options, feedOf(lengths)), 2));
 
-        const feed = feedOf(lengths);
-        const first = new StreamingPacker(options, feed);
-        const head: StreamItem[][] = [];
-        for (let i = 0; i < cut; i++) head.push(...(await first.take(2)).map((r) => r.items as StreamItem[]));
-        const state = JSON.parse(JSON.stringify(first.state())) as PackerState;
-        const second = new StreamingPacker(options, feedOf(lengths, feed.consumed));
-        await second.restore(state);
-        const tail = await drain(second, 2);
-        expect([...ids(head), ...ids(tail)].filter((r) => r !== "")).toEqual(whole.filter((r) => r !== ""));
-      }),
+          const feed = feedOf(lengths);
+          const first = new StreamingPacker(options, feed);
+          const head: StreamItem[][] = [];
+          for (let i = 0; i < cut; i++) head.push(...(await first.take(2)).map((r) => r.items as StreamItem[]));
+          const state = JSON.parse(JSON.stringify(first.state())) as PackerState;
+          const second = new StreamingPacker(options, feedOf(lengths, feed.consumed));
+          await second.restore(state);
+          const tail = await drain(second, 2);
+          expect([...ids(head), ...ids(tail)].filter((r) => r !== "")).toEqual(whole.filter((r) => r !== ""));
+        },
+      ),
       { numRuns: 150 },
     );
   });

@@ -35,7 +35,12 @@ describePython("Python: all_ranks feedback after torch.distributed all-reduce", 
   it("records the same schedule and serves the same batches as per-rank feedback", async () => {
     const port = await freePort();
     const ranks = await Promise.all(
-      [0, 1].map((rank) => runPython([path.join(import.meta.dirname, "check_allranks.py"), String(rank), String(port), perRank!.control, allRanks!.control, String(STEPS)], 240_000)),
+      [0, 1].map((rank) =>
+        runPython(
+          [path.join(import.meta.dirname, "check_allranks.py"), String(rank), String(port), perRank!.control, allRanks!.control, String(STEPS)],
+          240_000,
+        ),
+      ),
     );
     for (const r of ranks) expect(r.code, explain(r, allRanks)).toBe(0);
     const lines = (svc: Service, type: string) =>

@@ -32,7 +32,13 @@ describePython("Python client package (pip install, python -m mixload_client)", 
   });
 
   it("installs offline with pip into a venv and imports from site-packages with its schema", async () => {
-    const pip = await runPython(["-m", "pip", "install", "--no-index", "--no-build-isolation", "--disable-pip-version-check", "./src"], 300_000, { PYTHONPATH: "" }, venvPython, tmp);
+    const pip = await runPython(
+      ["-m", "pip", "install", "--no-index", "--no-build-isolation", "--disable-pip-version-check", "./src"],
+      300_000,
+      { PYTHONPATH: "" },
+      venvPython,
+      tmp,
+    );
     expect(pip.code, explain(pip)).toBe(0);
     expect(pip.stdout).toContain("Successfully installed mixload-client-0.1.0");
     const probe = await runPython(

@@ -15,7 +15,7 @@ import { checkFeedback, parseRequest } from "../../src/protocol/validate.js";
 import { aggregate, rankFeedback } from "../../src/serve/feedback-book.js";
 import { ROOT } from "./helpers.js";
 
-const REGENERATE = "npx tsc -p tsconfig.json && node dist/src/protocol/schema.js --write";
+const REGENERATE = "npm run build && node dist/src/protocol/schema.js --write";
 const schema = protocolSchema();
 const DOMAINS = ["news", "humor"];
 
@@ -54,7 +54,8 @@ describe("docs/protocol-schema.json", () => {
     const sample: Record<string, unknown> = { integer: 1, number: 0.5, domain_signals: { news: { loss_sum: 1, tokens: 1 } }, domain_map: { news: 0.5 } };
     for (const [op, fields] of Object.entries(schema.requests)) {
       const h: Record<string, unknown> = {};
-      for (const [name, f] of Object.entries(fields as Record<string, { type: string; value?: unknown }>)) h[name] = f.type === "const" ? f.value : sample[f.type];
+      for (const [name, f] of Object.entries(fields as Record<string, { type: string; value?: unknown }>))
+        h[name] = f.type === "const" ? f.value : sample[f.type];
       expect(() => parseRequest([encodeHeader(h)]), `${op}: ${JSON.stringify(h)}`).not.toThrow();
     }
   });

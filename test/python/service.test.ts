@@ -38,7 +38,13 @@ describePython("PyTorch example (examples/python/train_gpt.py)", { needsService:
     expect(r.code, explain(r, svc)).toBe(0);
     const line = r.stdout.split("\n").find((l) => l.startsWith("RESULT "));
     expect(line, r.stdout).toBeDefined();
-    const result = JSON.parse(line!.slice("RESULT ".length)) as { steps: number; ref_steps: number; loss_first: number; weights_l1_moved: number; domains: unknown[] };
+    const result = JSON.parse(line!.slice("RESULT ".length)) as {
+      steps: number;
+      ref_steps: number;
+      loss_first: number;
+      weights_l1_moved: number;
+      domains: unknown[];
+    };
     expect(result).toMatchObject({ steps: 5, ref_steps: 2 });
     expect(result.domains).toHaveLength(15);
     expect(Number.isFinite(result.loss_first)).toBe(true);

@@ -45,9 +45,19 @@ describe("damaged pre-tokenized files", () => {
       fc.asyncProperty(
         fc.constantFrom(...DOMAINS),
         fc.oneof(
-          fc.double({ min: 0, max: 0.999, noNaN: true }).map((f) => ({ kind: "truncated .idx", ext: ".idx", apply: (b: Buffer) => b.subarray(0, Math.floor(b.length * f)) })),
-          fc.double({ min: 0, max: 0.999, noNaN: true }).map((f) => ({ kind: "truncated .bin", ext: ".bin", apply: (b: Buffer) => b.subarray(0, Math.floor(b.length * f)) })),
-          fc.nat({ max: 8 }).map((i) => ({ kind: "wrong magic", ext: ".idx", apply: (b: Buffer) => Buffer.concat([b.subarray(0, i), Buffer.from([b[i] ^ 0x20]), b.subarray(i + 1)]) })),
+          fc
+            .double({ min: 0, max: 0.999, noNaN: true })
+            .map((f) => ({ kind: "truncated .idx", ext: ".idx", apply: (b: Buffer) => b.subarray(0, Math.floor(b.length * f)) })),
+          fc
+            .double({ min: 0, max: 0.999, noNaN: true })
+            .map((f) => ({ kind: "truncated .bin", ext: ".bin", apply: (b: Buffer) => b.subarray(0, Math.floor(b.length * f)) })),
+          fc
+            .nat({ max: 8 })
+            .map((i) => ({
+              kind: "wrong magic",
+              ext: ".idx",
+              apply: (b: Buffer) => Buffer.concat([b.subarray(0, i), Buffer.from([b[i] ^ 0x20]), b.subarray(i + 1)]),
+            })),
           fc.constantFrom(".idx", ".bin").map((ext) => ({ kind: `unreadable ${ext}`, ext, apply: null })),
         ),
         async (domain, damage) => {
@@ -83,7 +93,9 @@ describe("damaged pre-tokenized files", () => {
     const bin = path.join(dir, "beta.bin");
     fs.writeFileSync(bin, pristine["beta.bin"].subarray(0, 10));
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      execFile(process.execPath, [CLI, "serve", "--config", config], (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr })),
+      execFile(process.execPath, [CLI, "serve", "--config", config], (err, _o, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
     );
     restore();
     expect(r.code).toBe(1);

@@ -59,10 +59,27 @@ function noReply(d: zmq.Dealer, frames: (Buffer | string)[]): Promise<unknown> {
 
 describe("binding", () => {
   it("loopback, ipc and inproc are local; wildcards, 0.0.0.0, other hosts and interfaces are not", () => {
-    for (const ep of ["tcp://127.0.0.1:5555", "tcp://127.0.0.2:1", "tcp://localhost:5555", "tcp://[::1]:5555", "tcp://127.0.0.1:*", "ipc:///tmp/x.sock", "inproc://x"]) {
+    for (const ep of [
+      "tcp://127.0.0.1:5555",
+      "tcp://127.0.0.2:1",
+      "tcp://localhost:5555",
+      "tcp://[::1]:5555",
+      "tcp://127.0.0.1:*",
+      "ipc:///tmp/x.sock",
+      "inproc://x",
+    ]) {
       expect(isLocalEndpoint(ep), ep).toBe(true);
     }
-    for (const ep of ["tcp://*:5555", "tcp://0.0.0.0:5555", "tcp://[::]:5555", "tcp://10.0.0.5:5555", "tcp://eth0:5555", "tcp://example.org:5555", "tcp://128.0.0.1:1", "nonsense"]) {
+    for (const ep of [
+      "tcp://*:5555",
+      "tcp://0.0.0.0:5555",
+      "tcp://[::]:5555",
+      "tcp://10.0.0.5:5555",
+      "tcp://eth0:5555",
+      "tcp://example.org:5555",
+      "tcp://128.0.0.1:1",
+      "nonsense",
+    ]) {
       expect(isLocalEndpoint(ep), ep).toBe(false);
     }
   });
@@ -82,7 +99,9 @@ describe("binding", () => {
   it("`mixload serve` says the same and exits 1 (no stack trace)", async () => {
     const config = writeConfig(dir, corpus, "open-cli", {}, { weights: "tcp://*:0" });
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      execFile(process.execPath, [CLI, "serve", "--config", config], (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr })),
+      execFile(process.execPath, [CLI, "serve", "--config", config], (err, _o, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^mixload: config serve\.weights: tcp:\/\/\*:0 binds a non-loopback address/);
@@ -106,7 +125,11 @@ describe("CURVE", () => {
 
   beforeAll(async () => {
     serverPub = writeKeyPair(keys, "service").publicKey;
-    ({ service, events } = await start("curve", { control: "tcp://0.0.0.0:*", weights: "tcp://0.0.0.0:*", curve: { secret_key_file: path.join(keys, "service.key") } }));
+    ({ service, events } = await start("curve", {
+      control: "tcp://0.0.0.0:*",
+      weights: "tcp://0.0.0.0:*",
+      curve: { secret_key_file: path.join(keys, "service.key") },
+    }));
     port = service.controlEndpoint.split(":").pop() as string;
   });
 

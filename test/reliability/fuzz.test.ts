@@ -24,8 +24,6 @@ let dealer: zmq.Dealer;
 let blobBefore: Uint8Array;
 let configFile: string;
 
-
-
 beforeAll(async () => {
   const corpus = writeCorpus(dir, [60, 40, 50], 300);
   configFile = writeConfig(dir, corpus, "fuzz");
@@ -66,7 +64,13 @@ const wrongValue = fc.oneof(
   fc.uint8Array({ maxLength: 8 }),
 );
 /** `domains` must be a map: every wrong value but a map (a map with bad entries is another case). */
-const notAMap = fc.oneof(fc.string({ maxLength: 8 }), fc.double(), fc.constantFrom(null, true, -1), fc.array(fc.nat(), { maxLength: 3 }), fc.uint8Array({ maxLength: 8 }));
+const notAMap = fc.oneof(
+  fc.string({ maxLength: 8 }),
+  fc.double(),
+  fc.constantFrom(null, true, -1),
+  fc.array(fc.nat(), { maxLength: 3 }),
+  fc.uint8Array({ maxLength: 8 }),
+);
 const notANumber = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom(null, true), fc.array(fc.nat(), { maxLength: 2 }), fc.uint8Array({ maxLength: 4 }));
 
 const validFeedback = { step: 1, rank: 0, domains: { alpha: { loss_sum: 1, tokens: 1 } } };
@@ -90,13 +94,20 @@ const withFields: [string, string][] = [
 ];
 
 const cases: fc.Arbitrary<Case>[] = [
-  fc.array(fc.uint8Array({ maxLength: 96 }), { minLength: 0, maxLength: 4 }).map((fs) => ({ kind: "random frames", body: fs.map((f) => Buffer.from(f)), codes: ANY_DECODE })),
+  fc
+    .array(fc.uint8Array({ maxLength: 96 }), { minLength: 0, maxLength: 4 })
+    .map((fs) => ({ kind: "random frames", body: fs.map((f) => Buffer.from(f)), codes: ANY_DECODE })),
   fc.string({ minLength: 1, maxLength: 64 }).map((s) => ({ kind: "non-msgpack text", body: [Buffer.from(s)], codes: ANY_DECODE })),
-  fc.oneof(fc.array(fc.nat()), fc.string(), fc.double(), fc.constant(null), fc.boolean()).map((x) => ({ kind: "msgpack, not a map", body: [enc(x)], codes: ["bad_request"], field: "header" })),
-  fc.constantFrom(...withFields).chain(([op, f]) => (f === "domains" ? notAMap : wrongValue).map((x): [[string, string], unknown] => [[op, f], x])).map(([[op, f], x]) => {
-    const h = { ...valid[op], [f]: x };
-    return { kind: "wrong type", body: [enc(h)], codes: ["bad_request"], field: f } as Case;
-  }),
+  fc
+    .oneof(fc.array(fc.nat()), fc.string(), fc.double(), fc.constant(null), fc.boolean())
+    .map((x) => ({ kind: "msgpack, not a map", body: [enc(x)], codes: ["bad_request"], field: "header" })),
+  fc
+    .constantFrom(...withFields)
+    .chain(([op, f]) => (f === "domains" ? notAMap : wrongValue).map((x): [[string, string], unknown] => [[op, f], x]))
+    .map(([[op, f], x]) => {
+      const h = { ...valid[op], [f]: x };
+      return { kind: "wrong type", body: [enc(h)], codes: ["bad_request"], field: f } as Case;
+    }),
   fc.constantFrom(...Object.keys(required).flatMap((op) => required[op].map((f) => [op, f] as const))).map(([op, f]) => {
     const h: Record<string, unknown> = { ...valid[op] };
     delete h[f];
@@ -114,23 +125,30 @@ const cases: fc.Arbitrary<Case>[] = [
     codes: ["bad_request"],
     field: "rank",
   })),
-  fc.tuple(fc.constantFrom(...Object.keys(valid)), fc.oneof(fc.constantFrom(0, 2, -1, 1.5, "1", null, true, 2 ** 40), fc.array(fc.nat(), { maxLength: 2 }))).map(([op, v]) => ({
-    kind: "wrong version",
-    body: [enc({ ...valid[op], v })],
-    codes: ["unsupported_version"],
-    field: "v",
-  })),
+  fc
+    .tuple(fc.constantFrom(...Object.keys(valid)), fc.oneof(fc.constantFrom(0, 2, -1, 1.5, "1", null, true, 2 ** 40), fc.array(fc.nat(), { maxLength: 2 })))
+    .map(([op, v]) => ({
+      kind: "wrong version",
+      body: [enc({ ...valid[op], v })],
+      codes: ["unsupported_version"],
+      field: "v",
+    })),
   fc.constantFrom(...Object.keys(valid)).map((op) => {
     const h: Record<string, unknown> = { ...valid[op] };
     delete h.v;
     return { kind: "no version", body: [enc(h)], codes: ["bad_request"], field: "v" } as Case;
   }),
-  fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !Object.keys(valid).includes(s)), fc.constantFrom("HELLO", "Batch", "__proto__", "constructor", "toString", 7, null)).map((op) => ({
-    kind: "unknown op",
-    body: [enc({ v: 1, op })],
-    codes: ["bad_request"],
-    field: "op",
-  })),
+  fc
+    .oneof(
+      fc.string({ maxLength: 12 }).filter((s) => !Object.keys(valid).includes(s)),
+      fc.constantFrom("HELLO", "Batch", "__proto__", "constructor", "toString", 7, null),
+    )
+    .map((op) => ({
+      kind: "unknown op",
+      body: [enc({ v: 1, op })],
+      codes: ["bad_request"],
+      field: "op",
+    })),
   fc
     .tuple(
       fc.constantFrom(...Object.keys(valid)),
@@ -158,17 +176,19 @@ const cases: fc.Arbitrary<Case>[] = [
     codes: ["bad_request"],
     field: "arrays",
   })),
-  fc.tuple(fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "", "ALPHA", "alpha "), fc.constantFrom("domains", "excess_loss_sum")).map(([name, where]) => ({
-    kind: "hostile domain name",
-    body: [
-      enc(
-        where === "domains"
-          ? { v: 1, op: "feedback", step: 1, rank: 0, domains: { [name]: { loss_sum: 1, tokens: 1 } } }
-          : { v: 1, op: "feedback", ...validFeedback, excess_loss_sum: { [name]: 1 } },
-      ),
-    ],
-    codes: ["unknown_domain"],
-  })),
+  fc
+    .tuple(fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "", "ALPHA", "alpha "), fc.constantFrom("domains", "excess_loss_sum"))
+    .map(([name, where]) => ({
+      kind: "hostile domain name",
+      body: [
+        enc(
+          where === "domains"
+            ? { v: 1, op: "feedback", step: 1, rank: 0, domains: { [name]: { loss_sum: 1, tokens: 1 } } }
+            : { v: 1, op: "feedback", ...validFeedback, excess_loss_sum: { [name]: 1 } },
+        ),
+      ],
+      codes: ["unknown_domain"],
+    })),
   fc.tuple(fc.constantFrom("loss_sum", "tokens"), notANumber).map(([f, x]) => ({
     kind: "feedback value of the wrong type",
     body: [enc({ v: 1, op: "feedback", step: 1, rank: 0, domains: { alpha: { loss_sum: 1, tokens: 1, [f]: x } } })],

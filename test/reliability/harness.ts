@@ -127,7 +127,8 @@ export class ServeProcess {
       const line = err.split("\n").find((l) => l.includes('"listening"'));
       if (line !== undefined) {
         const listening = JSON.parse(line) as { control: string; node_flags_missing?: string[] };
-        if (listening.node_flags_missing !== undefined) throw new Error(`mixload serve says it lacks ${listening.node_flags_missing.join(" ")}, which it was given`);
+        if (listening.node_flags_missing !== undefined)
+          throw new Error(`mixload serve says it lacks ${listening.node_flags_missing.join(" ")}, which it was given`);
         return { control: listening.control };
       }
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`mixload serve exited before listening:\n${err}`);
@@ -236,11 +237,21 @@ export async function runTrainer(opt: TrainerOptions): Promise<TrainerReport> {
   const { serve, world } = opt;
   const blobFile = path.join(opt.stateDir, "trainer-state.bin");
   let blobStep: number | null = null;
-  const report: TrainerReport = { digests: [], served: new Map(), kills: [], refetchedIdentical: 0, refeedback: { ok: 0, evicted: 0 }, weightVersions: 0, lastWeights: {}, bytes: 0 };
+  const report: TrainerReport = {
+    digests: [],
+    served: new Map(),
+    kills: [],
+    refetchedIdentical: 0,
+    refeedback: { ok: 0, evicted: 0 },
+    weightVersions: 0,
+    lastWeights: {},
+    bytes: 0,
+  };
   const sentFeedback = new Map<number, ReturnType<typeof feedbackFor>[]>();
   const pending = new Map(opt.kills ?? []);
   let { control } = await serve.start();
-  const clients = (): MixloadClient[] => Array.from({ length: world }, () => new MixloadClient({ endpoint: control, timeoutMs: 30_000, notReadyWaitMs: 60_000 }));
+  const clients = (): MixloadClient[] =>
+    Array.from({ length: world }, () => new MixloadClient({ endpoint: control, timeoutMs: 30_000, notReadyWaitMs: 60_000 }));
   let ranks = clients();
   let step = 0;
 
@@ -272,7 +283,7 @@ export async function runTrainer(opt: TrainerOptions): Promise<TrainerReport> {
     step = resumedAt;
   };
 
-  for (; opt.maxSteps === undefined || step < opt.maxSteps; ) {
+  for (; opt.maxSteps === undefined || step < opt.maxSteps;) {
     const kill = pending.get(step);
     const got: ClientBatch[] = [];
     let ended = false;

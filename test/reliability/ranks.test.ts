@@ -77,7 +77,10 @@ describe("trainer rank faults", () => {
     await r1.feedback(feedbackFor(b5[1]));
     // Step 6 needs the fold of step 4, which lacks rank 1.
     for (let i = 0; i < 5; i++) {
-      for (const [c, rank] of [[r0, 0], [r1, 1]] as const) {
+      for (const [c, rank] of [
+        [r0, 0],
+        [r1, 1],
+      ] as const) {
         try {
           await c.batch(6, rank);
           expect.unreachable("step 6 must not be served before feedback 4 is complete");
@@ -118,11 +121,24 @@ describe("trainer rank faults", () => {
     type Bad = { what: string; fb: Record<string, unknown>; code: string };
     const badValue = fc.constantFrom(NaN, Infinity, -Infinity, -1, -1e-300, -1e300);
     const bads: fc.Arbitrary<Bad>[] = [
-      badValue.map((x) => ({ what: `loss_sum ${x}`, fb: { ...good, domains: { ...good.domains, [domain]: { ...good.domains[domain], loss_sum: x } } }, code: "invalid_feedback" })),
-      fc.constantFrom(NaN, Infinity, -1, 0.5, -7).map((x) => ({ what: `tokens ${x}`, fb: { ...good, domains: { ...good.domains, [domain]: { ...good.domains[domain], tokens: x } } }, code: "invalid_feedback" })),
+      badValue.map((x) => ({
+        what: `loss_sum ${x}`,
+        fb: { ...good, domains: { ...good.domains, [domain]: { ...good.domains[domain], loss_sum: x } } },
+        code: "invalid_feedback",
+      })),
+      fc
+        .constantFrom(NaN, Infinity, -1, 0.5, -7)
+        .map((x) => ({
+          what: `tokens ${x}`,
+          fb: { ...good, domains: { ...good.domains, [domain]: { ...good.domains[domain], tokens: x } } },
+          code: "invalid_feedback",
+        })),
       badValue.map((x) => ({ what: `excess ${x}`, fb: { ...good, excess_loss_sum: { ...good.excess_loss_sum, [domain]: x } }, code: "invalid_feedback" })),
       badValue.map((x) => ({ what: `lr ${x}`, fb: { ...good, lr: x }, code: "invalid_feedback" })),
-      fc.string({ minLength: 1, maxLength: 10 }).filter((n) => !["alpha", "beta", "gamma"].includes(n)).map((n) => ({ what: `domain ${n}`, fb: { ...good, domains: { ...good.domains, [n]: { loss_sum: 1, tokens: 1 } } }, code: "unknown_domain" })),
+      fc
+        .string({ minLength: 1, maxLength: 10 })
+        .filter((n) => !["alpha", "beta", "gamma"].includes(n))
+        .map((n) => ({ what: `domain ${n}`, fb: { ...good, domains: { ...good.domains, [n]: { loss_sum: 1, tokens: 1 } } }, code: "unknown_domain" })),
       fc.constant({ what: "duplicate rank, other content", fb: { ...feedbackFor(b[s][0]), lr: 0.5 }, code: "invalid_feedback" }),
       fc.integer({ min: s + 10, max: s + 1000 }).map((t) => ({ what: `future step ${t}`, fb: { ...good, step: t }, code: "step_out_of_range" })),
       fc.integer({ min: 0, max: 5 }).map((t) => ({ what: `evicted step ${t}`, fb: { ...good, step: t }, code: "step_out_of_range" })),

@@ -31,7 +31,11 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 /** Rewrite schedule.jsonl line by line. */
 function editLog(run: string, edit: (r: Record<string, unknown>) => Record<string, unknown>): void {
   const file = path.join(run, "schedule.jsonl");
-  const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.stringify(edit(JSON.parse(l) as Record<string, unknown>)));
+  const lines = fs
+    .readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.stringify(edit(JSON.parse(l) as Record<string, unknown>)));
   fs.writeFileSync(file, `${lines.join("\n")}\n`);
 }
 
@@ -96,7 +100,12 @@ describe("schedule export", () => {
     const avg = mixer.averageWeights();
     DOMAINS.forEach((d, i) => expect(fragment.mixer.params.weights[d]).toBeCloseTo(avg[i], 5));
     // and it is a valid static mixer config
-    expect(() => createMixer(fragment.mixer, DOMAINS.map((name) => ({ name, tokens: 1 })))).not.toThrow();
+    expect(() =>
+      createMixer(
+        fragment.mixer,
+        DOMAINS.map((name) => ({ name, tokens: 1 })),
+      ),
+    ).not.toThrow();
   });
 
   it("--as phases --phases 4 --retime: phase means of the recorded weights, boundaries stretched", async () => {
@@ -116,7 +125,10 @@ describe("schedule export", () => {
       for (let t = 0; t < end; t++) m += s.weights(t)[i] / end;
       expect(phases[0].weights[d]).toBeCloseTo(m, 5);
     });
-    const mixer = createMixer({ name: "static", params: { phases } }, DOMAINS.map((name) => ({ name, tokens: 1 })));
+    const mixer = createMixer(
+      { name: "static", params: { phases } },
+      DOMAINS.map((name) => ({ name, tokens: 1 })),
+    );
     expect(mixer.weights(3999)).toHaveLength(4);
   });
 });
@@ -135,7 +147,12 @@ describe("replay --mixer (counterfactual)", () => {
     const r2 = await cli(["replay", "--log", runDir, "--mixer", "odm", "--params", '{"smoothing":0.3}']);
     expect(r2.code).toBe(0);
     expect(r2.stdout).toMatch(/^COUNTERFACTUAL/);
-    const t2 = JSON.parse(fs.readFileSync(path.join(runDir, "counterfactual-odm.json"), "utf8")) as { counterfactual: boolean; note: string; mixer: string; points: unknown[] };
+    const t2 = JSON.parse(fs.readFileSync(path.join(runDir, "counterfactual-odm.json"), "utf8")) as {
+      counterfactual: boolean;
+      note: string;
+      mixer: string;
+      points: unknown[];
+    };
     expect(t2).toMatchObject({ counterfactual: true, mixer: "odm" });
     expect(t2.note).toContain("would have differed");
     expect(t2.points).toHaveLength(STEPS + 1);
@@ -144,7 +161,11 @@ describe("replay --mixer (counterfactual)", () => {
 
 describe("replay --serve", () => {
   it("serves the recorded batches over PROTOCOL v1 with no feedback, digest for digest", async () => {
-    const child = spawn(process.execPath, [CLI, "replay", "--log", runDir, "--serve", "--control", "tcp://127.0.0.1:*", "--weights", "tcp://127.0.0.1:*", "--run-dir", path.join(dir, "served")], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [CLI, "replay", "--log", runDir, "--serve", "--control", "tcp://127.0.0.1:*", "--weights", "tcp://127.0.0.1:*", "--run-dir", path.join(dir, "served")],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     const exit = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));

@@ -32,7 +32,9 @@ describe("mixload report", () => {
     const chromium = needBrowser(browser); // first: without Chromium the PNG checks below would fail less clearly
     const out = path.join(dir, "out", "run.html");
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [CLI, "report", runDir, "--out", out], { timeout: 90_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })),
+      execFile(process.execPath, [CLI, "report", runDir, "--out", out], { timeout: 90_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? 1 : 0, stdout, stderr }),
+      ),
     );
     expect(r.stderr).toContain("every digest matches the log");
     expect(r.code).toBe(0);
@@ -52,9 +54,13 @@ describe("mixload report", () => {
     const page = await chromium.context.newPage();
     const errors: string[] = [];
     const requests: string[] = [];
-    page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") errors.push(`${m.type()}: ${m.text()}`); });
+    page.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") errors.push(`${m.type()}: ${m.text()}`);
+    });
     page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
-    page.on("request", (q) => { if (!q.url().startsWith("file://")) requests.push(q.url()); });
+    page.on("request", (q) => {
+      if (!q.url().startsWith("file://")) requests.push(q.url());
+    });
     await page.goto(`file://${out}`);
     await page.waitForSelector("body[data-rendered]", { timeout: 30_000 });
     for (const name of ["weights", "loss", "shares", "packing", "throughput"]) {

@@ -41,7 +41,13 @@ describe("WeightSchedule", () => {
   it("a snapshot resumes to the same answers", () => {
     const mixer = createMixer({ name: "doremi" }, info);
     const schedule = new WeightSchedule(mixer, 2);
-    const fb = (step: number) => ({ step, domains: new Map([[0, { loss_sum: 3 * (step + 1), tokens: 10, excess_loss_sum: step + 1 }], [1, { loss_sum: 2, tokens: 10, excess_loss_sum: 0.5 }]]) });
+    const fb = (step: number) => ({
+      step,
+      domains: new Map([
+        [0, { loss_sum: 3 * (step + 1), tokens: 10, excess_loss_sum: step + 1 }],
+        [1, { loss_sum: 2, tokens: 10, excess_loss_sum: 0.5 }],
+      ]),
+    });
     for (let s = 0; s < 5; s++) schedule.fold(fb(s));
     const snap = JSON.parse(JSON.stringify(schedule.snapshot(4)));
     const resumed = new WeightSchedule(createMixer({ name: "doremi" }, info), 2, snap);

@@ -41,7 +41,13 @@ export function batchesDigests(config: string, steps: number): Promise<string[]>
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [CLI, "batches", "--config", config, "--steps", String(steps), "--digest"], (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr}`));
-      else resolve(stdout.trim().split("\n").map((l) => l.split(" ")[1]));
+      else
+        resolve(
+          stdout
+            .trim()
+            .split("\n")
+            .map((l) => l.split(" ")[1]),
+        );
     });
   });
 }

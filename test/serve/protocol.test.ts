@@ -34,25 +34,29 @@ describe("codec", () => {
 
   it("array frames are the raw little-endian bytes, one per `arrays` entry, and decode back", () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 64 }), fc.array(fc.integer({ min: -32768, max: 32767 }), { maxLength: 64 }), (a, b) => {
-        const i32 = Int32Array.from(a);
-        const i16 = Int16Array.from(b);
-        const [head, f1, f2] = encodeMessage({ v: 1, ok: true }, [
-          { name: "a", array: i32, shape: [i32.length] },
-          { name: "b", array: i16, shape: [1, i16.length] },
-        ]);
-        expect(Buffer.compare(f1, Buffer.from(i32.buffer))).toBe(0);
-        const h = decodeHeader(head);
-        expect(h.arrays).toEqual([
-          { name: "a", dtype: "int32", shape: [i32.length] },
-          { name: "b", dtype: "int16", shape: [1, i16.length] },
-        ]);
-        // Misaligned frames (odd byte offset) are copied, not mis-read.
-        const shifted = Buffer.concat([Buffer.from([9]), f2]).subarray(1);
-        const [da, db] = decodeArrays(h.arrays, [f1, shifted]);
-        expect(Array.from(da.array as Int32Array)).toEqual(a);
-        expect(Array.from(db.array as Int16Array)).toEqual(b);
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 64 }),
+        fc.array(fc.integer({ min: -32768, max: 32767 }), { maxLength: 64 }),
+        (a, b) => {
+          const i32 = Int32Array.from(a);
+          const i16 = Int16Array.from(b);
+          const [head, f1, f2] = encodeMessage({ v: 1, ok: true }, [
+            { name: "a", array: i32, shape: [i32.length] },
+            { name: "b", array: i16, shape: [1, i16.length] },
+          ]);
+          expect(Buffer.compare(f1, Buffer.from(i32.buffer))).toBe(0);
+          const h = decodeHeader(head);
+          expect(h.arrays).toEqual([
+            { name: "a", dtype: "int32", shape: [i32.length] },
+            { name: "b", dtype: "int16", shape: [1, i16.length] },
+          ]);
+          // Misaligned frames (odd byte offset) are copied, not mis-read.
+          const shifted = Buffer.concat([Buffer.from([9]), f2]).subarray(1);
+          const [da, db] = decodeArrays(h.arrays, [f1, shifted]);
+          expect(Array.from(da.array as Int32Array)).toEqual(a);
+          expect(Array.from(db.array as Int16Array)).toEqual(b);
+        },
+      ),
     );
   });
 
@@ -114,12 +118,15 @@ describe("request validation", () => {
 
   it("feedback values: unknown_domain, invalid_feedback, and the optional maps merged per domain", () => {
     const domains = ["a", "b"];
-    const fb = (extra: Record<string, unknown>) => req({ v: 1, op: "feedback", step: 0, rank: 0, domains: { a: { loss_sum: 4, tokens: 2 } }, ...extra }) as FeedbackRequest;
+    const fb = (extra: Record<string, unknown>) =>
+      req({ v: 1, op: "feedback", step: 0, rank: 0, domains: { a: { loss_sum: 4, tokens: 2 } }, ...extra }) as FeedbackRequest;
     expect(checkFeedback(fb({ excess_loss_sum: { a: 1 } }), domains).get("a")).toEqual({ loss_sum: 4, tokens: 2, excess_loss_sum: 1 });
     expect(codeOf(() => checkFeedback(fb({ domains: { z: { loss_sum: 1, tokens: 1 } } }), domains))).toBe("unknown_domain");
     expect(codeOf(() => checkFeedback(fb({ excess_loss_sum: { z: 1 } }), domains))).toBe("unknown_domain");
     expect(codeOf(() => checkFeedback(fb({ excess_loss_sum: { b: 1 } }), domains))).toBe("bad_request");
-    expect(codeOf(() => checkFeedback(fb({ domains: { a: { loss_sum: 1, tokens: 1, excess_loss_sum: 1 } }, excess_loss_sum: { a: 1 } }), domains))).toBe("bad_request");
+    expect(codeOf(() => checkFeedback(fb({ domains: { a: { loss_sum: 1, tokens: 1, excess_loss_sum: 1 } }, excess_loss_sum: { a: 1 } }), domains))).toBe(
+      "bad_request",
+    );
     for (const bad of [
       { domains: { a: { loss_sum: NaN, tokens: 1 } } },
       { domains: { a: { loss_sum: Infinity, tokens: 1 } } },
@@ -131,7 +138,10 @@ describe("request validation", () => {
       { grad_alignment: { a: Infinity } },
       { lr: -1 },
     ]) {
-      expect(codeOf(() => checkFeedback(fb(bad), domains)), JSON.stringify(bad)).toBe("invalid_feedback");
+      expect(
+        codeOf(() => checkFeedback(fb(bad), domains)),
+        JSON.stringify(bad),
+      ).toBe("invalid_feedback");
     }
   });
 });

@@ -25,7 +25,14 @@ describe("RunLog", () => {
           const log = new RunLog(runDir);
           const a = Object.fromEntries(values.map((v, i) => [`d${i}`, v]));
           const b = Object.fromEntries(values.map((v, i) => [`d${i}`, 1 - v]));
-          const records = steps.map(([step, version, digest, first]) => ({ v: 1 as const, type: "batch" as const, step, version, weights: first ? a : b, digest }));
+          const records = steps.map(([step, version, digest, first]) => ({
+            v: 1 as const,
+            type: "batch" as const,
+            step,
+            version,
+            weights: first ? a : b,
+            digest,
+          }));
           for (const r of records) log.append(r);
           log.close();
           const lines = fs.readFileSync(path.join(runDir, "schedule.jsonl"), "utf8").split("\n");
@@ -50,7 +57,11 @@ describe("RunLog", () => {
     second.append({ v: 1, type: "feedback", step: 3, domains: { a: { loss: 2.5 } }, lr: 0.001 });
     second.append({ v: 1, type: "batch", step: 4, version: 0, weights: { a: 0.25, b: 0.75 }, digest: "ab" });
     second.close();
-    const lines = fs.readFileSync(path.join(runDir, "schedule.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = fs
+      .readFileSync(path.join(runDir, "schedule.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l.type)).toEqual(["weights", "feedback", "batch"]);
     expect(lines[0]).toMatchObject({ version: 0, effective_step: 0, weights: { a: 0.25, b: 0.75 }, mixer: "static" });
     expect(lines[1]).toMatchObject({ step: 3, domains: { a: { loss: 2.5 } }, lr: 0.001 });

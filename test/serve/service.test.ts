@@ -74,7 +74,16 @@ describe("mixload serve (doremi, lag 2, two ranks)", () => {
 
   it("hello describes the run", async () => {
     const h = await rank0.hello(0, 2);
-    expect(h).toMatchObject({ v: 1, ok: true, domains: ["news", "editorial", "reviews"], seq_len: 256, batch_size: 2, world: 2, next_step: 0, feedback_lag: LAG });
+    expect(h).toMatchObject({
+      v: 1,
+      ok: true,
+      domains: ["news", "editorial", "reviews"],
+      seq_len: 256,
+      batch_size: 2,
+      world: 2,
+      next_step: 0,
+      feedback_lag: LAG,
+    });
     expect(h.vocab_size).toBe(128256);
     expect(h.eos_id).toBe(128001);
     expect(h.pad_id).toBe(128001);
@@ -173,7 +182,11 @@ describe("mixload serve (doremi, lag 2, two ranks)", () => {
     expect(v1).toMatchObject({ v: 1, version: 1, effective_step: LAG, mixer: "doremi", weights: b2[0].weights });
     expect(published.find((m) => m.version === 2)).toMatchObject({ effective_step: LAG + 1, weights: b3[0].weights });
 
-    const log = fs.readFileSync(path.join(service.runDir, "schedule.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const log = fs
+      .readFileSync(path.join(service.runDir, "schedule.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(log.find((r) => r.type === "feedback" && r.step === 0)).toMatchObject({
       domains: { news: { loss_sum: 80, tokens: 20, excess_loss_sum: feedbackFor(0, 0).excess_loss_sum.news + feedbackFor(0, 1).excess_loss_sum.news } },
       lr: 1e-3,
@@ -225,11 +238,11 @@ describe("mixload serve (doremi, lag 2, two ranks)", () => {
     // duplicate rank with different content
     await expectError([encodeHeader({ v: 1, op: "feedback", ...feedbackFor(0, 0), lr: 2e-3 })], "invalid_feedback", "rank");
     // the mixer's own check: DoReMi cannot use a domain with tokens but no excess/reference loss
-    expect(await rank0.feedback({ step: 2, rank: 0, domains: { news: { loss_sum: 40, tokens: 10 } }, excess_loss_sum: { news: 30 } })).toEqual({ step: 2, complete: false });
-    await expectError(
-      [encodeHeader({ v: 1, op: "feedback", step: 2, rank: 1, domains: { editorial: { loss_sum: 3, tokens: 2 } } })],
-      "invalid_feedback",
-    );
+    expect(await rank0.feedback({ step: 2, rank: 0, domains: { news: { loss_sum: 40, tokens: 10 } }, excess_loss_sum: { news: 30 } })).toEqual({
+      step: 2,
+      complete: false,
+    });
+    await expectError([encodeHeader({ v: 1, op: "feedback", step: 2, rank: 1, domains: { editorial: { loss_sum: 3, tokens: 2 } } })], "invalid_feedback");
     // ... which left no trace: the corrected re-send completes the step.
     expect(await rank1.feedback(feedbackFor(2, 1))).toEqual({ step: 2, complete: true });
     // `internal` is the reply for failures of the service itself (e.g. a loader error while
@@ -297,12 +310,33 @@ describe("mixload serve (doremi, lag 2, two ranks)", () => {
 
     const control = `ipc://${dir}/resumed-control.sock`;
     const runDir = path.join(dir, "resumed-run");
-    const child = spawnServe(["--config", configFile, "--resume", blobFile, "--control", control, "--weights", `ipc://${dir}/resumed-weights.sock`, "--run-dir", runDir, "--json"]);
+    const child = spawnServe([
+      "--config",
+      configFile,
+      "--resume",
+      blobFile,
+      "--control",
+      control,
+      "--weights",
+      `ipc://${dir}/resumed-weights.sock`,
+      "--run-dir",
+      runDir,
+      "--json",
+    ]);
     try {
       // Generous: opening the loader takes seconds, more on a loaded CI machine.
-      await waitFor(() => child.stderr().includes('"listening"'), 100_000, () => `the resumed service to listen\n${child.stderr()}`);
+      await waitFor(
+        () => child.stderr().includes('"listening"'),
+        100_000,
+        () => `the resumed service to listen\n${child.stderr()}`,
+      );
       // Started as a bare `node main.js`: the listening event names the node flags it lacks (src/cli/node-flags.ts).
-      const listening = JSON.parse(child.stderr().split("\n").find((l) => l.includes('"listening"'))!) as { node_flags_missing?: string[] };
+      const listening = JSON.parse(
+        child
+          .stderr()
+          .split("\n")
+          .find((l) => l.includes('"listening"'))!,
+      ) as { node_flags_missing?: string[] };
       expect(listening.node_flags_missing).toEqual(["--single-threaded-gc"]);
       const c0 = new MixloadClient({ endpoint: control, timeoutMs: 20_000, notReadyWaitMs: 0 });
       const c1 = new MixloadClient({ endpoint: control, timeoutMs: 20_000, notReadyWaitMs: 0 });
@@ -316,7 +350,11 @@ describe("mixload serve (doremi, lag 2, two ranks)", () => {
     }
     expect(await child.exit).toBe(0);
     expect(fs.existsSync(path.join(runDir, "state.bin"))).toBe(true);
-    const log = fs.readFileSync(path.join(runDir, "schedule.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const log = fs
+      .readFileSync(path.join(runDir, "schedule.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(log.filter((r) => r.type === "batch" && r.step >= 10 && r.step < 14).map((r) => r.digest)).toEqual(original.digests);
   }, 150_000);
 });

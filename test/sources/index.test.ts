@@ -47,9 +47,21 @@ describe("openSource", () => {
 
   it.each([
     [{ type: "jsonl", path: "a.jsonl", field: "body" }, [{ kind: "text", text: "hello" }]],
-    [{ type: "text", path: "texts", split: "paragraph" }, [{ kind: "text", text: "one" }, { kind: "text", text: "two" }]],
+    [
+      { type: "text", path: "texts", split: "paragraph" },
+      [
+        { kind: "text", text: "one" },
+        { kind: "text", text: "two" },
+      ],
+    ],
     [{ type: "megatron", path: "m" }, [{ kind: "tokens", tokens: Int32Array.from([1, 2]) }]],
-    [{ type: "nanogpt", path: "n.bin", eos_id: 0 }, [{ kind: "tokens", tokens: Int32Array.from([5, 6, 0]) }, { kind: "tokens", tokens: Int32Array.from([7]) }]],
+    [
+      { type: "nanogpt", path: "n.bin", eos_id: 0 },
+      [
+        { kind: "tokens", tokens: Int32Array.from([5, 6, 0]) },
+        { kind: "tokens", tokens: Int32Array.from([7]) },
+      ],
+    ],
   ])("opens %j relative to baseDir", async (spec, expected) => {
     const src = await openSource(sourceSpecSchema.parse(spec), { baseDir: dir });
     expect(readAll(asSync(src))).toEqual(expected);

@@ -128,7 +128,14 @@ describe("jsonl source", () => {
       { kind: "bad", reason: "bad_metadata", file, line: 4, detail: 'metadata field "url" is an object, not a string, number, boolean or null' },
       expect.objectContaining({ reason: "empty_document", line: 5 }),
     ]);
-    expect(src.info).toEqual({ format: "jsonl", files: 1, remote: false, bytes: fs.statSync(file).size, columns: ["text", "url", "score", "meta"], metadata: ["url", "score", "meta.lang", "meta.ok"] });
+    expect(src.info).toEqual({
+      format: "jsonl",
+      files: 1,
+      remote: false,
+      bytes: fs.statSync(file).size,
+      columns: ["text", "url", "score", "meta"],
+      metadata: ["url", "score", "meta.lang", "meta.ok"],
+    });
     src.close();
   });
 
@@ -194,7 +201,9 @@ describe("jsonl.gz via openSource", () => {
     fs.mkdirSync(dir);
     const gz = path.join(dir, "m.jsonl.gz");
     fs.writeFileSync(gz, gzipSync('{"text": "one", "src": "web"}\n'));
-    const src = asSync(await openSource(sourceSpecSchema.parse({ type: "jsonl", path: "m.jsonl.gz", metadata: ["src"] }), { baseDir: dir, cacheDir: path.join(dir, "c") }));
+    const src = asSync(
+      await openSource(sourceSpecSchema.parse({ type: "jsonl", path: "m.jsonl.gz", metadata: ["src"] }), { baseDir: dir, cacheDir: path.join(dir, "c") }),
+    );
     expect(src.read(0)).toEqual({ kind: "text", text: "one", metadata: { src: "web" } });
     const st = fs.statSync(gz);
     expect(src.info).toMatchObject({ format: "jsonl.gz", bytes: st.size, columns: ["text", "src"], metadata: ["src"] });

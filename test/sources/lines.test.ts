@@ -15,10 +15,13 @@ it("finds the same lines as a naive split, whatever the chunk size", async () =>
       const bytes = Buffer.from(content);
       const expected: [string, number, boolean][] = [];
       let start = 0;
-      bytes.toString("latin1").split("\n").forEach((l, i, all) => {
-        if (i < all.length - 1 || l.length > 0) expected.push([bytes.subarray(start, start + l.length).toString(), i + 1, l.trim() === ""]);
-        start += l.length + 1;
-      });
+      bytes
+        .toString("latin1")
+        .split("\n")
+        .forEach((l, i, all) => {
+          if (i < all.length - 1 || l.length > 0) expected.push([bytes.subarray(start, start + l.length).toString(), i + 1, l.trim() === ""]);
+          start += l.length + 1;
+        });
       const got: [string, number, boolean][] = [];
       const fd = fs.openSync(file, "r");
       await scanLines(fd, (s, e, line, blank) => got.push([bytes.subarray(s, e).toString(), line, blank]), chunk);

@@ -43,18 +43,21 @@ describe("MegatronWriter → openMegatron", () => {
     const vocab = fc.constantFrom(256, 50_257, 65_536, 65_537, 128_256);
     const docs = (v: number) => fc.array(fc.array(fc.integer({ min: 0, max: v - 1 }), { maxLength: 40 }), { maxLength: 25 });
     await fc.assert(
-      fc.asyncProperty(vocab.chain((v) => fc.tuple(fc.constant(v), docs(v))), async ([v, ds]) => {
-        const prefix = tmp("rt");
-        const w = write(prefix, ds, v);
-        expect(w.dtype).toBe(v <= 65_536 ? 8 : 4);
-        expect(fs.readFileSync(`${prefix}.idx`)[17]).toBe(w.dtype);
-        const src = await openMegatron(prefix, { vocabSize: v });
-        expect(src.numDocuments).toBe(ds.length);
-        // Empty documents are reported, not served (and not dropped: the count is unchanged).
-        const got = readAll(src).map((d) => (d.kind === "tokens" ? Array.from(d.tokens) : d.kind === "bad" ? d.reason : d.kind));
-        expect(got).toEqual(ds.map((d) => (d.length === 0 ? "empty_document" : d)));
-        src.close();
-      }),
+      fc.asyncProperty(
+        vocab.chain((v) => fc.tuple(fc.constant(v), docs(v))),
+        async ([v, ds]) => {
+          const prefix = tmp("rt");
+          const w = write(prefix, ds, v);
+          expect(w.dtype).toBe(v <= 65_536 ? 8 : 4);
+          expect(fs.readFileSync(`${prefix}.idx`)[17]).toBe(w.dtype);
+          const src = await openMegatron(prefix, { vocabSize: v });
+          expect(src.numDocuments).toBe(ds.length);
+          // Empty documents are reported, not served (and not dropped: the count is unchanged).
+          const got = readAll(src).map((d) => (d.kind === "tokens" ? Array.from(d.tokens) : d.kind === "bad" ? d.reason : d.kind));
+          expect(got).toEqual(ds.map((d) => (d.length === 0 ? "empty_document" : d)));
+          src.close();
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -62,9 +65,7 @@ describe("MegatronWriter → openMegatron", () => {
   it("writes exactly the Megatron layout (hand-computed bytes)", () => {
     const prefix = tmp("exact");
     write(prefix, [[1, 2, 3], [], [65_535]], 65_536);
-    expect(fs.readFileSync(`${prefix}.idx`)).toEqual(
-      idxBytes({ dtype: 8, lengths: [3, 0, 1], pointers: [0, 6, 6], docs: [0, 1, 2, 3] }),
-    );
+    expect(fs.readFileSync(`${prefix}.idx`)).toEqual(idxBytes({ dtype: 8, lengths: [3, 0, 1], pointers: [0, 6, 6], docs: [0, 1, 2, 3] }));
     expect(fs.readFileSync(`${prefix}.bin`)).toEqual(Buffer.from([1, 0, 2, 0, 3, 0, 0xff, 0xff]));
     expect(fs.readdirSync(path.dirname(prefix)).filter((f) => f.includes(".tmp"))).toEqual([]);
   });
@@ -239,7 +240,11 @@ describe("the loader over a Megatron domain with bad documents", () => {
         err = e;
       }
       expect(err).toBeInstanceOf(DataError);
-      expect((err as Error).message).toMatch(new RegExp(`^${prefix}\\.(idx: empty_document: document [38] has no tokens|bin: token_out_of_range: document (5|10): token id (2146540081|-1) .*\\[0, 128256\\))`));
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^${prefix}\\.(idx: empty_document: document [38] has no tokens|bin: token_out_of_range: document (5|10): token id (2146540081|-1) .*\\[0, 128256\\))`,
+        ),
+      );
     } finally {
       await loader.close();
     }

@@ -27,7 +27,10 @@ async function docsOf(file: string, eosId: number): Promise<(number[] | string)[
 describe("nanoGPT source", () => {
   it("splits after each EOS, and concatenating the documents gives back the file (a lone EOS reported as empty)", async () => {
     const eos = 50_256;
-    const body = fc.array(fc.integer({ min: 0, max: 65_535 }).filter((t) => t !== eos), { maxLength: 20 });
+    const body = fc.array(
+      fc.integer({ min: 0, max: 65_535 }).filter((t) => t !== eos),
+      { maxLength: 20 },
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(body, { maxLength: 20 }), body, async (complete, tail) => {
         const expected = [...complete.map((d) => [...d, eos]), ...(tail.length > 0 ? [tail] : [])];

@@ -59,8 +59,12 @@ describe("parquet fixtures", () => {
       for (const c of g.columns) expect(c.meta_data?.codec).toBe(footerCodec(codec));
     }
     expect(parquetSchema(metadata).children.map((c) => [c.element.name, c.element.type])).toEqual([
-      ["text", "BYTE_ARRAY"], ["id", "BYTE_ARRAY"], ["url", "BYTE_ARRAY"],
-      ["score", "DOUBLE"], ["int_score", "INT64"], ["token_count", "INT64"],
+      ["text", "BYTE_ARRAY"],
+      ["id", "BYTE_ARRAY"],
+      ["url", "BYTE_ARRAY"],
+      ["score", "DOUBLE"],
+      ["int_score", "INT64"],
+      ["token_count", "INT64"],
     ]);
     const rows = await parquetReadObjects({ file: buffer, metadata, compressors });
     expect(rows.map((r) => r.text)).toEqual(docs.map((d) => d.text));
@@ -95,7 +99,11 @@ describe("parquet fixtures", () => {
   it("write the same documents as JSONL", async () => {
     const parquet = await writeParquet(docs, tmp("j.parquet"), { codec: "zstd" });
     const jsonl = writeJsonl(docs, tmp("j.jsonl"));
-    const lines = fs.readFileSync(jsonl, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(jsonl, "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const { buffer, metadata } = await open(parquet);
     const rows = await parquetReadObjects({ file: buffer, metadata, compressors });
     expect(lines.length).toBe(rows.length);

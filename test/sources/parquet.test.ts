@@ -10,7 +10,16 @@ import { openParquet } from "../../src/sources/parquet.js";
 import { openArrow } from "../../src/sources/arrow.js";
 import type { TableSource } from "../../src/sources/table-source.js";
 import type { ReadResult } from "../../src/sources/types.js";
-import { mixedDocs, writeArrowIpc, writeBadParquet, writeHfSaveToDisk, writeParquet, writeParquetDataset, type FixtureDoc, type ParquetCodec } from "../helpers/parquet-fixtures.js";
+import {
+  mixedDocs,
+  writeArrowIpc,
+  writeBadParquet,
+  writeHfSaveToDisk,
+  writeParquet,
+  writeParquetDataset,
+  type FixtureDoc,
+  type ParquetCodec,
+} from "../helpers/parquet-fixtures.js";
 import { tempDir } from "./tmp.js";
 import { BlockTiers, DEFAULT_SPILL_BYTES } from "../../src/sources/block-tiers.js";
 
@@ -35,20 +44,23 @@ function expectSameDocs(got: readonly ReadResult[], want: readonly FixtureDoc[])
 }
 
 describe("parquet source", () => {
-  it.each<ParquetCodec>(["snappy", "zstd", "gzip", "brotli", "lz4_raw", "uncompressed"])("reads every row and metadata column of a DuckDB %s file, by row group", async (codec) => {
-    const file = await writeParquet(docs, tmp(`docs-${codec}.parquet`), { codec, rowGroupSize: 50 });
-    const source = await openParquet(file, "/", { metadata: META });
-    try {
-      expect(source.numDocuments).toBe(docs.length);
-      expect(source.blocks).toEqual(Array.from({ length: Math.ceil(docs.length / 50) }, (_, g) => Math.min(50, docs.length - 50 * g)));
-      expect(source.info.codecs).toContain(codec === "uncompressed" ? "uncompressed" : codec);
-      expectSameDocs(await readAllOf(source), docs);
-      // Each row group decoded once for a whole-file read.
-      expect(source.counters.blocksDecoded).toBe(source.blocks.length);
-    } finally {
-      source.close();
-    }
-  });
+  it.each<ParquetCodec>(["snappy", "zstd", "gzip", "brotli", "lz4_raw", "uncompressed"])(
+    "reads every row and metadata column of a DuckDB %s file, by row group",
+    async (codec) => {
+      const file = await writeParquet(docs, tmp(`docs-${codec}.parquet`), { codec, rowGroupSize: 50 });
+      const source = await openParquet(file, "/", { metadata: META });
+      try {
+        expect(source.numDocuments).toBe(docs.length);
+        expect(source.blocks).toEqual(Array.from({ length: Math.ceil(docs.length / 50) }, (_, g) => Math.min(50, docs.length - 50 * g)));
+        expect(source.info.codecs).toContain(codec === "uncompressed" ? "uncompressed" : codec);
+        expectSameDocs(await readAllOf(source), docs);
+        // Each row group decoded once for a whole-file read.
+        expect(source.counters.blocksDecoded).toBe(source.blocks.length);
+      } finally {
+        source.close();
+      }
+    },
+  );
 
   it("reads one requested row by decoding only its row group", async () => {
     const file = await writeParquet(docs, tmp("one.parquet"), { rowGroupSize: 100 });
@@ -72,7 +84,10 @@ describe("parquet source", () => {
       try {
         const got: ReadResult[] = [];
         for (let i = 0; i < order.length; i += 7) got.push(...(await source.readMany(order.slice(i, i + 7))));
-        expectSameDocs(got, order.map((i) => docs[i]));
+        expectSameDocs(
+          got,
+          order.map((i) => docs[i]),
+        );
         if (diskBytes === DEFAULT_SPILL_BYTES) expect(source.counters.blocksDecoded).toBe(source.blocks.length);
         else expect(source.counters.blocksDecoded).toBeGreaterThan(source.blocks.length);
         expect(source.counters.blocksDistinct).toBe(source.blocks.length);

@@ -66,7 +66,14 @@ function expectSameDocuments(local: Map<number, ReadResult>, remote: Map<number,
   for (const [i, doc] of local) {
     const r = remote.get(i)!;
     // Token arrays compared as bytes: a deep equal element by element takes seconds here.
-    if (doc.kind === "tokens" && r.kind === "tokens" && Buffer.from(doc.tokens.buffer, doc.tokens.byteOffset, doc.tokens.byteLength).equals(Buffer.from(r.tokens.buffer, r.tokens.byteOffset, r.tokens.byteLength))) continue;
+    if (
+      doc.kind === "tokens" &&
+      r.kind === "tokens" &&
+      Buffer.from(doc.tokens.buffer, doc.tokens.byteOffset, doc.tokens.byteLength).equals(
+        Buffer.from(r.tokens.buffer, r.tokens.byteOffset, r.tokens.byteLength),
+      )
+    )
+      continue;
     const l = doc.kind === "bad" ? { ...doc, file: doc.file.replace(localName, url) } : doc;
     expect(r, `document ${i}`).toEqual(l);
   }
@@ -99,7 +106,10 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(root, "docs.jsonl"), jsonl);
   fs.writeFileSync(path.join(root, "docs.jsonl.gz"), gzipSync(jsonl));
   // Megatron: random token documents of varied length (uint16 and int32 dtypes), some empty.
-  for (const [name, vocab] of [["tok16", 50_000], ["tok32", 200_000]] as const) {
+  for (const [name, vocab] of [
+    ["tok16", 50_000],
+    ["tok32", 200_000],
+  ] as const) {
     const w = new MegatronWriter(path.join(root, name), { vocabSize: vocab });
     let s = 7;
     for (let d = 0; d < 700; d++) {
@@ -327,7 +337,11 @@ describe("a file replaced on the server", () => {
     const source = await open({ type: "megatron", path: `${nginx.url}/same` });
     try {
       const bin = fs.readFileSync(path.join(root, "same.bin"));
-      replace("same.bin", bin.map((b) => b ^ 1), 2_000_000);
+      replace(
+        "same.bin",
+        bin.map((b) => b ^ 1),
+        2_000_000,
+      );
       const err = await readDocuments(source, [0]).catch((e: Error) => e);
       expect(String(err)).toBe(
         `DataError: ${nginx.url}/same.bin: unreadable_file: changed on the server since it was opened (the server refused If-Match/If-Unmodified-Since (HTTP 412))`,

@@ -112,9 +112,7 @@ describe("Brown-corpus tags", () => {
     expect(untag("//in")).toBe("/");
     expect(untag("Atlanta's/np$")).toBe("Atlanta's");
     expect(untag("no-slash")).toBe("no-slash");
-    expect(stripBrownTags("\tThe/at  jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ,/, (/( 1/2/cd )/) ./.\n")).toBe(
-      'The jury said "no evidence", (1/2).',
-    );
+    expect(stripBrownTags("\tThe/at  jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ,/, (/( 1/2/cd )/) ./.\n")).toBe('The jury said "no evidence", (1/2).');
   });
 
   it("reads the real Brown corpus as clean paragraphs, deterministically", async () => {
@@ -138,7 +136,7 @@ describe("Brown-corpus tags", () => {
     expect(src.numDocuments).toBe(paragraphs);
     const all = texts(src);
     expect(all[0]).toBe(
-      "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced \"no evidence\" that any irregularities took place.",
+      'The Fulton County Grand Jury said Friday an investigation of Atlanta\'s recent primary election produced "no evidence" that any irregularities took place.',
     );
     for (const t of all) {
       expect(t).not.toMatch(/\s\s|^\s|\s$/);

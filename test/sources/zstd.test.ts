@@ -67,12 +67,23 @@ describe("ZstdDecoder on zstd CLI output", () => {
       expect(decode(bytes).toString(), name).toBe(expected);
       fc.assert(
         fc.property(fc.array(fc.nat(bytes.length), { maxLength: 8 }), (cuts) => {
-          expect(decode(bytes, cuts.sort((a, b) => a - b)).toString()).toBe(expected);
+          expect(
+            decode(
+              bytes,
+              cuts.sort((a, b) => a - b),
+            ).toString(),
+          ).toBe(expected);
         }),
         { numRuns: 30 },
       );
       // Byte by byte: every header straddles a push.
-      expect(decode(bytes, Array.from({ length: bytes.length }, (_, i) => i)).toString(), name).toBe(expected);
+      expect(
+        decode(
+          bytes,
+          Array.from({ length: bytes.length }, (_, i) => i),
+        ).toString(),
+        name,
+      ).toBe(expected);
     }
   });
 
@@ -161,10 +172,18 @@ describe(".jsonl.zst / .json.zst via openSource", () => {
 
   it("reads .json.zst and .json.gz as JSON lines", async () => {
     const text = jsonl(20);
-    for (const [name, bytes] of [["d.json.zst", compress(text)], ["d.json.gz", zstdCli("zstd", ["-q", "-c", "--format=gzip"], Buffer.from(text))]] as const) {
+    for (const [name, bytes] of [
+      ["d.json.zst", compress(text)],
+      ["d.json.gz", zstdCli("zstd", ["-q", "-c", "--format=gzip"], Buffer.from(text))],
+    ] as const) {
       const { dir, cacheDir } = setup(name, bytes);
       const src = asSync(await openSource(spec(name), { baseDir: dir, cacheDir }));
-      expect(readAll(src).map((d) => (d.kind === "text" ? d.text : d.kind))).toEqual(text.trim().split("\n").map((l) => JSON.parse(l).text));
+      expect(readAll(src).map((d) => (d.kind === "text" ? d.text : d.kind))).toEqual(
+        text
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l).text),
+      );
       expect(src.info?.format).toBe(name.endsWith(".zst") ? "jsonl.zst" : "jsonl.gz");
       src.close();
     }

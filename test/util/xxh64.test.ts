@@ -5,7 +5,10 @@ import { Xxh64 } from "../../src/util/xxh64.js";
 function hex(parts: Uint8Array[]): string {
   const x = new Xxh64();
   for (const p of parts) x.update(p);
-  return x.digest().map((w) => w.toString(16).padStart(8, "0")).join("");
+  return x
+    .digest()
+    .map((w) => w.toString(16).padStart(8, "0"))
+    .join("");
 }
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
