@@ -84,7 +84,9 @@ function freshMixload(name: LenmlName) {
   return t;
 }
 
-export async function benchTokenizerFamilies(options: { repeats?: number; log?: (s: string) => void; only?: readonly LenmlName[] } = {}): Promise<FamilyBenchResult> {
+export async function benchTokenizerFamilies(
+  options: { repeats?: number; log?: (s: string) => void; only?: readonly LenmlName[] } = {},
+): Promise<FamilyBenchResult> {
   const repeats = options.repeats ?? 3;
   const log = options.log ?? (() => {});
   const texts = await familyTexts();

@@ -197,7 +197,9 @@ async function poolPasses(texts: string[], workers: number): Promise<{ cold: Thr
   }
 }
 
-export async function benchTokenize(options: { repeats?: number; workers?: number[]; log?: (s: string) => void; families?: boolean } = {}): Promise<TokenizeBenchResult> {
+export async function benchTokenize(
+  options: { repeats?: number; workers?: number[]; log?: (s: string) => void; families?: boolean } = {},
+): Promise<TokenizeBenchResult> {
   const repeats = options.repeats ?? 3;
   const families = options.families === false ? undefined : await benchTokenizerFamilies({ repeats, log: options.log });
   const workerCounts = options.workers ?? [1, 2];
@@ -243,9 +245,26 @@ export async function benchTokenize(options: { repeats?: number; workers?: numbe
     const pool: Record<number, Throughput> = {};
     const poolWarm: Record<number, Throughput> = {};
     for (const n of workerCounts) ({ cold: pool[n], warm: poolWarm[n] } = await poolPasses(texts, n));
-    const counts = { jsRaw: jsRaw.tokens, mixload: mixload.tokens, mixloadWarm: mixloadWarm.tokens, native1: native1.tokens, native2: native2.tokens, ...Object.fromEntries(Object.entries(pool).map(([n, t]) => [`pool${n}`, t.tokens])), ...Object.fromEntries(Object.entries(poolWarm).map(([n, t]) => [`pool${n}warm`, t.tokens])) };
+    const counts = {
+      jsRaw: jsRaw.tokens,
+      mixload: mixload.tokens,
+      mixloadWarm: mixloadWarm.tokens,
+      native1: native1.tokens,
+      native2: native2.tokens,
+      ...Object.fromEntries(Object.entries(pool).map(([n, t]) => [`pool${n}`, t.tokens])),
+      ...Object.fromEntries(Object.entries(poolWarm).map(([n, t]) => [`pool${n}warm`, t.tokens])),
+    };
     if (new Set(Object.values(counts)).size !== 1) throw new Error(`token counts differ: ${JSON.stringify(counts)}`);
-    runs.push({ loadCpuS: { library: library.cpuS, encoder: made.cpuS, native: native1.loadCpuS }, jsRaw, mixload, mixloadWarm, native1, native2, pool, poolWarm });
+    runs.push({
+      loadCpuS: { library: library.cpuS, encoder: made.cpuS, native: native1.loadCpuS },
+      jsRaw,
+      mixload,
+      mixloadWarm,
+      native1,
+      native2,
+      pool,
+      poolWarm,
+    });
   }
 
   const m = (f: (r: TokenizeBenchRepeat) => number) => median(runs.map(f));
@@ -324,17 +343,76 @@ export function tokenizeRows(result: TokenizeBenchResult): TokenizeRow[] {
   const base = Object.keys(x.poolWall).map(Number)[0];
   const rows: TokenizeRow[] = [
     ...(result.families === undefined ? [] : familyRows(result.families)),
-    { stage: "tokenize.native.1thread", value: x.native1PerCore / 1e6, unit: "M tokens/CPU-s", note: `anchor: @anush008/tokenizers encodeBatch, 1 rayon thread; ${result.tokens} tokens, ${result.documents} Brown paragraphs, counts identical in every variant` },
+    {
+      stage: "tokenize.native.1thread",
+      value: x.native1PerCore / 1e6,
+      unit: "M tokens/CPU-s",
+      note: `anchor: @anush008/tokenizers encodeBatch, 1 rayon thread; ${result.tokens} tokens, ${result.documents} Brown paragraphs, counts identical in every variant`,
+    },
     { stage: "tokenize.native.2threads", value: x.native2Wall / 1e6, unit: "M tokens/s", note: `${M(x.native2PerCore)} M/CPU-s` },
     { stage: "tokenize.js.raw", value: x.jsRawVsNative, unit: "× native/core", note: `${M(x.jsRawPerCore)} M/CPU-s; plain @huggingface/tokenizers encode` },
-    byRatio({ stage: "tokenize.mixload.1thread", value: x.mixloadVsNative, unit: "× native/core", target: "≥ 1.0", note: `${M(x.mixloadPerCore)} M/CPU-s, one pass from an empty cache (hits ${(100 * x.cacheHitRate).toFixed(1)}%); warm cache ${M(x.mixloadWarmPerCore)} M/CPU-s; load (not timed above) ${x.loadCpuS.library.toFixed(2)} s library + ${x.loadCpuS.encoder.toFixed(2)} s merge table, native ${x.loadCpuS.native.toFixed(2)} s` }, native, "≥", 1.0, x.mixloadVsNative),
+    byRatio(
+      {
+        stage: "tokenize.mixload.1thread",
+        value: x.mixloadVsNative,
+        unit: "× native/core",
+        target: "≥ 1.0",
+        note: `${M(x.mixloadPerCore)} M/CPU-s, one pass from an empty cache (hits ${(100 * x.cacheHitRate).toFixed(1)}%); warm cache ${M(x.mixloadWarmPerCore)} M/CPU-s; load (not timed above) ${x.loadCpuS.library.toFixed(2)} s library + ${x.loadCpuS.encoder.toFixed(2)} s merge table, native ${x.loadCpuS.native.toFixed(2)} s`,
+      },
+      native,
+      "≥",
+      1.0,
+      x.mixloadVsNative,
+    ),
   ];
   for (const n of Object.keys(x.poolWall).map(Number)) {
-    rows.push(byRatio({ stage: `tokenize.pool.${n}worker${n > 1 ? "s" : ""}`, value: x.poolPerCoreVsNative[n], unit: "× native/core", target: "≥ 1.0", note: `${M(x.poolPerCore[n])} M/CPU-s (workers + main thread; main ${(100 * x.poolMainShare[n]).toFixed(0)}%), ${M(x.poolWall[n])} M/s wall; warm caches ${M(x.poolWarmPerCore[n])} M/CPU-s, ${M(x.poolWarmWall[n])} M/s wall` }, native, "≥", 1.0, x.poolPerCoreVsNative[n]));
+    rows.push(
+      byRatio(
+        {
+          stage: `tokenize.pool.${n}worker${n > 1 ? "s" : ""}`,
+          value: x.poolPerCoreVsNative[n],
+          unit: "× native/core",
+          target: "≥ 1.0",
+          note: `${M(x.poolPerCore[n])} M/CPU-s (workers + main thread; main ${(100 * x.poolMainShare[n]).toFixed(0)}%), ${M(x.poolWall[n])} M/s wall; warm caches ${M(x.poolWarmPerCore[n])} M/CPU-s, ${M(x.poolWarmWall[n])} M/s wall`,
+        },
+        native,
+        "≥",
+        1.0,
+        x.poolPerCoreVsNative[n],
+      ),
+    );
   }
   for (const n of Object.keys(x.scaling).map(Number).slice(1)) {
-    rows.push(byRatio({ stage: `tokenize.pool.scaling.1to${n}`, value: x.scaling[n], unit: "of linear", target: "≥ 0.8", note: `pool.${n} wall / (${n} × pool.1 wall), same repeat; warm ${x.warmScaling[n].toFixed(3)}; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores` }, { name: `pool.${base} wall × ${n}/${base} (linear), M tokens/s`, value: ((n / base) * x.poolWall[base]) / 1e6 }, "≥", 0.8, x.scaling[n]));
-    rows.push(byRatio({ stage: `tokenize.pool.cpu_efficiency.1to${n}`, value: x.cpuEfficiency[n], unit: "of 1 worker", target: "≥ 0.8", note: `tokens per CPU-s with ${n} workers / with 1 (cold caches: each worker misses on its own); warm ${x.warmCpuEfficiency[n].toFixed(3)}` }, { name: `pool.${base} worker${base > 1 ? "s" : ""}, M tokens/CPU-s`, value: x.poolPerCore[base] / 1e6 }, "≥", 0.8, x.cpuEfficiency[n]));
+    rows.push(
+      byRatio(
+        {
+          stage: `tokenize.pool.scaling.1to${n}`,
+          value: x.scaling[n],
+          unit: "of linear",
+          target: "≥ 0.8",
+          note: `pool.${n} wall / (${n} × pool.1 wall), same repeat; warm ${x.warmScaling[n].toFixed(3)}; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores`,
+        },
+        { name: `pool.${base} wall × ${n}/${base} (linear), M tokens/s`, value: ((n / base) * x.poolWall[base]) / 1e6 },
+        "≥",
+        0.8,
+        x.scaling[n],
+      ),
+    );
+    rows.push(
+      byRatio(
+        {
+          stage: `tokenize.pool.cpu_efficiency.1to${n}`,
+          value: x.cpuEfficiency[n],
+          unit: "of 1 worker",
+          target: "≥ 0.8",
+          note: `tokens per CPU-s with ${n} workers / with 1 (cold caches: each worker misses on its own); warm ${x.warmCpuEfficiency[n].toFixed(3)}`,
+        },
+        { name: `pool.${base} worker${base > 1 ? "s" : ""}, M tokens/CPU-s`, value: x.poolPerCore[base] / 1e6 },
+        "≥",
+        0.8,
+        x.cpuEfficiency[n],
+      ),
+    );
   }
   return rows;
 }
@@ -350,7 +428,11 @@ async function main(): Promise<void> {
     // Only the per-tokenizer rows (faster than the whole tokenize bench).
     const families = await benchTokenizerFamilies({ repeats, log });
     if (process.argv.includes("--json")) process.stdout.write(`${JSON.stringify(families, null, 2)}\n`);
-    else for (const r of familyRows(families)) process.stdout.write(`${r.stage.padEnd(30)} ${r.value.toPrecision(4).padStart(8)}  ${r.unit.padEnd(15)} ${(r.target ?? "").padEnd(6)} ${r.met ? "met " : "MISS"} ${r.note ?? ""}\n`);
+    else
+      for (const r of familyRows(families))
+        process.stdout.write(
+          `${r.stage.padEnd(30)} ${r.value.toPrecision(4).padStart(8)}  ${r.unit.padEnd(15)} ${(r.target ?? "").padEnd(6)} ${r.met ? "met " : "MISS"} ${r.note ?? ""}\n`,
+        );
     return;
   }
   const result = await benchTokenize({ repeats, log });

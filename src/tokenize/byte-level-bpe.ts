@@ -47,7 +47,12 @@ export class ByteLevelBpe {
   }
 
   /** The fast path for this model and pre-tokenizer tail, or null when it would not be exact. */
-  static create(model: BpeModelFields, tail: unknown[], addedTokens: Map<string, { id: number }>, isByteLevel: (step: unknown) => boolean): ByteLevelBpe | null {
+  static create(
+    model: BpeModelFields,
+    tail: unknown[],
+    addedTokens: Map<string, { id: number }>,
+    isByteLevel: (step: unknown) => boolean,
+  ): ByteLevelBpe | null {
     if (tail.length !== 1 || !isByteLevel(tail[0])) return null;
     const byteLevel = tail[0] as ByteLevelFields;
     if (byteLevel.use_regex || model.byte_fallback || model.end_of_word_suffix || model.continuing_subword_suffix) return null;

@@ -29,7 +29,16 @@
  */
 import { ByteLevelBpe, type BpeModelFields, type ByteLevelFields } from "./byte-level-bpe.js";
 import { CharBpe, MarkerCuts, type CharBpeModelFields } from "./sentencepiece-bpe.js";
-import { internalsProblems, lib, type AddedTokenLike, type PreTokenizerStep, type SequenceStep, type Splitter, type SplitStep, type TokenizerInternals } from "./library-internals.js";
+import {
+  internalsProblems,
+  lib,
+  type AddedTokenLike,
+  type PreTokenizerStep,
+  type SequenceStep,
+  type Splitter,
+  type SplitStep,
+  type TokenizerInternals,
+} from "./library-internals.js";
 
 /** Encoded documents, concatenated: document i is `ids[ends[i-1] .. ends[i])` (ends[-1] = 0). */
 export interface EncodedBatch {
@@ -57,7 +66,12 @@ function unsupported(t: TokenizerInternals): string | null {
 
 /** Post-processors that return the tokens unchanged for one sequence with add_special_tokens = false. */
 function identityWithoutSpecialTokens(p: unknown): boolean {
-  if (p === null || p instanceof lib.ByteLevelPostProcessor || p instanceof lib.BertProcessingPostProcessor || p instanceof lib.RobertaProcessingPostProcessor) {
+  if (
+    p === null ||
+    p instanceof lib.ByteLevelPostProcessor ||
+    p instanceof lib.BertProcessingPostProcessor ||
+    p instanceof lib.RobertaProcessingPostProcessor
+  ) {
     return true;
   }
   if (p instanceof lib.TemplateProcessingPostProcessor) {
@@ -144,7 +158,8 @@ export class CachedEncoder {
     else steps = [pre];
     for (const step of steps) {
       const split = step as SplitStep;
-      if (!(split instanceof lib.SplitPreTokenizer && split.pattern !== null && !split.config.invert && split.config.behavior?.toLowerCase() !== "removed")) break;
+      if (!(split instanceof lib.SplitPreTokenizer && split.pattern !== null && !split.config.invert && split.config.behavior?.toLowerCase() !== "removed"))
+        break;
       // Split.pre_tokenize_text → regex_split: matches and the gaps between them, in order.
       this.splits.push({
         global: new RegExp(split.pattern.source, split.pattern.flags),
@@ -158,7 +173,13 @@ export class CachedEncoder {
     this.caches = this.keyBySection ? [new Map(), new Map()] : [new Map()];
     const bpe = t.model instanceof lib.BPE;
     const byteLevelHead = (this.splits.length > 0 ? null : this.head) as (PreTokenizerStep & ByteLevelFields & { pattern: RegExp }) | null;
-    if (bpe && this.tail.length === 0 && byteLevelHead instanceof lib.ByteLevelPreTokenizer && byteLevelHead.use_regex && byteLevelHead.pattern instanceof RegExp) {
+    if (
+      bpe &&
+      this.tail.length === 0 &&
+      byteLevelHead instanceof lib.ByteLevelPreTokenizer &&
+      byteLevelHead.use_regex &&
+      byteLevelHead.pattern instanceof RegExp
+    ) {
       // A lone ByteLevel step (GPT-2, claude): its regex's matches, byte-mapped, go to the model. The
       // cache is keyed by the match itself, so a hit skips the UTF-8 encoding and the byte map too.
       // (Its pattern has no empty match and leaves no gap, so String.match's pieces are this loop's.)
@@ -171,7 +192,9 @@ export class CachedEncoder {
       this.cuts = null;
     } else {
       this.byteLevelHead = null;
-      this.fastBpe = bpe ? ByteLevelBpe.create(t.model as unknown as BpeModelFields, this.tail, t.added_tokens_map, (s) => s instanceof lib.ByteLevelPreTokenizer) : null;
+      this.fastBpe = bpe
+        ? ByteLevelBpe.create(t.model as unknown as BpeModelFields, this.tail, t.added_tokens_map, (s) => s instanceof lib.ByteLevelPreTokenizer)
+        : null;
       // Only where a piece is the model's input as it is: no later pre-tokenizer step changes it.
       const direct = bpe && this.tail.length === 0;
       this.charBpe = direct && this.fastBpe === null ? CharBpe.create(t.model as unknown as CharBpeModelFields) : null;
@@ -286,7 +309,8 @@ export class CachedEncoder {
   private encodeSection(text: string, section_index: number): void {
     this.lastUnk = false;
     const cache = this.caches[this.keyBySection && section_index !== 0 ? 1 : 0];
-    if (this.byteLevelHead !== null) return this.encodeMatches(this.byteLevelHead.add_prefix_space && !text.startsWith(" ") ? " " + text : text, cache, section_index);
+    if (this.byteLevelHead !== null)
+      return this.encodeMatches(this.byteLevelHead.add_prefix_space && !text.startsWith(" ") ? " " + text : text, cache, section_index);
     if (this.splits.length === 0) {
       const pieces = this.head === null ? [text] : this.head.pre_tokenize_text(text, { section_index });
       for (const piece of pieces) this.encodePiece(piece, cache, section_index);
@@ -338,7 +362,7 @@ export class CachedEncoder {
     const sticky = this.sticky as RegExp;
     const global = this.global as RegExp;
     const n = text.length;
-    for (let pos = 0; pos < n; ) {
+    for (let pos = 0; pos < n;) {
       sticky.lastIndex = pos;
       if (sticky.test(text) && sticky.lastIndex > pos) {
         const end = sticky.lastIndex;
@@ -388,12 +412,12 @@ export class CachedEncoder {
     const cuts = this.cuts;
     if (cuts === null) return this.encodeCached(piece, cache, section_index);
     const n = piece.length;
-    for (let start = 0; start < n; ) {
+    for (let start = 0; start < n;) {
       const end = cuts.next(piece, start);
       if (end - start <= MAX_CACHED_LENGTH) this.encodeCached(start === 0 && end === n ? piece : piece.slice(start, end), cache, section_index);
       else {
         // Too long to cache or to merge fast: cut wherever no merge rule spans the two code points.
-        for (let from = start; from < end; ) {
+        for (let from = start; from < end;) {
           const to = cuts.nextAnywhere(piece, from, end);
           this.encodeCached(piece.slice(from, to), cache, section_index);
           from = to;

@@ -90,7 +90,16 @@ export function internalsProblems(tokenizer: object): string[] {
   const need = (ok: boolean, what: string) => {
     if (!ok) problems.push(what);
   };
-  for (const name of ["BPE", "ByteLevelPreTokenizer", "WordPiece", "SplitPreTokenizer", "SequencePreTokenizer", "MetaspacePreTokenizer", "TemplateProcessingPostProcessor", "SequencePostProcessor"] as const) {
+  for (const name of [
+    "BPE",
+    "ByteLevelPreTokenizer",
+    "WordPiece",
+    "SplitPreTokenizer",
+    "SequencePreTokenizer",
+    "MetaspacePreTokenizer",
+    "TemplateProcessingPostProcessor",
+    "SequencePostProcessor",
+  ] as const) {
     need(typeof lib[name] === "function", `export ${name} is not a class`);
   }
   for (const name of ["splitter_unnormalized", "splitter_normalized"] as const) {

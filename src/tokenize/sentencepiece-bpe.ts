@@ -31,7 +31,8 @@ export interface CharBpeModelFields {
   continuing_subword_suffix?: string | null;
 }
 
-const lastCodePoint = (s: string) => s.codePointAt(s.length >= 2 && s.charCodeAt(s.length - 1) >= 0xdc00 && s.charCodeAt(s.length - 1) <= 0xdfff ? s.length - 2 : s.length - 1) as number;
+const lastCodePoint = (s: string) =>
+  s.codePointAt(s.length >= 2 && s.charCodeAt(s.length - 1) >= 0xdc00 && s.charCodeAt(s.length - 1) <= 0xdfff ? s.length - 2 : s.length - 1) as number;
 
 /** Where a model input may be cut before "▁" (see the header for why that is exact). */
 export class MarkerCuts {
@@ -64,7 +65,7 @@ export class MarkerCuts {
    */
   nextAnywhere(text: string, from: number, end: number): number {
     let x = text.codePointAt(from) as number;
-    for (let i = from + (x > 0xffff ? 2 : 1); i < end; ) {
+    for (let i = from + (x > 0xffff ? 2 : 1); i < end;) {
       const y = text.codePointAt(i) as number;
       if (!this.spans.has(x * 0x200000 + y)) return i;
       x = y;
@@ -128,7 +129,7 @@ export class CharBpe {
     const syms = this.syms;
     let n = 0;
     let unknown = false;
-    for (let i = 0; i < end; ) {
+    for (let i = 0; i < end;) {
       const cp = piece.codePointAt(i) as number;
       const id = this.charId.get(cp);
       if (id === undefined) unknown = true;
@@ -158,10 +159,16 @@ export class CharBpe {
     let ids = this.fallback.get(cp);
     if (ids === undefined) {
       const m = this.model;
-      const bytes = m.byte_fallback ? Array.from(this.encoder.encode(String.fromCodePoint(cp)), (x) => m.tokens_to_ids.get(`<0x${x.toString(16).toUpperCase().padStart(2, "0")}>`)) : [undefined];
+      const bytes = m.byte_fallback
+        ? Array.from(this.encoder.encode(String.fromCodePoint(cp)), (x) => m.tokens_to_ids.get(`<0x${x.toString(16).toUpperCase().padStart(2, "0")}>`))
+        : [undefined];
       const unk = m.unk_token != null ? m.tokens_to_ids.get(m.unk_token) : undefined;
       // An unk token outside the vocabulary maps to the library's `?? unk_token_id` (undefined → 0 in an Int32Array).
-      ids = bytes.every((x) => x !== undefined) ? Int32Array.from(bytes as number[]) : m.unk_token != null ? Int32Array.of(unk ?? m.unk_token_id ?? 0) : new Int32Array(0);
+      ids = bytes.every((x) => x !== undefined)
+        ? Int32Array.from(bytes as number[])
+        : m.unk_token != null
+          ? Int32Array.of(unk ?? m.unk_token_id ?? 0)
+          : new Int32Array(0);
       this.fallback.set(cp, ids);
     }
     return ids;

@@ -97,7 +97,8 @@ interface Parsed {
 const parsed = new Map<string, Parsed>();
 
 function parse(files: TokenizerFiles, fresh = false): Parsed {
-  if (fresh) return { json: readJson(files.path, "tokenizer.path"), config: files.configPath === undefined ? {} : readJson(files.configPath, "tokenizer.config") };
+  if (fresh)
+    return { json: readJson(files.path, "tokenizer.path"), config: files.configPath === undefined ? {} : readJson(files.configPath, "tokenizer.config") };
   const key = `${files.path}\0${files.configPath ?? ""}`;
   let entry = parsed.get(key);
   if (entry === undefined) {

@@ -10,10 +10,9 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { loadTokenizer, type TokenizerFiles } from "./tokenizer.js";
 
-export type WorkerRequest = { readonly type: "encode"; readonly id: number; readonly texts: readonly string[] } | { readonly type: "expedite"; readonly id: number };
-export type EncodeReply =
-  | { readonly id: number; readonly ids: Int32Array; readonly ends: Int32Array }
-  | { readonly id: number; readonly error: string };
+export type WorkerRequest =
+  { readonly type: "encode"; readonly id: number; readonly texts: readonly string[] } | { readonly type: "expedite"; readonly id: number };
+export type EncodeReply = { readonly id: number; readonly ids: Int32Array; readonly ends: Int32Array } | { readonly id: number; readonly error: string };
 
 const tokenizer = loadTokenizer(workerData as TokenizerFiles);
 const port = parentPort;

@@ -31,7 +31,7 @@ function cachedEncoder(tokenizer: Tokenizer, maxEntries?: number): CachedEncoder
 /** Text that stresses pre-tokenization: mixed scripts, emoji, whitespace runs, digits, contractions, added tokens. */
 const piece = fc.oneof(
   fc.constantFrom(" ", "  ", "\t", "\n", "\r\n", "\n\n", " \n ", "\u00a0", "\u3000", "\u2028", "\ufeff"),
-  fc.constantFrom("'s", "'T", "'re", "'VE", "'m", "'ll", "'d", "'", "\"", "--", "...", "?!"),
+  fc.constantFrom("'s", "'T", "'re", "'VE", "'m", "'ll", "'d", "'", '"', "--", "...", "?!"),
   fc.constantFrom("<|end_of_text|>", "<|begin_of_text|>", "<|", "|>", "<|eot_id|>", "<|reserved_special_token_5|>"),
   fc.stringMatching(/^[0-9]{1,7}$/),
   fc.stringMatching(/^[A-Za-z]{1,9}$/),
@@ -128,7 +128,9 @@ describe("CachedEncoder on other pipeline shapes", () => {
     "a split, then a Removed split (not inline), then ByteLevel": () =>
       variant({ pre_tokenizer: { type: "Sequence", pretokenizers: [split("\\d+"), { ...split("\\s+"), behavior: "Removed" }, byteLevel] } }),
     "Metaspace (prepend first) after the split: keyed by section": () =>
-      variant({ pre_tokenizer: { type: "Sequence", pretokenizers: [split("\\s+"), { type: "Metaspace", replacement: "Ġ", prepend_scheme: "first", split: false }] } }),
+      variant({
+        pre_tokenizer: { type: "Sequence", pretokenizers: [split("\\s+"), { type: "Metaspace", replacement: "Ġ", prepend_scheme: "first", split: false }] },
+      }),
     "added tokens with lstrip / rstrip, a normalizer and a normalized added token": () =>
       variant({
         normalizer: { type: "NFKC" },
@@ -162,7 +164,18 @@ describe("CachedEncoder on other pipeline shapes", () => {
 
   it("declines tokenizers it cannot serve exactly (loadTokenizer then uses the plain library)", () => {
     expect(CachedEncoder.create(variant({ model: { ...model, fuse_unk: true } }))).toMatch(/fuse_unk/); // no unk token to fuse on
-    expect(CachedEncoder.create(variant({ post_processor: { type: "TemplateProcessing", single: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }], pair: [], special_tokens: {} } }))).toMatch(/post-processor/);
+    expect(
+      CachedEncoder.create(
+        variant({
+          post_processor: {
+            type: "TemplateProcessing",
+            single: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+            pair: [],
+            special_tokens: {},
+          },
+        }),
+      ),
+    ).toMatch(/post-processor/);
   });
 });
 
@@ -178,7 +191,9 @@ describe("CachedEncoder on SentencePiece-style BPE (llama2's vocabulary and merg
     "a Metaspace pre-tokenizer (prepend first) instead of the normalizer": () =>
       new Tokenizer({ ...json, normalizer: null, pre_tokenizer: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: true } }, config),
   };
-  const spText = fc.array(fc.oneof(piece, fc.constantFrom("▁", "▁▁", "  x", "\n\n", "中文字", "🦙", "\u{10ffff}", "�")), { maxLength: 40 }).map((parts) => parts.join(""));
+  const spText = fc
+    .array(fc.oneof(piece, fc.constantFrom("▁", "▁▁", "  x", "\n\n", "中文字", "🦙", "\u{10ffff}", "�")), { maxLength: 40 })
+    .map((parts) => parts.join(""));
   for (const [name, build] of Object.entries(shapes)) {
     it(`${name}: same ids as the plain library, through cache clears`, () => {
       const tokenizer = build();

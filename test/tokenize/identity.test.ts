@@ -38,11 +38,16 @@ function addedContents(name: LenmlName): string[] {
 }
 
 function textArbitrary(added: string[]): fc.Arbitrary<string> {
-  const addedPiece = fc.tuple(fc.constantFrom(...added), fc.integer({ min: 0, max: forms.length - 1 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 8 })).map(([s, f, mask]) => forms[f](s, mask));
+  const addedPiece = fc
+    .tuple(fc.constantFrom(...added), fc.integer({ min: 0, max: forms.length - 1 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }))
+    .map(([s, f, mask]) => forms[f](s, mask));
   const piece = fc.oneof(
     { arbitrary: addedPiece, weight: 4 },
     { arbitrary: fc.constantFrom(" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2581", "▁▁", "\ufeff", "\u200b"), weight: 2 },
-    { arbitrary: fc.stringMatching(/^[A-Za-z0-9]{1,8}$/).chain((s) => fc.integer({ min: 0, max: forms.length - 1 }).map((f) => forms[f](s, [true, false]))), weight: 2 },
+    {
+      arbitrary: fc.stringMatching(/^[A-Za-z0-9]{1,8}$/).chain((s) => fc.integer({ min: 0, max: forms.length - 1 }).map((f) => forms[f](s, [true, false]))),
+      weight: 2,
+    },
     { arbitrary: fc.constantFrom("é", "e\u0301", "ﬁ", "Å", "ß", "İ", "Ω", "①", "㎏", "ｶ", "\u{1f469}\u200d\u{1f4bb}", "中文", "한국어", "\u0663"), weight: 1 },
     { arbitrary: fc.string({ unit: "binary", maxLength: 4 }), weight: 1 }, // any code point, lone surrogates included
     { arbitrary: fc.string({ unit: "grapheme", maxLength: 6 }), weight: 1 },

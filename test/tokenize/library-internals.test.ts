@@ -20,10 +20,15 @@ const REVERIFY =
 
 describe("@huggingface/tokenizers internals the cached encoder relies on", () => {
   it("the installed version is the pinned one, and the one identity was verified on", () => {
-    const installed = (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules/@huggingface/tokenizers/package.json"), "utf8")) as { version: string }).version;
-    const pinned = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies["@huggingface/tokenizers"];
+    const installed = (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules/@huggingface/tokenizers/package.json"), "utf8")) as { version: string })
+      .version;
+    const pinned = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies[
+      "@huggingface/tokenizers"
+    ];
     expect(pinned, `package.json must pin an exact version. ${REVERIFY}`).toBe(VERIFIED_LIBRARY_VERSION);
-    expect(installed, `installed @huggingface/tokenizers ${installed} is not the verified ${VERIFIED_LIBRARY_VERSION}. ${REVERIFY}`).toBe(VERIFIED_LIBRARY_VERSION);
+    expect(installed, `installed @huggingface/tokenizers ${installed} is not the verified ${VERIFIED_LIBRARY_VERSION}. ${REVERIFY}`).toBe(
+      VERIFIED_LIBRARY_VERSION,
+    );
   });
 
   for (const name of LENML_TOKENIZERS) {

@@ -19,7 +19,10 @@ describe("TokenizerPool", () => {
         const batches: string[][] = [];
         for (let i = 0; i < texts.length; i += 64) batches.push(texts.slice(i, i + 64));
         const replies = await Promise.all(batches.map((b) => pool.encode(b)));
-        expect(replies.flat().map((ids) => Array.from(ids)), `${workers} workers`).toEqual(expected);
+        expect(
+          replies.flat().map((ids) => Array.from(ids)),
+          `${workers} workers`,
+        ).toEqual(expected);
       } finally {
         await pool.close();
       }
