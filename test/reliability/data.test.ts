@@ -51,13 +51,11 @@ describe("damaged pre-tokenized files", () => {
           fc
             .double({ min: 0, max: 0.999, noNaN: true })
             .map((f) => ({ kind: "truncated .bin", ext: ".bin", apply: (b: Buffer) => b.subarray(0, Math.floor(b.length * f)) })),
-          fc
-            .nat({ max: 8 })
-            .map((i) => ({
-              kind: "wrong magic",
-              ext: ".idx",
-              apply: (b: Buffer) => Buffer.concat([b.subarray(0, i), Buffer.from([b[i] ^ 0x20]), b.subarray(i + 1)]),
-            })),
+          fc.nat({ max: 8 }).map((i) => ({
+            kind: "wrong magic",
+            ext: ".idx",
+            apply: (b: Buffer) => Buffer.concat([b.subarray(0, i), Buffer.from([b[i] ^ 0x20]), b.subarray(i + 1)]),
+          })),
           fc.constantFrom(".idx", ".bin").map((ext) => ({ kind: `unreadable ${ext}`, ext, apply: null })),
         ),
         async (domain, damage) => {

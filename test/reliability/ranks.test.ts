@@ -126,13 +126,11 @@ describe("trainer rank faults", () => {
         fb: { ...good, domains: { ...good.domains, [domain]: { ...good.domains[domain], loss_sum: x } } },
         code: "invalid_feedback",
       })),
-      fc
-        .constantFrom(NaN, Infinity, -1, 0.5, -7)
-        .map((x) => ({
-          what: `tokens ${x}`,
-          fb: { ...good, domains: { ...good.domains, [domain]: { ...good.domains[domain], tokens: x } } },
-          code: "invalid_feedback",
-        })),
+      fc.constantFrom(NaN, Infinity, -1, 0.5, -7).map((x) => ({
+        what: `tokens ${x}`,
+        fb: { ...good, domains: { ...good.domains, [domain]: { ...good.domains[domain], tokens: x } } },
+        code: "invalid_feedback",
+      })),
       badValue.map((x) => ({ what: `excess ${x}`, fb: { ...good, excess_loss_sum: { ...good.excess_loss_sum, [domain]: x } }, code: "invalid_feedback" })),
       badValue.map((x) => ({ what: `lr ${x}`, fb: { ...good, lr: x }, code: "invalid_feedback" })),
       fc
