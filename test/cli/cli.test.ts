@@ -1,23 +1,9 @@
 /** The CLI as users run it: the compiled `mixload` binary in a child process. */
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ROOT, smallBrownConfig, tempDir } from "../helpers/fixtures.js";
-
-const run = promisify(execFile);
-const BIN = path.join(ROOT, "dist/src/cli/main.js");
-
-async function mixload(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
-    return { stdout, stderr, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
+import { smallBrownConfig, tempDir } from "../helpers/fixtures.js";
+import { mixload } from "./mixload.js";
 
 function writeConfig(dir: string, value: Record<string, unknown>): string {
   const file = path.join(dir, "config.json");

@@ -3,25 +3,11 @@
  * whenever W·B = W′·B′ — the global stream does not depend on how its rows are split over ranks —
  * and anything else is refused in one line naming what differs. Through the real CLI.
  */
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ROOT, smallBrownConfig, tempDir } from "../helpers/fixtures.js";
-
-const run = promisify(execFile);
-const BIN = path.join(ROOT, "dist/src/cli/main.js");
-
-async function mixload(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
-    return { stdout, stderr, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
+import { smallBrownConfig, tempDir } from "../helpers/fixtures.js";
+import { mixload } from "./mixload.js";
 
 function config(dir: string, name: string, world: number, batch: number): string {
   const file = path.join(dir, `${name}.json`);

@@ -3,26 +3,13 @@
  * --resume` and `serve --resume` refuse it in one line (no stack trace) that names what differs.
  * States written before the fingerprint's inputs were saved still resume.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { decodeStateBlob, encodeStateBlob } from "../../src/loader/state-blob.js";
 import { ROOT, smallBrownConfig, tempDir } from "../helpers/fixtures.js";
-
-const run = promisify(execFile);
-const BIN = path.join(ROOT, "dist/src/cli/main.js");
-
-async function mixload(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20, timeout: 120_000 });
-    return { stdout, stderr, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
+import { BIN, mixload } from "./mixload.js";
 
 /** The small Brown config with the 4k-vocab tokenizer: each CLI run loads it, and llama3's costs ~3× more start-up. */
 function baseConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
