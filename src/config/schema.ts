@@ -5,6 +5,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { sourceSpecSchema } from "../sources/index.js";
+import { dedupSchema } from "../select/dedup/params.js";
 import { DEFAULT_BLOCK_CACHE_BYTES } from "../sources/block-cache.js";
 import { DEFAULT_SPILL_BYTES } from "../sources/block-tiers.js";
 
@@ -139,6 +140,8 @@ export const configSchema = z
     mixer: mixerSpecSchema.default(() => mixerSpecSchema.parse({})),
     /** Service settings (used by `mixload serve`, docs/PROTOCOL.md). */
     serve: serveSchema.default(() => serveSchema.parse({})),
+    /** Exact and near-duplicate removal across all domains (src/select/dedup/index.ts); absent: none. */
+    dedup: dedupSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

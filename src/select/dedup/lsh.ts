@@ -1,0 +1,65 @@
+/**
+ * Locality-sensitive hashing by banding (Mining of Massive Datasets, §3.4.1): cut each
+ * signature into b bands of r rows; two documents are a candidate pair when all r rows of some
+ * band agree. For a pair of Jaccard similarity s that happens with probability
+ *
+ *     P(s) = 1 − (1 − s^r)^b                                     (MMDS eq. in §3.4.2)
+ *
+ * an S-curve rising around (1/b)^(1/r). The default 128 = 32 × 4 puts it at 0.42: a pair at
+ * s = 0.8 is missed with probability (1 − 0.8⁴)³² ≈ 5·10⁻⁸, and the many candidates between
+ * 0.4 and 0.8 are thrown out by verification (clusters.ts), cheaply.
+ *
+ * Buckets without a hash map: per band, each document's band hash goes into the high word and
+ * its number into the low word of a BigUint64Array that is sorted natively; equal high words are
+ * a bucket, already in document order. A bucket's pairs are checked row by row (32-bit band
+ * hashes can collide) and reported only in the first band where they agree, so each candidate
+ * pair is reported once. Memory: 8 bytes per document for the band being sorted.
+ */
+import { fmix32 } from "../../util/hash.js";
+
+/**
+ * Call `onPair(i, j)` (i < j) once for every pair among `docs` (ascending document numbers)
+ * whose signatures agree on all rows of at least one band.
+ */
+export function lshCandidates(sigs: Uint32Array, numPerm: number, bands: number, docs: Uint32Array, onPair: (i: number, j: number) => void): void {
+  const r = numPerm / bands;
+  const m = docs.length;
+  const keys = new BigUint64Array(m);
+  const words = new Uint32Array(keys.buffer);
+  for (let band = 0; band < bands; band++) {
+    const off = band * r;
+    for (let k = 0; k < m; k++) {
+      const base = docs[k] * numPerm + off;
+      let h = 0x2545f491 ^ band;
+      for (let t = 0; t < r; t++) h = fmix32((h ^ sigs[base + t]) >>> 0);
+      words[2 * k] = docs[k];
+      words[2 * k + 1] = h;
+    }
+    keys.sort();
+    let start = 0;
+    for (let k = 1; k <= m; k++) {
+      if (k < m && words[2 * k + 1] === words[2 * start + 1]) continue;
+      for (let x = start; x < k; x++) {
+        for (let y = x + 1; y < k; y++) {
+          const i = words[2 * x],
+            j = words[2 * y];
+          if (firstAgreeingBand(sigs, numPerm, r, i, j, band) === band) onPair(i, j);
+        }
+      }
+      start = k;
+    }
+  }
+}
+
+/** The first band (≤ upTo) where documents i and j agree on every row, or −1. */
+function firstAgreeingBand(sigs: Uint32Array, numPerm: number, r: number, i: number, j: number, upTo: number): number {
+  const a = i * numPerm,
+    b = j * numPerm;
+  for (let band = 0; band <= upTo; band++) {
+    let t = band * r;
+    const end = t + r;
+    while (t < end && sigs[a + t] === sigs[b + t]) t++;
+    if (t === end) return band;
+  }
+  return -1;
+}
