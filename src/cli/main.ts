@@ -53,6 +53,27 @@ program
   );
 
 program
+  .command("score")
+  .description("score every document (perplexity under a reference domain's n-gram LM, or Density's KDE) into per-source sidecars for `select`")
+  .requiredOption("--config <file>", "run config (JSON; a gym config works too)")
+  .requiredOption("--method <method>", "perplexity | density")
+  .requiredOption("--out <dir>", "sidecar folder (name it in a domain's select.scores)")
+  .option("--reference <domain>", "perplexity: the domain the language model is trained on")
+  .option("--tables <n>", "density: hash functions R of the sketch", integer(1))
+  .option("--bits <n>", "density: signed random projections per hash (buckets 2^bits, ≤ 16)", integer(1))
+  .option("--dims <n>", "density: hashed n-gram embedding dimensions", integer(1))
+  .option("--json", "print JSON")
+  .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
+  .action(
+    (o: { config: string; method: string; out: string; reference?: string; tables?: number; bits?: number; dims?: number; json?: boolean; workers?: number }) =>
+      runCommand(async () => {
+        const { formatScoreSummary, scoreCommand } = await import("./score.js");
+        const summary = await scoreCommand(o);
+        process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatScoreSummary(summary)}\n`);
+      }),
+  );
+
+program
   .command("pack-stats")
   .description("run the loader for N steps and report fill rate, truncations, token mix and throughput")
   .requiredOption("--config <file>", "run config (JSON)")

@@ -5,6 +5,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { sourceSpecSchema } from "../sources/index.js";
+import { selectSchema } from "../select/policy.js";
 import { dedupSchema } from "../select/dedup/params.js";
 import { DEFAULT_BLOCK_CACHE_BYTES } from "../sources/block-cache.js";
 import { DEFAULT_SPILL_BYTES } from "../sources/block-tiers.js";
@@ -41,6 +42,8 @@ export const domainSchema = z
   .object({
     name: z.string().min(1).max(128),
     sources: z.array(sourceSpecSchema).min(1),
+    /** Which documents to serve, by score (select/policy.ts): thresholds, top fraction, density or tempered sampling. */
+    select: selectSchema.optional(),
   })
   .strict();
 
