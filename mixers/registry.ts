@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { AdoMixer, adoSchema } from "./ado.js";
+import { AioliMixer, aioliSchema } from "./aioli.js";
 import { BimixMixer, bimixSchema } from "./bimix.js";
 import { ConfigError, type DomainInfo, type Mixer } from "./contract.js";
 import { DogeMixer, dogeSchema } from "./doge.js";
@@ -38,6 +39,11 @@ const MIXERS: Record<string, Entry<z.ZodType>> = {
   bimix: entry({ schema: bimixSchema, build: (d, p) => new BimixMixer(d, p), summary: "bivariate mixing law fit + simplex optimisation (Ge et al. 2024)" }),
   odm: entry({ schema: odmSchema, build: (d, p) => new OdmMixer(d, p), summary: "EXP3 bandit on training loss (Albalak et al. 2023)" }),
   ado: entry({ schema: adoSchema, build: (d, p) => new AdoMixer(d, p), summary: "per-domain scaling-law policy (Jiang et al. 2024)" }),
+  aioli: entry({
+    schema: aioliSchema,
+    build: (d, p) => new AioliMixer(d, p),
+    summary: "mixing-law matrix learnt from probe rounds + exponentiated gradient (Chen et al. 2025)",
+  }),
 };
 
 export interface MixerSpec {

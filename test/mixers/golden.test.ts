@@ -72,6 +72,8 @@ const SPECS: MixerSpec[] = [
   { name: "odm", params: { cumulative: true, initial: "uniform" } },
   { name: "ado", params: { start_step: 2, ignore_steps: 0, update_every: 3, subsample: 1, eps: 0.05 } },
   { name: "ado", params: { start_step: 4, ignore_steps: 1, update_every: 4, subsample: 2, same_step_size: false, max_points: 10 } },
+  { name: "aioli", params: { update_steps: 7, lp_rounds: 1, lp_steps: 1, one_hot_factor: 0.7, eps: 0.02 } },
+  { name: "aioli", params: { update_steps: 12, lp_rounds: 2, lp_steps: 1, normalize_a: false, ema: 0.3 } },
 ];
 
 /** 40 steps with gaps, absent domains, every optional signal sometimes, −0s, and three invalid steps. */

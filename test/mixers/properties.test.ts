@@ -28,6 +28,8 @@ const SPECS: MixerSpec[] = [
   { name: "bimix", params: { refit_every: 3, target_step: 100, r_min: 0.01 } },
   { name: "odm", params: { eps: 0.05, warmup_steps: 1 } },
   { name: "ado", params: { start_step: 2, ignore_steps: 0, update_every: 3, subsample: 1, eps: 0.05 } },
+  { name: "aioli", params: { update_steps: 6, lp_rounds: 1, lp_steps: 1, one_hot_factor: 0.7, eps: 0.05 } },
+  { name: "aioli", params: { update_steps: 14, lp_rounds: 2, lp_steps: 1, normalize_a: false, ema: 0.5, initial: "natural" } },
 ];
 
 const label = (s: MixerSpec) => `${s.name} ${JSON.stringify(s.params ?? {})}`;

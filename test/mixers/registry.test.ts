@@ -17,12 +17,12 @@ function configError(name: string, params: unknown, K = 3): ConfigError | null {
 describe("registry", () => {
   it("lists every mixer once, with whether it needs feedback", () => {
     const list = listMixers();
-    expect(list.map((m) => m.name)).toEqual(["static", "uniform", "natural", "temperature", "doremi", "doge", "velocitune", "bimix", "odm", "ado"]);
+    expect(list.map((m) => m.name)).toEqual(["static", "uniform", "natural", "temperature", "doremi", "doge", "velocitune", "bimix", "odm", "ado", "aioli"]);
     expect(list.filter((m) => !m.needsFeedback).map((m) => m.name)).toEqual(["static", "uniform", "natural", "temperature"]);
   });
 
   it("builds each mixer with defaults where it has any", () => {
-    for (const name of ["uniform", "natural", "temperature", "doremi", "doge", "odm", "ado"]) expect(createMixer({ name }, doms(3)).name).toBe(name);
+    for (const name of ["uniform", "natural", "temperature", "doremi", "doge", "odm", "ado", "aioli"]) expect(createMixer({ name }, doms(3)).name).toBe(name);
   });
 
   it.each([
