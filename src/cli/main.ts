@@ -4,6 +4,7 @@ import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { VERSION } from "../version.js";
 import { runCommand } from "./lifecycle.js";
+import type { ProvenanceOptions } from "./provenance.js";
 import type { ReplayOptions } from "./replay.js";
 import type { ScheduleExportOptions } from "./schedule.js";
 // Commands are imported when run, not here: `serve` should not compile the report's charting
@@ -193,6 +194,21 @@ program
       http?: number;
     }) => runCommand(async () => (await import("./serve.js")).serveCommand(o)),
   );
+
+program
+  .command("provenance")
+  .description("where the tokens of a logged step came from (domain, file, line/row, epoch, offset), rebuilt offline from a run directory")
+  .requiredOption("--log <run_dir>", "run directory written by `mixload serve`")
+  .requiredOption("--step <n>", "the step", integer(0))
+  .option("--rank <r>", "only this rank (default: every rank; rank 0 with --row/--col)", integer(0))
+  .option("--row <b>", "with --col: the segment covering the token at row B of the rank's batch", integer(0))
+  .option("--col <t>", "with --row: the token's column", integer(0))
+  .option("--text", "with --row/--col: the source document re-tokenized around that token, the token marked")
+  .option("--context <n>", "--text: tokens shown on each side", integer(0))
+  .option("--json", "print JSON")
+  .option("--config <file>", "use this config instead of RUN_DIR/config.json")
+  .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
+  .action((o: ProvenanceOptions) => runCommand(async () => (await import("./provenance.js")).provenanceCommand(o)));
 
 program
   .command("keygen")

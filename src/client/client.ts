@@ -13,6 +13,7 @@
  */
 import * as zmq from "zeromq";
 import { decodeArrays, decodeHeader, encodeHeader, type DecodedArray } from "../protocol/codec.js";
+import { decodeProvenance, type ProvenanceColumns } from "../protocol/provenance.js";
 import {
   ERROR_CODES,
   WEIGHTS_TOPIC,
@@ -223,6 +224,22 @@ export class MixloadClient {
 
   async stats(): Promise<StatsReply> {
     return (await this.request({ v: 1, op: "stats" })).header as unknown as StatsReply;
+  }
+
+  /**
+   * (extension) Where every token of rank `rank`'s batch of `step` came from: one entry per
+   * document segment (row, first column, length, domain, source file, line or row in it, epoch,
+   * token offset in the document). Only for steps still in the service's window: older ones are
+   * `step_out_of_range` (rebuild them with `mixload provenance --log RUN_DIR`).
+   * `provenanceSegments(columns, domains)` turns the columns into records.
+   */
+  async provenance(step: number, rank: number): Promise<ProvenanceColumns> {
+    const r = await this.request({ v: 1, op: "provenance", step, rank });
+    try {
+      return decodeProvenance(r.header, r.arrays);
+    } catch (e) {
+      throw new MixloadError("internal", (e as Error).message);
+    }
   }
 
   /** Close the socket; requests still queued or backing off fail instead of reconnecting. */

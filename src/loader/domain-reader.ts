@@ -240,7 +240,7 @@ export class DomainReader {
 
   /** Re-read one document by position (resume rebuilds the packer buffer this way). */
   async fetch(at: DocPosition): Promise<{ tokens: Int32Array; metadata?: DocumentMetadata }> {
-    const [raw] = await this.readGlobals([this.permutationFor(at.epoch).permute(at.position)]);
+    const [raw] = await this.readGlobals([this.documentIndex(at)]);
     if (raw.kind === "bad") throw badDocumentError(raw, " (while restoring state: the data changed since it was saved)");
     const tokens = raw.kind === "tokens" ? raw.tokens : (await this.pool.encode([raw.text]))[0];
     return raw.metadata === undefined ? { tokens } : { tokens, metadata: raw.metadata };
@@ -407,6 +407,18 @@ export class DomainReader {
       ),
     };
     return block;
+  }
+
+  /** The document at (epoch, position): its index in the domain's index space [0, N). */
+  private documentIndex(at: DocPosition): number {
+    return this.permutationFor(at.epoch).permute(at.position);
+  }
+
+  /** Which of the domain's sources holds the document at (epoch, position), and its index there (provenance). */
+  documentAt(at: DocPosition): { source: DocumentSource; index: number } {
+    const global = this.documentIndex(at);
+    const s = this.locate(global);
+    return { source: this.sources[s], index: global - this.sourceStarts[s] };
   }
 
   /** Which source holds document `global` of the domain's index space [0, N), and its index there. */

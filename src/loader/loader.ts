@@ -23,7 +23,7 @@ import { DeficitSampler } from "../sample/deficit.js";
 import { StreamingPacker, toRef, type ItemRef, type PackerState, type StreamDocument, type StreamItem } from "../pack/stream.js";
 import { assembleBatch, type Batch } from "../batch/assemble.js";
 import type { DomainInfo } from "../../mixers/contract.js";
-import { DomainReader, type DomainReaderState } from "./domain-reader.js";
+import { DomainReader, type DocPosition, type DomainReaderState } from "./domain-reader.js";
 import { ResumeMismatchError } from "./state-blob.js";
 
 /** Served-data counters; cumulative over the run and part of the state. */
@@ -310,6 +310,11 @@ export class Loader {
   /** Where every piece of the last batch came from, row by row: (domain, epoch, position, offset, length). */
   lastServed(): ItemRef[][] {
     return this.lastRows.map((row) => row.map(toRef));
+  }
+
+  /** Which source of a domain holds the document at (epoch, position), as `lastServed` reports it, and its index there (provenance). */
+  documentAt(domain: number, at: DocPosition): { source: DocumentSource; index: number } {
+    return this.readers[domain].documentAt(at);
   }
 
   private setWeights(weights: ArrayLike<number>): void {

@@ -2,3 +2,4 @@
 export * from "./types.js";
 export * from "./codec.js";
 export * from "./validate.js";
+export * from "./provenance.js";

@@ -19,9 +19,12 @@ import {
   BATCH_ARRAYS,
   DTYPES,
   ERROR_CODES,
+  EXTENSION_OPS,
   OPS,
   OPTIONAL_SIGNALS,
   PROTOCOL_VERSION,
+  PROVENANCE_ARRAYS,
+  PROVENANCE_UNITS,
   WEIGHTS_TOPIC,
   type BatchReplyHeader,
   type BatchRequest,
@@ -33,6 +36,8 @@ import {
   type HelloRequest,
   type Op,
   type OptionalSignal,
+  type ProvenanceReplyHeader,
+  type ProvenanceRequest,
   type StateReplyHeader,
   type StateRequest,
   type StatsReply,
@@ -42,7 +47,19 @@ import {
 
 /** What a field holds on the wire (MessagePack). `domain_map` = map of domain name → number. */
 export type FieldType =
-  "const" | "integer" | "number" | "boolean" | "string" | "string_list" | "domain_map" | "domain_signals" | "array_specs" | "error" | "map";
+  | "const"
+  | "integer"
+  | "number"
+  | "boolean"
+  | "string"
+  | "string_list"
+  | "domain_map"
+  | "domain_signals"
+  | "array_specs"
+  | "error"
+  | "map"
+  /** A list of `{file, unit}` maps (see provenance_units). */
+  | "provenance_sources";
 
 export interface FieldSpec<Required extends boolean = boolean> {
   type: FieldType;
@@ -125,6 +142,12 @@ const requests = {
     step: { type: "integer", required: false, extension: true, doc: "resume at this step (in the window) instead of hello.next_step" },
   } satisfies Fields<StateRequest>,
   stats: { v, op: op("stats") } satisfies Fields<StatsRequest>,
+  provenance: {
+    v,
+    op: op("provenance"),
+    step: { type: "integer", required: true, doc: "a step still in the service's window (else step_out_of_range)" },
+    rank: { type: "integer", required: true },
+  } satisfies Fields<ProvenanceRequest>,
 } satisfies Record<Op, Record<string, FieldSpec>>;
 
 const domainFields = {
@@ -200,6 +223,15 @@ const replies = {
     documents: { type: "domain_map", required: true },
     epochs: { type: "domain_map", required: true },
   } satisfies Fields<StatsReply>,
+  provenance: {
+    v,
+    ok: { type: "const", value: true, required: true },
+    step: { type: "integer", required: true },
+    rank: { type: "integer", required: true },
+    segments: { type: "integer", required: true, doc: "entries in each of provenance_arrays" },
+    sources: { type: "provenance_sources", required: true, doc: "[{file, unit}]: the files the `source` array indexes; unit is one of provenance_units" },
+    arrays: { type: "array_specs", required: true, doc: "see provenance_arrays" },
+  } satisfies Fields<ProvenanceReplyHeader>,
 } satisfies Record<Op | "error", Record<string, FieldSpec>>;
 
 const weightsMessage = {
@@ -217,12 +249,16 @@ export function protocolSchema() {
       "Generated from src/protocol/types.ts by src/protocol/schema.ts (`node dist/src/protocol/schema.js --write`); do not edit. A copy ships in clients/python/mixload_client/.",
     protocol_version: PROTOCOL_VERSION,
     ops: [...OPS],
+    /** Ops mixload adds to the contract (PROTOCOL.md "mixload extensions"); every field of theirs is an extension too. */
+    extension_ops: [...EXTENSION_OPS],
     error_codes: [...ERROR_CODES],
     dtypes: [...DTYPES],
     weights_topic: WEIGHTS_TOPIC,
     requests,
     feedback: { domain_fields: domainFields, optional_signals: optionalSignals },
     batch_arrays: BATCH_ARRAYS.map((a) => ({ name: a.name, dtype: a.dtype })),
+    provenance_arrays: PROVENANCE_ARRAYS.map((a) => ({ name: a.name, dtype: a.dtype })),
+    provenance_units: [...PROVENANCE_UNITS],
     replies,
     // The asymmetry that keeps the protocol additive: new reply fields must not break old clients.
     rules: {

@@ -12,8 +12,10 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export const DTYPES = ["uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "float32", "float64"] as const;
 export type DType = (typeof DTYPES)[number];
 
-export const OPS = ["hello", "batch", "feedback", "state", "stats"] as const;
+export const OPS = ["hello", "batch", "feedback", "state", "stats", "provenance"] as const;
 export type Op = (typeof OPS)[number];
+/** The ops that are mixload's additive extensions, not the shared contract's. */
+export const EXTENSION_OPS = ["provenance"] as const satisfies readonly Op[];
 
 /** One entry of a header's `arrays` list; frame i+1 holds entry i's raw little-endian bytes. */
 export interface ArraySpec {
@@ -88,7 +90,15 @@ export interface StatsRequest {
   op: "stats";
 }
 
-export type Request = HelloRequest | BatchRequest | FeedbackRequest | StateRequest | StatsRequest;
+/** (extension) Where every token of rank `rank`'s batch of `step` came from: one entry per document segment. */
+export interface ProvenanceRequest {
+  v: 1;
+  op: "provenance";
+  step: number;
+  rank: number;
+}
+
+export type Request = HelloRequest | BatchRequest | FeedbackRequest | StateRequest | StatsRequest | ProvenanceRequest;
 
 // ---- replies --------------------------------------------------------------------------
 
@@ -167,6 +177,50 @@ export interface StatsReply {
   documents: DomainMap<number>;
   epochs: DomainMap<number>;
   [extra: string]: unknown;
+}
+
+/**
+ * (extension) The arrays of a `provenance` reply, in wire order: one entry per document segment of
+ * the rank's rows (padding runs are not segments here), in row order, then column order.
+ * `row` is the rank's own row (0..B−1), `col` the segment's first column, `source` an index into
+ * the header's `sources`, `doc` the document's place in that file (what `sources[i].unit` says),
+ * `offset` the token offset of the segment's first token inside its document (EOS included, as
+ * served), `doc_length` the document's tokens.
+ */
+export const PROVENANCE_ARRAYS = [
+  { name: "row", dtype: "int32" },
+  { name: "col", dtype: "int32" },
+  { name: "length", dtype: "int32" },
+  { name: "domain", dtype: "int32" },
+  { name: "source", dtype: "int32" },
+  { name: "doc", dtype: "uint32" },
+  { name: "epoch", dtype: "int32" },
+  { name: "offset", dtype: "int32" },
+  { name: "doc_length", dtype: "int32" },
+] as const satisfies readonly { name: string; dtype: DType }[];
+
+export type ProvenanceArrayName = (typeof PROVENANCE_ARRAYS)[number]["name"];
+
+/** What a provenance `doc` counts: a 1-based line (JSONL, text paragraphs), a 0-based row (Parquet, Arrow), a 0-based document of the file. */
+export const PROVENANCE_UNITS = ["line", "row", "document"] as const;
+export type ProvenanceUnit = (typeof PROVENANCE_UNITS)[number];
+
+/** One entry of a provenance reply's `sources` table. */
+export interface ProvenanceSource {
+  file: string;
+  unit: ProvenanceUnit;
+}
+
+export interface ProvenanceReplyHeader {
+  v: 1;
+  ok: true;
+  step: number;
+  rank: number;
+  /** Entries in each array. */
+  segments: number;
+  /** The files the `source` column indexes. */
+  sources: ProvenanceSource[];
+  arrays: ArraySpec[];
 }
 
 /** The PUB message on topic `weights`. */

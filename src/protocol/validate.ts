@@ -48,6 +48,8 @@ export function parseRequest(frames: readonly Uint8Array[]): Request {
       return { v: 1, op };
     case "feedback":
       return parseFeedback(h);
+    case "provenance":
+      return { v: 1, op, step: int(h, "step"), rank: int(h, "rank") };
   }
   throw bad("op", `unknown op ${describe(op)}`);
 }

@@ -61,7 +61,8 @@ export async function verifyRun(
     workers?: number;
     steps?: number;
     onStep?: (step: number, total: number) => void;
-    onBatch?: (step: number, batch: Batch, loader: Loader) => void;
+    /** Called with each rebuilt step while its loader is open (awaited: it may read documents). */
+    onBatch?: (step: number, batch: Batch, loader: Loader) => void | Promise<void>;
   } = {},
 ): Promise<VerifyResult> {
   const t0 = Date.now();
@@ -85,7 +86,7 @@ export async function verifyRun(
       const rec = byStep.get(step);
       const batch = await loader.next(w);
       options.onStep?.(step, total);
-      if (batch !== null) options.onBatch?.(step, batch, loader);
+      if (batch !== null) await options.onBatch?.(step, batch, loader);
       if (rec === undefined) continue; // a step the log lacks (e.g. a crash mid-write): nothing to compare
       let ok = true;
       const recorded = toArray(run.domains, rec.weights);

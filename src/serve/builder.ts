@@ -23,6 +23,7 @@ import type { LoadedConfig } from "../config/load.js";
 import type { Loader, LoaderState } from "../loader/loader.js";
 import { ConfigError, DataError } from "../util/errors.js";
 import type { DomainInfo } from "../../mixers/contract.js";
+import { provenanceBuffers, stepProvenance, type StepProvenance } from "./provenance.js";
 
 export type BuilderMode = "worker" | "inline";
 
@@ -58,6 +59,8 @@ export interface BuildResult {
   /** The loader state after this step (= before the next one), packed. */
   stateAfter: Uint8Array;
   stats: BuilderStats;
+  /** Where every segment came from (serve's `provenance` op). */
+  provenance: StepProvenance;
 }
 
 export interface BatchBuilder {
@@ -118,6 +121,7 @@ export async function buildStep(loader: Loader, weights: readonly number[], worl
     rankDomainTokens,
     stateAfter: packState(loader.state()),
     stats: loaderStats(loader),
+    provenance: stepProvenance(loader),
   };
 }
 
@@ -239,7 +243,9 @@ export function batchTransferList(r: BuildResult): ArrayBuffer[] {
     r.stateAfter,
     r.stats.documents,
     r.stats.epochs,
-  ].map((a) => a.buffer as ArrayBuffer);
+  ]
+    .map((a) => a.buffer as ArrayBuffer)
+    .concat(provenanceBuffers(r.provenance));
   return [...new Set(list)];
 }
 

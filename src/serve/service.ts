@@ -44,6 +44,7 @@ import { checkFeedback, parseRequest } from "../protocol/validate.js";
 import { openBuilder, unpackState, type BatchBuilder, type BuilderMode, type BuildResult } from "./builder.js";
 import { aggregate, isComplete, rankFeedback, sameFeedback, type RankFeedback, type StepRecord } from "./feedback-book.js";
 import { RunLog } from "./run-log.js";
+import { provenanceReply, type StepProvenance } from "./provenance.js";
 import { WeightSchedule, type ScheduleEntry } from "../schedule/weight-schedule.js";
 import { applyCurveServer, resolveSecurity, ZapHandler, type Security } from "./exposure.js";
 
@@ -132,6 +133,8 @@ interface BuiltStep {
   readonly prev: ScheduleEntry | null;
   /** Encoded reply per rank, built on first fetch: the same (step, rank) always gets these bytes. */
   readonly replies: (Buffer[] | undefined)[];
+  /** Where every segment came from, for `provenance` requests while the step is kept. */
+  readonly provenance: StepProvenance;
 }
 
 interface Waiter {
@@ -481,7 +484,8 @@ export class MixloadService {
       if (!this.dynamic) this.prev = entry;
       const weightsMap = this.weightsMap(entry.weights);
       const { batch, rankTokens, rankDomainTokens } = built;
-      const b: BuiltStep = { step, batch, entry, weightsMap, loaderBefore, rankTokens, rankDomainTokens, prev, replies: new Array(this.world) };
+      const { provenance } = built;
+      const b: BuiltStep = { step, batch, entry, weightsMap, loaderBefore, rankTokens, rankDomainTokens, prev, replies: new Array(this.world), provenance };
       this.built.set(step, b);
       this.nextBuild = step + 1;
       this.log.append({ v: 1, type: "batch", step, version: entry.version, weights: weightsMap, digest: built.digest });
@@ -561,6 +565,9 @@ export class MixloadService {
         return this.stateReply(req.step);
       case "stats":
         return [encodeHeader(this.stats())];
+      case "provenance":
+        this.checkRank(req.rank);
+        return provenanceReply(req, this.built.get(req.step)?.provenance, { rowsPerRank: this.batchSize, oldest: this.oldestKept(), next: this.nextBuild });
     }
   }
 

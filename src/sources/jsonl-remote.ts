@@ -16,14 +16,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { AsyncSource, BadDocument, DocumentSource, RawDocument, SourceInfo } from "./types.js";
+import { placeOf, type AsyncSource, type BadDocument, type DocumentPlace, type DocumentSource, type RawDocument, type SourceInfo } from "./types.js";
 import type { ByteSource } from "./byte-source.js";
 import { HttpByteSource } from "./http.js";
 import { REMOTE_PRELOAD_BYTES, fetchWhole } from "./preload.js";
 import type { RemoteOptions } from "./remote.js";
 import { codecOf, decompressToCache } from "./decompress-cache.js";
 import { JsonlLineParser, openJsonl, type JsonlOptions } from "./jsonl.js";
-import { LineIndexBuilder, LineScanner, type LineIndex } from "./lines.js";
+import { documentLine, LineIndexBuilder, LineScanner, type LineIndex } from "./lines.js";
 import { readSpans, type MergeOptions } from "./ranges.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { DataError } from "../util/errors.js";
@@ -57,6 +57,7 @@ export async function openRemoteJsonl(url: string, options: RemoteJsonlOptions):
         identity: file.identity,
         info: { format: `jsonl.${codec}`, ...source.info, files: 1, remote: true, bytes: file.size },
         read: (i) => source.read(i),
+        locate: (i) => placeOf(source, i), // its description is the URL (shownAs)
         close: () => source.close(),
       };
     }
@@ -104,7 +105,11 @@ class RemoteJsonlSource implements AsyncSource {
       return { start: starts[i], end: ends[i] };
     });
     const bytes = await readSpans(this.file, spans, this.merge);
-    return indices.map((i, k) => this.parser.parse(bytes[k], this.description, lines ? lines[i] : i + 1));
+    return indices.map((i, k) => this.parser.parse(bytes[k], this.description, documentLine(lines, i)));
+  }
+
+  locate(index: number): DocumentPlace {
+    return { file: this.description, unit: "line", at: documentLine(this.index.lines, index) };
   }
 
   close(): void {

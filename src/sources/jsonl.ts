@@ -9,9 +9,9 @@
  * document is just `{kind, text}` (no per-document metadata object on the hot path).
  */
 import * as fs from "node:fs";
-import type { BadDocument, DocumentMetadata, RawDocument, SourceInfo, SyncSource } from "./types.js";
+import type { BadDocument, DocumentMetadata, DocumentPlace, RawDocument, SourceInfo, SyncSource } from "./types.js";
 import { decodeUtf8, firstInvalidUtf8, openForRead, readExact, statIdentity } from "./io.js";
-import { LineIndexBuilder, scanLines } from "./lines.js";
+import { documentLine, LineIndexBuilder, scanLines } from "./lines.js";
 import { isUrl } from "./byte-source.js";
 import { DataError, type DataErrorReason } from "../util/errors.js";
 
@@ -82,8 +82,11 @@ class JsonlSource implements SyncSource {
     const start = this.starts[index];
     const end = this.ends[index];
     if (start === undefined || end === undefined) throw new RangeError(`document ${index} out of range`);
-    const line = this.lines ? this.lines[index] : index + 1;
-    return this.parser.parse(readExact(this.fd, start, end - start), this.description, line);
+    return this.parser.parse(readExact(this.fd, start, end - start), this.description, documentLine(this.lines, index));
+  }
+
+  locate(index: number): DocumentPlace {
+    return { file: this.description, unit: "line", at: documentLine(this.lines, index) };
   }
 
   close(): void {

@@ -55,6 +55,11 @@ export interface LineIndex {
   readonly lines?: Float64Array;
 }
 
+/** The 1-based file line of document `index` (lines = LineIndex.lines). */
+export function documentLine(lines: Float64Array | undefined, index: number): number {
+  return lines ? lines[index] : index + 1;
+}
+
 /** Collects a LineIndex from a scan: pass `onLine` to scanLines or a LineScanner, then `finish()`. */
 export class LineIndexBuilder {
   private readonly starts = new GrowableF64();

@@ -13,7 +13,7 @@
  *   every one of its rows bad, decided once at open;
  * - counters for the I/O-amplification figure: characters decoded vs characters served.
  */
-import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, FileProblem, ReadResult, SourceInfo } from "./types.js";
+import type { AsyncSource, BadDocument, BlockReadCounters, DocumentMetadata, DocumentPlace, FileProblem, ReadResult, SourceInfo } from "./types.js";
 import type { ByteSource } from "./byte-source.js";
 import type { HttpOptions } from "./http.js";
 import { filesIdentity } from "./identity.js";
@@ -152,7 +152,7 @@ export class TableSource implements AsyncSource {
   }
 
   async readMany(indices: readonly number[]): Promise<ReadResult[]> {
-    const located = indices.map((index) => this.locate(index));
+    const located = indices.map((index) => this.locateRow(index));
     const keys = new Set<string>();
     for (const at of located) if (this.problems[at.file] === null) keys.add(`${at.file}/${at.block}`);
     // Our own references to every needed block. A spilled block the disk tier dropped while we
@@ -216,8 +216,13 @@ export class TableSource implements AsyncSource {
     return { kind: "bad", reason, file: this.files[file].bytes.name, row, detail };
   }
 
+  locate(index: number): DocumentPlace {
+    const at = this.locateRow(index);
+    return { file: this.files[at.file].bytes.name, unit: "row", at: at.row };
+  }
+
   /** (file, block, row in file) of document `index`: binary searches over files, then blocks. */
-  private locate(index: number): { file: number; block: number; row: number } {
+  private locateRow(index: number): { file: number; block: number; row: number } {
     if (!(index >= 0 && index < this.numDocuments)) throw new RangeError(`document ${index} out of range`);
     const file = lastAtOrBelow(this.fileStarts, index);
     const row = index - this.fileStarts[file];

@@ -6,7 +6,7 @@
  * per read rather than held open: a folder can have more files than the fd limit allows.
  */
 import * as fs from "node:fs";
-import type { BadDocument, RawDocument, SyncSource } from "./types.js";
+import type { BadDocument, DocumentPlace, RawDocument, SyncSource } from "./types.js";
 import { DataError } from "../util/errors.js";
 import { GrowableF64, countNewlines, decodeUtf8, firstInvalidUtf8, openForRead, readExact } from "./io.js";
 import { globFiles } from "./glob.js";
@@ -124,6 +124,12 @@ class TextSource implements SyncSource {
     const text = this.transform === "brown_pos" ? untagParagraphs(raw) : raw.replace(/\r$/, "");
     if (text.trim() === "") return { kind: "bad", reason: "empty_document", file, line: firstLine, detail: "no text" };
     return { kind: "text", text };
+  }
+
+  /** A paragraph: its file and first line; a whole file: document 0 of it. */
+  locate(index: number): DocumentPlace {
+    const p = this.paragraphs;
+    return p ? { file: this.files[p.fileOf[index]], unit: "line", at: p.lines[index] } : { file: this.files[index], unit: "document", at: 0 };
   }
 
   /**

@@ -71,6 +71,21 @@ export interface BlockReadCounters {
   charsServed: number;
 }
 
+/**
+ * Where a document sits in a source's files: what token provenance reports (serve's `provenance`
+ * op, `mixload provenance`). `unit` says what `at` counts: `line`, the 1-based line of a JSONL
+ * document or of a text paragraph's first line; `row`, the 0-based row of a Parquet or Arrow
+ * file; `document`, the 0-based document of a file that holds several (Megatron, nanoGPT) or 0
+ * for a text file read whole.
+ */
+export interface DocumentPlace {
+  readonly file: string;
+  readonly unit: PlaceUnit;
+  readonly at: number;
+}
+
+export type PlaceUnit = "line" | "row" | "document";
+
 interface SourceBase {
   /** Human-readable identity (path, glob or URL), used in stats and errors. */
   readonly description: string;
@@ -95,6 +110,8 @@ interface SourceBase {
   readonly info?: SourceInfo;
   /** For `mixload inspect`: files every row of which will be a bad document. */
   fileProblems?(): FileProblem[];
+  /** Where document `index` is (see DocumentPlace); without it, `placeOf` says document `index` of `description`. */
+  locate?(index: number): DocumentPlace;
   close(): void;
 }
 
@@ -118,6 +135,11 @@ export function isSyncSource(source: DocumentSource): source is SyncSource {
 export async function readDocuments(source: DocumentSource, indices: readonly number[]): Promise<ReadResult[]> {
   if (isSyncSource(source)) return indices.map((i) => source.read(i));
   return source.readMany(indices);
+}
+
+/** Where document `index` of `source` is: its own `locate`, else the index among the source's documents. */
+export function placeOf(source: DocumentSource, index: number): DocumentPlace {
+  return source.locate?.(index) ?? { file: source.description, unit: "document", at: index };
 }
 
 /** The error a bad document becomes under `on_error: fail`, naming file and line or row. */

@@ -10,7 +10,7 @@ Needs pyzmq, msgpack and numpy; :class:`MixloadDataset` and :func:`to_hf` also n
 Field names come from ``protocol-schema.json`` (the service's, shipped in this package);
 ``python3 -m mixload_client --endpoint E hello|stats|weights`` asks a running service.
 """
-from .client import DTYPES, PROTOCOL_VERSION, BatchPrefetcher, MixloadClient, MixloadError, MixloadTimeout, decode_arrays, encode_arrays
+from .client import DTYPES, PROTOCOL_VERSION, BatchPrefetcher, MixloadClient, MixloadError, MixloadTimeout, decode_arrays, encode_arrays, segment_at
 from .feedback import IGNORE_INDEX, feedback_from_losses, labels_from_targets, reduce_feedback
 from .schema import OPTIONAL_SIGNALS, SCHEMA, UnknownFieldError
 
@@ -25,5 +25,5 @@ def __getattr__(name: str):
 __all__ = [
     "DTYPES", "IGNORE_INDEX", "OPTIONAL_SIGNALS", "PROTOCOL_VERSION", "SCHEMA", "BatchPrefetcher", "MixloadClient", "MixloadDataset",
     "MixloadError", "MixloadTimeout", "UnknownFieldError", "decode_arrays", "encode_arrays", "feedback_from_losses",
-    "labels_from_targets", "reduce_feedback", "to_hf",
+    "labels_from_targets", "reduce_feedback", "segment_at", "to_hf",
 ]

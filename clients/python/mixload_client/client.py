@@ -19,7 +19,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from .schema import DOMAIN_FIELDS, DTYPE_NAMES, OPTIONAL_SIGNALS, PROTOCOL_VERSION, UnknownFieldError, check_request
+from .schema import DOMAIN_FIELDS, DTYPE_NAMES, OPTIONAL_SIGNALS, PROTOCOL_VERSION, PROVENANCE_ARRAYS, UnknownFieldError, check_request
 
 _NUMPY_CODES = {
     "uint8": "u1", "int8": "i1", "int16": "<i2", "uint16": "<u2", "int32": "<i4",
@@ -277,6 +277,43 @@ class MixloadClient:
         """Weights, achieved mix, tokens served, fill rate, documents and epochs per domain."""
         head, _ = self.request({"op": "stats"})
         return head
+
+    def provenance(self, step: int, rank: Optional[int] = None) -> Dict[str, Any]:
+        """(extension) Where every token of this rank's batch of ``step`` came from.
+
+        One entry per document segment, as read-only numpy arrays of equal length named by the
+        schema's ``provenance_arrays`` (``row``, ``col``, ``length``, ``domain``, ``source``,
+        ``doc``, ``epoch``, ``offset``, ``doc_length``), plus ``sources`` (``[{file, unit}]``: the
+        files ``source`` indexes; ``doc`` is a 1-based ``line``, a 0-based ``row`` or a 0-based
+        ``document`` of that file), ``step`` and ``rank``. Token ``(row, col)`` of the batch is
+        token ``offset + col - col[i]`` of document ``doc[i]`` for the segment ``i`` covering it
+        (:func:`segment_at`). Only steps still in the service's window are answered; older ones
+        raise ``step_out_of_range`` (``mixload provenance --log RUN_DIR`` rebuilds them offline)."""
+        r = self.rank if rank is None else int(rank)
+        head, frames = self.request({"op": "provenance", "step": int(step), "rank": r})
+        arrays = decode_arrays(head, frames)
+        missing = [a["name"] for a in PROVENANCE_ARRAYS if a["name"] not in arrays or arrays[a["name"]].dtype != DTYPES[a["dtype"]]]
+        if missing:
+            raise MixloadError("bad_reply", f"provenance reply: array(s) {missing} missing or of the wrong dtype")
+        out: Dict[str, Any] = dict(arrays)
+        out["sources"] = list(head["sources"])
+        out["step"] = int(head["step"])
+        out["rank"] = int(head["rank"])
+        return out
+
+
+def segment_at(prov: Mapping[str, Any], row: int, col: int) -> Optional[Dict[str, Any]]:
+    """The segment of a :meth:`MixloadClient.provenance` reply covering token ``(row, col)``, as a
+    dict with ``file``, ``unit``, ``doc``, ``domain`` (index), ``epoch`` and ``token_offset`` (the
+    token's own offset inside its document); None on padding."""
+    rows, cols, lengths = prov["row"], prov["col"], prov["length"]
+    hit = np.nonzero((rows == row) & (cols <= col) & (col < cols + lengths))[0]
+    if hit.size == 0:
+        return None
+    i = int(hit[0])
+    src = prov["sources"][int(prov["source"][i])]
+    return {"file": src["file"], "unit": src["unit"], "doc": int(prov["doc"][i]), "domain": int(prov["domain"][i]),
+            "epoch": int(prov["epoch"][i]), "segment": i, "token_offset": int(prov["offset"][i]) + col - int(cols[i])}
 
 
 class BatchPrefetcher:

@@ -34,6 +34,8 @@ DTYPE_NAMES: Tuple[str, ...] = tuple(SCHEMA["dtypes"])
 DOMAIN_FIELDS: Tuple[str, ...] = tuple(SCHEMA["feedback"]["domain_fields"])
 #: Optional per-domain feedback signals (``ref_loss_sum``, ``excess_loss_sum``, ``grad_alignment``, ``eval_loss``, ...).
 OPTIONAL_SIGNALS: Tuple[str, ...] = tuple(SCHEMA["feedback"]["optional_signals"])
+#: The ``provenance`` reply's arrays, ``[{name, dtype}]`` in wire order (an extension op).
+PROVENANCE_ARRAYS: Tuple[Dict[str, str], ...] = tuple(SCHEMA.get("provenance_arrays", ()))
 
 
 class UnknownFieldError(ValueError):
