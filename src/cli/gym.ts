@@ -1,11 +1,14 @@
 /**
- * `mixload gym`: run several mixers side by side on identical data and budget, each feeding a
- * real online learner (or, with --synthetic, fitted scaling laws), and compare them with the
- * uniform baseline, which is always included (Aioli's caution: stratified sampling is hard to beat).
+ * `mixload gym`: run several mixers side by side on identical data and budget, over several
+ * seeds, each feeding a real online learner (or, with --synthetic, fitted scaling laws with an
+ * exact oracle), and compare them with the uniform baseline, which is always included (Aioli's
+ * caution: stratified sampling is hard to beat). Prints the table, writes the HTML report.
  */
+import fs from "node:fs";
 import { listMixers } from "../../mixers/registry.js";
 import { loadGymConfig } from "../gym/config.js";
-import { formatReport } from "../gym/report.js";
+import { formatReport } from "../gym/format.js";
+import { renderGymReport } from "../gym/html.js";
 import { runGym } from "../gym/run.js";
 import { runSynthetic } from "../gym/synthetic.js";
 import { ConfigError } from "../util/errors.js";
@@ -14,9 +17,13 @@ export interface GymCommandOptions {
   config: string;
   mixers: string;
   steps?: number;
+  seeds?: number;
+  learner?: string;
   synthetic?: boolean;
   json?: boolean;
   workers?: number;
+  /** HTML report path; false: none. */
+  report?: string | false;
 }
 
 export function parseMixerList(list: string): string[] {
@@ -34,6 +41,13 @@ export async function gymCommand(o: GymCommandOptions): Promise<void> {
   const g = loadGymConfig(o.config);
   const mixers = parseMixerList(o.mixers);
   const log = (line: string) => process.stderr.write(`gym: ${line}\n`);
-  const report = o.synthetic ? runSynthetic(g, { mixers, steps: o.steps }) : await runGym(g, { mixers, steps: o.steps, workers: o.workers, log });
+  const report = o.synthetic
+    ? runSynthetic(g, { mixers, steps: o.steps, seeds: o.seeds })
+    : await runGym(g, { mixers, steps: o.steps, seeds: o.seeds, learner: o.learner, workers: o.workers, log });
+  if (o.report !== false) {
+    const file = o.report ?? "gym-report.html";
+    fs.writeFileSync(file, renderGymReport(report));
+    log(`report: ${file}`);
+  }
   process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
 }

@@ -45,10 +45,30 @@ export const gymSchema = z
     eval_every: z.number().int().positive().default(10),
     /** Feedback of step s folds into the mixer before step s + lag is built (the service's lag). */
     feedback_lag: z.number().int().min(0).max(1000).default(2),
+    /** Repetitions: seeds seed, seed + 1, … (data order, split and learner); intervals need ≥ 2, the issue asks ≥ 5. */
+    seeds: z.number().int().min(1).max(100).default(5),
     learner: z
-      .object({ discount: z.number().gt(0).lt(1).default(0.75) })
+      .object({
+        /** A registered learner (learners.ts): "ngram", or e.g. "torch" once registered. */
+        kind: z.string().min(1).default("ngram"),
+        /** The n-gram learner's discount (shorthand for params.discount). */
+        discount: z.number().gt(0).lt(1).default(0.75),
+        params: z.record(z.string(), z.unknown()).default({}),
+      })
       .strict()
-      .default({ discount: 0.75 }),
+      .default({ kind: "ngram", discount: 0.75, params: {} }),
+    /** Document split per seed (split.ts): fractions of each domain's documents for the reference and the held-out parts. */
+    split: z
+      .object({ reference: z.number().gt(0).lt(1).default(0.25), heldout: z.number().gt(0).lt(1).default(0.15) })
+      .strict()
+      .refine((f) => f.reference + f.heldout < 1, { message: "reference + heldout must leave a train part (< 1)" })
+      .default({ reference: 0.25, heldout: 0.15 }),
+    /** An out-of-domain held-out set (never trained on): reported for every mixer; DoGE aligns to it when doge_target is true. */
+    target: domainSchema.optional(),
+    /** DoGE's out-of-domain mode: s_i = ⟨u_i, u_target⟩ / mean ‖u_j‖ against the target set instead of the other domains. */
+    doge_target: z.boolean().default(false),
+    /** Weight checks reported per mixer, e.g. { lower: "spam", than: "ham" }: achieved share(lower) − share(than) over seeds. */
+    weight_checks: z.array(z.object({ lower: z.string().min(1), than: z.string().min(1) }).strict()).default([]),
     reference: z
       .object({
         /** Mix the DoReMi reference learner is trained on (doremi issue #21 advises natural). */
@@ -60,7 +80,7 @@ export const gymSchema = z
       .default({ mix: "natural", seed_offset: 1 }),
     /** The `lr` sent with every feedback (DoGE multiplies its alignment scores by it). */
     doge_lr: z.number().positive().default(0.05),
-    /** One entry per training domain (same names): documents never served in training. */
+    /** Optional, per training domain: held-out documents from other files (the domain's split then has no held-out part). */
     heldout: z.array(domainSchema).default([]),
     /** Mixer name → params, overriding the gym's defaults for that mixer. */
     mixers: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
@@ -91,6 +111,11 @@ export function parseGymConfig(value: unknown, baseDir: string, where = "config"
   parsed.data.heldout.forEach((h, i) => {
     if (!names.includes(h.name)) throw new ConfigError(`gym.heldout[${i}].name`, `"${h.name}" is not a training domain (${names.join(", ")})`);
   });
+  parsed.data.weight_checks.forEach((c, i) => {
+    for (const k of ["lower", "than"] as const)
+      if (!names.includes(c[k])) throw new ConfigError(`gym.weight_checks[${i}].${k}`, `"${c[k]}" is not a training domain (${names.join(", ")})`);
+  });
+  if (parsed.data.doge_target && !parsed.data.target) throw new ConfigError("gym.doge_target", `needs a gym.target set in ${where}`);
   return { loaded, gym: parsed.data, raw };
 }
 

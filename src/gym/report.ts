@@ -1,5 +1,5 @@
 /** What a gym run reports (the `--json` output), the summaries every mode shares, and the stdout table. */
-import type { MixerState } from "../../mixers/contract.js";
+import type { Interval, Paired } from "./stats.js";
 
 export type PerDomain = Record<string, number>;
 
@@ -12,8 +12,10 @@ export interface WeightSummary {
   mean: PerDomain;
 }
 
+/** One mixer's run on one seed. */
 export interface MixerResult {
   name: string;
+  seed: number;
   params: Record<string, unknown>;
   /** Final held-out mean loss per token (nats) per domain. */
   heldout: PerDomain;
@@ -22,16 +24,48 @@ export interface MixerResult {
   worst: { domain: string; loss: number };
   /** max_i (heldout_i − reference_i): DoReMi's objective. */
   worst_excess: { domain: string; excess: number };
+  /** Held-out loss on gym.target (out of domain), when there is one. */
+  target: number | null;
   weights: WeightSummary;
   /** Token share actually served per domain over the run. */
   achieved: PerDomain;
-  /** Held-out mean and worst excess at every evaluation. */
-  curve: { step: number; mean: number; worst_excess: number }[];
-  /** Objective comparison with the uniform run (null when uniform was not run or this is uniform). */
-  vs_uniform: { objective: "worst_excess" | "mean"; delta: number; beats_uniform: boolean } | null;
+  /** Held-out mean and worst excess at every evaluation, with the weights in force then (config order). */
+  curve: { step: number; mean: number; worst_excess: number; weights: number[] }[];
   wall_seconds: number;
   error?: string;
-  final_state?: MixerState;
+}
+
+/** The metrics every mixer is summarised on; each mixer is judged on its own (objectiveOf). */
+export type Metric = "mean" | "worst" | "worst_excess" | "target";
+
+/** A mixer over all seeds: intervals of every metric, and the paired comparison with uniform. */
+export interface MixerSummary {
+  name: string;
+  params: Record<string, unknown>;
+  seeds: number[];
+  runs: MixerResult[];
+  metrics: Partial<Record<Metric, Interval>>;
+  heldout: Record<string, Interval>;
+  achieved: Record<string, Interval>;
+  /** Own objective vs uniform (null for uniform itself or when uniform failed). */
+  vs_uniform: ({ objective: Metric } & Paired) | null;
+  /** Every metric vs uniform. */
+  paired: Partial<Record<Metric, Paired>>;
+  /** share(lower) − share(than) for each gym.weight_checks entry, paired over seeds (a weight is lower where hi < 0). */
+  weight_checks: { lower: string; than: string; diff: Interval; below: number; of: number }[];
+  /** Synthetic mode: final objective minus the oracle's (≥ 0 up to noise) and minus uniform's, per objective. */
+  regret?: Partial<Record<"mean" | "worst_excess", { vs_oracle: Interval; vs_uniform: Interval }>>;
+  /** Mean over seeds of the curve (intervals on the objectives, mean weights). */
+  curve: { step: number; mean: Interval; worst_excess: Interval; weights: number[] }[];
+  wall_seconds: number;
+  errors: string[];
+}
+
+export interface OracleMixture {
+  objective: "mean" | "worst_excess";
+  weights: PerDomain;
+  /** The objective the static mixture reaches in the law model (noiseless). */
+  value: number;
 }
 
 export interface GymReport {
@@ -42,16 +76,22 @@ export interface GymReport {
   feedback_lag: number;
   eval_every: number;
   domains: string[];
+  seeds: number[];
   learner: Record<string, unknown>;
   reference: {
     mix: string;
-    heldout: PerDomain;
-    mean: number;
+    heldout: Record<string, Interval>;
+    mean: Interval;
     entropy?: PerDomain;
     laws?: Record<string, { E: number; B: number; beta: number; rmse: number } | null>;
   };
-  heldout_tokens?: PerDomain;
-  mixers: MixerResult[];
+  /** Documents per part per domain (first seed) and held-out tokens. */
+  split?: { train: PerDomain; reference: PerDomain; heldout: PerDomain; heldout_tokens: PerDomain };
+  /** The best static mixtures of the law model (synthetic mode). */
+  oracle?: OracleMixture[];
+  tokenize_seconds?: number;
+  wall_seconds: number;
+  mixers: MixerSummary[];
 }
 
 /** Running min/max/mean of the weights a mixer used. */
@@ -112,65 +152,4 @@ export function objectives(names: readonly string[], loss: ArrayLike<number>, re
     worst: { domain: names[worst], loss: loss[worst] },
     worst_excess: { domain: names[worstExcess], excess: loss[worstExcess] - ref[worstExcess] },
   };
-}
-
-/** DoReMi is judged on worst-domain excess loss, every other mixer on mean held-out loss. */
-export function compareWithUniform(results: MixerResult[]): void {
-  const uniform = results.find((r) => r.name === "uniform" && !r.error);
-  for (const r of results) {
-    if (!uniform || r === uniform || r.error) {
-      r.vs_uniform = null;
-      continue;
-    }
-    const objective = r.name === "doremi" ? "worst_excess" : "mean";
-    const delta = objective === "mean" ? r.mean - uniform.mean : r.worst_excess.excess - uniform.worst_excess.excess;
-    r.vs_uniform = { objective, delta, beats_uniform: delta < 0 };
-  }
-}
-
-const f3 = (x: number) => x.toFixed(3);
-const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
-const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.length) + s);
-
-export function formatReport(r: GymReport): string {
-  const out: string[] = [];
-  out.push(
-    `mixload gym (${r.mode}): ${r.steps} steps × ${r.tokens_per_step} tokens, feedback lag ${r.feedback_lag}, eval every ${r.eval_every}; ${r.domains.length} domains`,
-  );
-  out.push(`reference (${r.reference.mix} mix): mean held-out ${f3(r.reference.mean)}`);
-  out.push("");
-  const head = ["mixer", "mean", "worst (domain)", "worst excess (domain)", "objective vs uniform", "wall s"];
-  const rows = r.mixers.map((m) => {
-    if (m.error) return [m.name, "error", m.error, "", "", m.wall_seconds.toFixed(1)];
-    const vs = m.vs_uniform
-      ? `${m.vs_uniform.objective} ${m.vs_uniform.delta >= 0 ? "+" : ""}${f3(m.vs_uniform.delta)} ${m.vs_uniform.beats_uniform ? "BEATS" : "no"}`
-      : "—";
-    return [
-      m.name,
-      f3(m.mean),
-      `${f3(m.worst.loss)} (${m.worst.domain})`,
-      `${f3(m.worst_excess.excess)} (${m.worst_excess.domain})`,
-      vs,
-      m.wall_seconds.toFixed(1),
-    ];
-  });
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
-  out.push(head.map((h, c) => pad(h, widths[c])).join("  "));
-  for (const row of rows) out.push(row.map((x, c) => (c === 0 || c === 2 || c === 3 || c === 4 ? pad(x, widths[c]) : lpad(x, widths[c]))).join("  "));
-  const ok = r.mixers.filter((m) => !m.error);
-  if (ok.length > 0) {
-    out.push("");
-    out.push("held-out loss per domain, and weights (start → end, [min, max]) in %:");
-    const w = Math.max(6, ...r.domains.map((d) => d.length));
-    out.push([pad("domain", w), lpad("ref", 6), ...ok.map((m) => lpad(m.name, 28))].join("  "));
-    for (const d of r.domains) {
-      const cells = ok.map((m) => {
-        const ws = m.weights;
-        const pct = (x: number) => (100 * x).toFixed(1);
-        return lpad(`${f3(m.heldout[d])} ${pct(ws.start[d])}→${pct(ws.end[d])} [${pct(ws.min[d])},${pct(ws.max[d])}]`, 28);
-      });
-      out.push([pad(d, w), lpad(f3(r.reference.heldout[d]), 6), ...cells].join("  "));
-    }
-  }
-  return out.join("\n");
 }

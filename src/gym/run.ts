@@ -1,38 +1,48 @@
 /**
- * `mixload gym`, real mode: every mixer drives its own loader (same config, same seed) for
- * the same number of steps, and its own fresh learner (ngram.ts) learns from exactly the
- * served tokens. Per step: weights → loader.next → per-token prequential losses of the
- * learner and of the frozen reference → StepFeedback (signals.ts) → folded through the same
- * WeightSchedule the service uses (its weights in force `feedback_lag` steps later) → learner
- * trains on the batch.
- * Held-out sets (heldout.ts) are evaluated every `eval_every` steps and after the last; the
- * per-domain held-out mean loss rides along as `eval_loss` in that step's feedback.
+ * `mixload gym`, real mode. The corpus is read and tokenized once (corpus.ts). For every seed
+ * the documents are split into train / reference / held-out parts (split.ts); the DoReMi
+ * reference learner trains on the reference part under the reference mix and is frozen; then
+ * every mixer drives its own loader over the train parts, with its own fresh learner
+ * (learner.ts), for the same number of steps. Per step: weights → loader.next → the learner's
+ * pre-update per-token losses (trainStep) and the frozen reference's losses on the SAME batch
+ * (DoReMi, Xie et al. 2023, Algorithm 1: excess is measured on the proxy's training batch) →
+ * StepFeedback (signals.ts) → folded through the service's WeightSchedule (weights in force
+ * `feedback_lag` steps later). Held-out parts are evaluated every `eval_every` steps and after
+ * the last; their per-domain mean loss rides along as `eval_loss`.
  *
- * The DoReMi reference is a learner trained first, for the same number of steps, on the
- * natural mix (doremi issue #21's advice; `gym.reference.mix` can make it uniform), with the
- * seed shifted by `gym.reference.seed_offset` so its document order differs; it is then
- * frozen. Its final held-out losses are the reference every mixer's excess is measured
- * against, and its per-token losses on each mixer's batches give excess_loss_sum/ref_loss_sum.
+ * Seeds change the split, the data order and the learner's own randomness; the summary
+ * (aggregate.ts) gives every metric's interval over seeds and the paired comparison with uniform.
  */
-import { parseConfig } from "../config/load.js";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { Loader } from "../loader/loader.js";
 import { WeightSchedule } from "../schedule/weight-schedule.js";
+import { TokenizerPool } from "../tokenize/pool.js";
 import { createMixer } from "../../mixers/registry.js";
 import { naturalWeights, uniformWeights } from "../../mixers/common.js";
-import type { DomainInfo, Mixer } from "../../mixers/contract.js";
+import type { DomainInfo } from "../../mixers/contract.js";
 import { fitDataLaw } from "../../mixers/fit.js";
 import { IGNORE_INDEX } from "../batch/assemble.js";
+import { summarise } from "./aggregate.js";
 import { CountMap } from "./count-map.js";
 import type { GymConfig } from "./config.js";
+import { readCorpus, tokenCount } from "./corpus.js";
 import { gymDefaults, type RunShape } from "./defaults.js";
-import { tokenizeHeldout, type HeldoutSet } from "./heldout.js";
-import { KneserNeyTrigram } from "./ngram.js";
-import { compareWithUniform, objectives, perDomain, WeightTracker, type GymReport, type MixerResult } from "./report.js";
-import { StepSignals } from "./signals.js";
+import { createLearner } from "./learners.js";
+import type { Learner, LearnerSpec } from "./learner.js";
+import { objectives, perDomain, WeightTracker, type GymReport, type MixerResult } from "./report.js";
+import { StepSignals, targetVector } from "./signals.js";
+import { splitForSeed, type SeedSplit } from "./split.js";
+import { meanInterval } from "./stats.js";
 
 export interface GymOptions {
   readonly mixers: readonly string[];
   readonly steps?: number;
+  /** Number of seeds (overrides gym.seeds). */
+  readonly seeds?: number;
+  /** Learner name (overrides gym.learner.kind). */
+  readonly learner?: string;
   /** Tokenizer workers (overrides the config). */
   readonly workers?: number;
   /** Progress lines (stderr in the CLI). */
@@ -40,124 +50,209 @@ export interface GymOptions {
 }
 
 interface Reference {
-  learner: KneserNeyTrigram;
+  learner: Learner;
   heldout: Float64Array;
   entropy: Float64Array;
-  laws: GymReport["reference"]["laws"];
+  curves: { d: number[]; loss: number[] }[];
 }
 
-function evaluate(learner: KneserNeyTrigram, held: HeldoutSet, seqLen: number): Float64Array {
-  return Float64Array.from(held.docs, (docs) => {
-    const { lossSum, tokens } = learner.evaluate(docs, seqLen);
-    return lossSum / tokens;
-  });
+/** What one seed's runs share. */
+interface SeedContext {
+  readonly g: GymConfig;
+  readonly split: SeedSplit;
+  readonly ref: Reference;
+  readonly target: Int32Array[] | null;
+  /** DoGE target mode: the target set's normalised bigram vector. */
+  readonly targetVec: CountMap | null;
+  readonly steps: number;
+  readonly shape: RunShape;
+  readonly learnerSpec: Omit<LearnerSpec, "role" | "seed">;
+  readonly learnerKind: string;
+}
+
+async function evaluate(learner: Learner, docsPerDomain: readonly (readonly Int32Array[])[], seqLen: number): Promise<Float64Array> {
+  const out = new Float64Array(docsPerDomain.length);
+  for (const [d, docs] of docsPerDomain.entries()) {
+    const { lossSum, tokens } = await learner.evaluate(docs, seqLen);
+    out[d] = lossSum / tokens;
+  }
+  return out;
 }
 
 export async function runGym(g: GymConfig, options: GymOptions): Promise<GymReport> {
   const log = options.log ?? (() => undefined);
   const { config } = g.loaded;
   const steps = options.steps ?? g.gym.steps;
+  const nSeeds = options.seeds ?? g.gym.seeds;
+  const learnerKind = options.learner ?? g.gym.learner.kind;
   const names = config.domains.map((d) => d.name);
   const K = names.length;
-  const first = await Loader.open(g.loaded, { workers: options.workers });
-  let info: DomainInfo[];
-  let held: HeldoutSet;
-  const vocab = first.tokenizer.vocabSize;
-  try {
-    info = await first.domainInfo();
-    held = await tokenizeHeldout(g, first.tokenizer);
-  } finally {
-    await first.close();
-  }
-  const shape: RunShape = { steps, tokensPerStep: first.rowsPerStep * first.seqLen, evalEvery: g.gym.eval_every, vocabSize: vocab };
-  log(`held-out tokens: ${held.tokens.join(", ")}`);
-
-  const t0 = Date.now();
-  const ref = await trainReference(g, info, held, steps, options.workers);
-  log(
-    `reference (${g.gym.reference.mix}): mean held-out ${(ref.heldout.reduce((a, b) => a + b, 0) / K).toFixed(3)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  const started = Date.now();
+  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+  const pool = new TokenizerPool(
+    { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
+    options.workers ?? config.tokenizer.workers,
+    cacheDir,
   );
-  const domains: DomainInfo[] = info.map((d, i) => ({ ...d, entropy: ref.entropy[i] }));
-
-  const results: MixerResult[] = [];
-  for (const name of options.mixers) {
-    const started = Date.now();
-    try {
-      const params = { ...gymDefaults(name, shape), ...(g.gym.mixers[name] ?? {}) };
-      const mixer = createMixer({ name, params }, domains);
-      const r = await runMixer(g, mixer, held, ref, steps, shape, options.workers);
-      r.wall_seconds = (Date.now() - started) / 1000;
-      results.push(r);
-      log(`${name}: mean ${r.mean.toFixed(4)}, worst excess ${r.worst_excess.excess.toFixed(4)} (${r.worst_excess.domain}) in ${r.wall_seconds.toFixed(1)} s`);
-    } catch (e) {
-      const error = (e as Error).message;
-      log(`${name}: failed: ${error}`);
-      results.push(failed(name, names, error, (Date.now() - started) / 1000));
-    }
+  let corpus;
+  try {
+    corpus = await readCorpus(g, pool);
+  } finally {
+    await pool.close();
   }
-  compareWithUniform(results);
+  const vocab = pool.vocabSize;
+  const tokenizeSeconds = (Date.now() - started) / 1000;
+  const skipped = corpus.domains.filter((d) => d.skipped > 0).map((d) => `${d.name} ${d.skipped}`);
+  log(
+    `tokenized ${corpus.domains.reduce((a, d) => a + d.docs.length, 0)} documents once in ${tokenizeSeconds.toFixed(1)} s${skipped.length ? `; skipped bad: ${skipped.join(", ")}` : ""}`,
+  );
+
+  const tokensPerStep = config.world * config.batch_size * config.seq_len;
+  const shape: RunShape = { steps, tokensPerStep, evalEvery: g.gym.eval_every, vocabSize: vocab };
+  const learnerSpec = {
+    vocabSize: vocab,
+    seqLen: config.seq_len,
+    rows: config.world * config.batch_size,
+    params: { discount: g.gym.learner.discount, ...g.gym.learner.params },
+    baseDir: g.loaded.baseDir,
+  };
+  const targetVec = g.gym.doge_target && corpus.target ? targetVector(corpus.target.docs, vocab + 1) : null;
+  const runDir = fs.mkdtempSync(path.join(cacheDir, "gym-"));
+  const seeds = Array.from({ length: nSeeds }, (_, i) => config.seed + i);
+  const runs: MixerResult[][] = options.mixers.map(() => []);
+  const refHeld: Float64Array[] = [];
+  let first: { split: SeedSplit; ref: Reference } | null = null;
+  let learnerInfo: Record<string, unknown> = {};
+  try {
+    for (const seed of seeds) {
+      const split = splitForSeed(g, corpus, seed, path.join(runDir, `seed-${seed}`), vocab);
+      const t0 = Date.now();
+      const ref = await trainReference(g, split, steps, { ...learnerSpec, seed, role: "reference" }, learnerKind);
+      learnerInfo = ref.learner.describe();
+      refHeld.push(ref.heldout);
+      first ??= { split, ref };
+      log(
+        `seed ${seed}: reference (${g.gym.reference.mix}) mean held-out ${(ref.heldout.reduce((a, b) => a + b, 0) / K).toFixed(3)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
+      const ctx: SeedContext = { g, split, ref, target: corpus.target?.docs ?? null, targetVec, steps, shape, learnerSpec, learnerKind };
+      const info = await splitInfo(split);
+      const domains: DomainInfo[] = info.map((d, i) => ({ ...d, entropy: ref.entropy[i] }));
+      try {
+        for (const [m, name] of options.mixers.entries()) {
+          const r = await runOne(ctx, name, domains, seed);
+          runs[m].push(r);
+          log(
+            r.error
+              ? `seed ${seed} ${name}: failed: ${r.error}`
+              : `seed ${seed} ${name}: mean ${r.mean.toFixed(4)}, worst excess ${r.worst_excess.excess.toFixed(4)} (${r.worst_excess.domain}) in ${r.wall_seconds.toFixed(1)} s`,
+          );
+        }
+      } finally {
+        await ref.learner.close();
+      }
+    }
+  } finally {
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+  const mixers = summarise(runs, names, { dogeTarget: g.gym.doge_target, checks: g.gym.weight_checks });
+  const f = first!;
   return {
     mode: "real",
     config: g.loaded.file ?? null,
     steps,
-    tokens_per_step: shape.tokensPerStep,
+    tokens_per_step: tokensPerStep,
     feedback_lag: g.gym.feedback_lag,
     eval_every: g.gym.eval_every,
     domains: names,
-    learner: { kind: "interpolated Kneser-Ney trigram", discount: g.gym.learner.discount, vocab_size: vocab },
+    seeds,
+    learner: { name: learnerKind, ...learnerInfo },
     reference: {
       mix: g.gym.reference.mix,
-      heldout: perDomain(names, ref.heldout),
-      mean: ref.heldout.reduce((a, b) => a + b, 0) / K,
-      entropy: perDomain(names, ref.entropy),
-      laws: ref.laws,
+      heldout: Object.fromEntries(names.map((n, i) => [n, meanInterval(refHeld.map((h) => h[i]))])),
+      mean: meanInterval(refHeld.map((h) => h.reduce((a, b) => a + b, 0) / K)),
+      entropy: perDomain(names, f.ref.entropy),
+      laws: fitLaws(names, f.ref.curves),
     },
-    heldout_tokens: perDomain(names, held.tokens),
-    mixers: results,
+    split: {
+      train: perDomain(names, f.split.counts.train),
+      reference: perDomain(names, f.split.counts.reference),
+      heldout: perDomain(names, f.split.counts.heldout),
+      heldout_tokens: perDomain(
+        names,
+        f.split.heldout.map((docs) => tokenCount(docs)),
+      ),
+    },
+    tokenize_seconds: tokenizeSeconds,
+    wall_seconds: (Date.now() - started) / 1000,
+    mixers,
   };
 }
 
-export function failed(name: string, names: readonly string[], error: string, wall: number): MixerResult {
+/** Domain names and token counts of the train parts (what mixers are built from). */
+async function splitInfo(split: SeedSplit): Promise<DomainInfo[]> {
+  const loader = await Loader.open(split.train, { workers: 0 });
+  try {
+    return await loader.domainInfo();
+  } finally {
+    await loader.close();
+  }
+}
+
+async function runOne(ctx: SeedContext, name: string, domains: DomainInfo[], seed: number): Promise<MixerResult> {
+  const started = Date.now();
+  const names = domains.map((d) => d.name);
+  try {
+    const params = { ...gymDefaults(name, ctx.shape), ...(ctx.g.gym.mixers[name] ?? {}) };
+    const r = await runMixer(ctx, name, params, domains, seed);
+    r.wall_seconds = (Date.now() - started) / 1000;
+    return r;
+  } catch (e) {
+    return failed(name, seed, names, (e as Error).message, (Date.now() - started) / 1000);
+  }
+}
+
+export function failed(name: string, seed: number, names: readonly string[], error: string, wall: number): MixerResult {
   const nan = perDomain(
     names,
     names.map(() => NaN),
   );
   return {
     name,
+    seed,
     params: {},
     heldout: nan,
     mean: NaN,
     worst: { domain: "", loss: NaN },
     worst_excess: { domain: "", excess: NaN },
+    target: null,
     weights: { start: nan, end: nan, min: nan, max: nan, mean: nan },
     achieved: nan,
     curve: [],
-    vs_uniform: null,
     wall_seconds: wall,
     error,
   };
 }
 
 /**
- * The frozen reference. While it trains it also counts each domain's bigrams, for the
- * plug-in conditional entropy H(w | v) BiMix's entropy-proxy start uses, and records its
- * held-out curve against each domain's own served tokens, fitted to L(D) = E + B/D^β (the
- * laws the synthetic mode can be calibrated with).
+ * The frozen reference, trained on the reference part only. While it trains it also counts
+ * each domain's bigrams, for the plug-in conditional entropy H(w | v) BiMix's entropy-proxy
+ * start uses, and records its held-out curve against each domain's served tokens, fitted to
+ * L(D) = E + B/D^β (the laws the synthetic mode can be calibrated with).
  */
-async function trainReference(g: GymConfig, info: DomainInfo[], held: HeldoutSet, steps: number, workers?: number): Promise<Reference> {
-  const raw = { ...g.raw, seed: g.loaded.config.seed + g.gym.reference.seed_offset };
-  const loaded = parseConfig(raw, g.loaded.baseDir);
-  const loader = await Loader.open(loaded, { workers });
-  const K = info.length;
-  const weights = g.gym.reference.mix === "natural" ? naturalWeights(info) : uniformWeights(K);
-  const learner = new KneserNeyTrigram(loader.tokenizer.vocabSize, { discount: g.gym.learner.discount });
-  const S = learner.bos + 1;
-  const pairs = new CountMap(1, 16); // (d, v, w)
-  const contexts = new CountMap(1, 14); // (d, v)
-  const served = new Float64Array(K);
-  const curves = info.map(() => ({ d: [] as number[], loss: [] as number[] }));
-  let heldout: Float64Array = new Float64Array(K);
+async function trainReference(g: GymConfig, split: SeedSplit, steps: number, spec: LearnerSpec, kind: string): Promise<Reference> {
+  const loader = await Loader.open(split.reference, { workers: 0 });
+  const learner = await createLearner(kind, spec);
   try {
+    const info = await loader.domainInfo();
+    const K = info.length;
+    const weights = g.gym.reference.mix === "natural" ? naturalWeights(info) : uniformWeights(K);
+    const S = spec.vocabSize + 1;
+    const pairs = new CountMap(1, 16); // (d, v, w)
+    const contexts = new CountMap(1, 14); // (d, v)
+    const served = new Float64Array(K);
+    const curves = info.map(() => ({ d: [] as number[], loss: [] as number[] }));
+    const loss = new Float64Array(loader.rowsPerStep * loader.seqLen);
+    let heldout: Float64Array = new Float64Array(K);
     for (let t = 0; t < steps; t++) {
       const batch = await loader.next(weights);
       if (batch === null) break;
@@ -172,9 +267,9 @@ async function trainReference(g: GymConfig, info: DomainInfo[], held: HeldoutSet
         const c = contexts.slot(d * S + x[i]);
         contexts.vals[c] += 1;
       }
-      learner.trainBatch(batch);
+      await learner.trainStep(batch, loss);
       if ((t + 1) % g.gym.eval_every === 0 || t === steps - 1) {
-        heldout = evaluate(learner, held, loader.seqLen);
+        heldout = await evaluate(learner, split.heldout, loader.seqLen);
         heldout.forEach((l, d) => {
           if (served[d] > 0) {
             curves[d].d.push(served[d]);
@@ -183,72 +278,82 @@ async function trainReference(g: GymConfig, info: DomainInfo[], held: HeldoutSet
         });
       }
     }
+    const entropy = new Float64Array(K);
+    pairs.forEach((key, slot) => {
+      const d = Math.floor(key / (S * S));
+      const c = pairs.vals[slot];
+      const ctx = contexts.get(Math.floor(key / S));
+      entropy[d] -= (c / served[d]) * Math.log(c / ctx);
+    });
+    return { learner, heldout, entropy, curves };
+  } catch (e) {
+    await learner.close();
+    throw e;
   } finally {
     await loader.close();
   }
-  const entropy = new Float64Array(K);
-  pairs.forEach((key, slot) => {
-    const d = Math.floor(key / (S * S));
-    const c = pairs.vals[slot];
-    const ctx = contexts.get(Math.floor(key / S));
-    entropy[d] -= (c / served[d]) * Math.log(c / ctx);
-  });
-  const laws = Object.fromEntries(
-    info.map((d, i) => {
-      const c = curves[i];
-      if (c.d.length < 4) return [d.name, null];
-      const f = fitDataLaw(c.d, c.loss);
-      return [d.name, { E: f.E, B: f.B, beta: f.beta, rmse: f.rmse }];
-    }),
-  );
-  return { learner, heldout, entropy, laws };
 }
 
-async function runMixer(g: GymConfig, mixer: Mixer, held: HeldoutSet, ref: Reference, steps: number, shape: RunShape, workers?: number): Promise<MixerResult> {
-  const names = g.loaded.config.domains.map((d) => d.name);
+function fitLaws(names: readonly string[], curves: Reference["curves"]): NonNullable<GymReport["reference"]["laws"]> {
+  return Object.fromEntries(
+    names.map((n, i) => {
+      const c = curves[i];
+      if (c.d.length < 4) return [n, null];
+      const f = fitDataLaw(c.d, c.loss);
+      return [n, { E: f.E, B: f.B, beta: f.beta, rmse: f.rmse }];
+    }),
+  );
+}
+
+async function runMixer(ctx: SeedContext, name: string, params: Record<string, unknown>, domains: DomainInfo[], seed: number): Promise<MixerResult> {
+  const { g, split, ref, shape } = ctx;
+  const names = domains.map((d) => d.name);
   const K = names.length;
-  const loader = await Loader.open(g.loaded, { workers });
-  const learner = new KneserNeyTrigram(loader.tokenizer.vocabSize, { discount: g.gym.learner.discount });
-  const signals = new StepSignals(K, learner.bos + 1);
-  const loss = new Float64Array(shape.tokensPerStep);
-  const refLoss = new Float64Array(shape.tokensPerStep);
-  const tracker = new WeightTracker(names);
-  // The service's schedule: step t's weights come from the feedback of steps ≤ t − lag.
-  const schedule = new WeightSchedule(mixer, g.gym.feedback_lag);
-  const curve: MixerResult["curve"] = [];
-  let heldout = evaluate(learner, held, loader.seqLen);
+  const mixer = createMixer({ name, params }, domains);
+  const loader = await Loader.open(split.train, { workers: 0 });
+  const learner = await createLearner(ctx.learnerKind, { ...ctx.learnerSpec, seed, role: "proxy" });
   try {
-    for (let t = 0; t < steps; t++) {
+    const signals = new StepSignals(K, ctx.learnerSpec.vocabSize + 1, ctx.targetVec);
+    const loss = new Float64Array(shape.tokensPerStep);
+    const refLoss = new Float64Array(shape.tokensPerStep);
+    const tracker = new WeightTracker(names);
+    // The service's schedule: step t's weights come from the feedback of steps ≤ t − lag.
+    const schedule = new WeightSchedule(mixer, g.gym.feedback_lag);
+    const curve: MixerResult["curve"] = [];
+    let heldout = await evaluate(learner, split.heldout, loader.seqLen);
+    for (let t = 0; t < ctx.steps; t++) {
       const w = schedule.weightsFor(t);
       tracker.add(w);
       const batch = await loader.next(w);
       if (batch === null) break;
-      learner.scoreBatch(batch, loss);
-      ref.learner.scoreBatch(batch, refLoss);
-      learner.trainBatch(batch);
+      // The reference scores the batch the proxy trains on (Algorithm 1, step 2), before the proxy's update.
+      await ref.learner.score(batch, refLoss);
+      const trained = await learner.trainStep(batch, loss);
       let evalLoss: Float64Array | null = null;
-      if ((t + 1) % g.gym.eval_every === 0 || t === steps - 1) {
-        heldout = evalLoss = evaluate(learner, held, loader.seqLen);
+      if ((t + 1) % g.gym.eval_every === 0 || t === ctx.steps - 1) {
+        heldout = evalLoss = await evaluate(learner, split.heldout, loader.seqLen);
         const o = objectives(names, heldout, ref.heldout);
-        curve.push({ step: t + 1, mean: o.mean, worst_excess: o.worst_excess.excess });
+        curve.push({ step: t + 1, mean: o.mean, worst_excess: o.worst_excess.excess, weights: Array.from(w) });
       }
       // Folded at once; its weights are pinned to t + lag, so they still reach the mixer's batches late.
-      const fb = signals.build(t, batch, loss, refLoss, g.gym.doge_lr, evalLoss);
+      const fb = signals.build(t, batch, loss, refLoss, g.gym.doge_lr, evalLoss, trained?.gradAlignment);
       if (mixer.needsFeedback) schedule.fold(fb);
     }
-    const o = objectives(names, heldout, ref.heldout);
+    const target = ctx.target ? await learner.evaluate(ctx.target, loader.seqLen) : null;
     return {
-      name: mixer.name,
+      name,
+      seed,
       params: mixer.describe(),
       heldout: perDomain(names, heldout),
-      ...o,
+      ...objectives(names, heldout, ref.heldout),
+      target: target ? target.lossSum / target.tokens : null,
       weights: tracker.summary(),
       achieved: loader.stats().achieved,
       curve,
-      vs_uniform: null,
       wall_seconds: 0,
     };
   } finally {
+    await learner.close();
     await loader.close();
   }
 }

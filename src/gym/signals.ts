@@ -14,11 +14,32 @@
  * s_i is large when domain i teaches the model the same transitions the other domains need
  * (function-word and general-English bigrams), small for domains whose bigrams are their own.
  * Counts are non-negative, so s_i ≥ 0: DoGE's dw_min = 0 clip never binds here.
+ *
+ * Out-of-domain mode (gym.doge_target; DoGE §2.2, the official trainer's row sums of
+ * G_train G_tgtᵀ without the diagonal removed): s_i = ⟨u_i, u_tgt⟩ / mean_j ‖u_j‖, with u_tgt the
+ * target set's bigram frequencies (targetVector). A learner with real gradients passes its own
+ * s_i (learner.ts TrainResult.gradAlignment) and the surrogate is not used.
  */
 import { IGNORE_INDEX } from "../batch/assemble.js";
 import type { DomainFeedback, StepFeedback } from "../../mixers/contract.js";
 import { CountMap } from "./count-map.js";
 import type { BatchArrays } from "./ngram.js";
+
+/** The target set's bigram frequencies u_tgt[(v, w)] = c(v, w) / n, keyed v·S + w (BOS = S − 1 before a document). */
+export function targetVector(docs: readonly Int32Array[], S: number): CountMap {
+  const m = new CountMap(1, 14);
+  let n = 0;
+  for (const d of docs)
+    for (let t = 0; t + 1 < d.length; t++) {
+      const k = m.slot(d[t] * S + d[t + 1]);
+      m.vals[k] += 1;
+      n += 1;
+    }
+  m.forEach((_, slot) => {
+    m.vals[slot] /= n;
+  });
+  return m;
+}
 
 export class StepSignals {
   private readonly lossSum: Float64Array;
@@ -33,6 +54,8 @@ export class StepSignals {
   constructor(
     readonly K: number,
     private readonly S: number,
+    /** DoGE's out-of-domain target (targetVector), or null for the in-domain Σ_{j≠i}. */
+    private readonly target: CountMap | null = null,
   ) {
     this.lossSum = new Float64Array(K);
     this.excess = new Float64Array(K);
@@ -53,6 +76,7 @@ export class StepSignals {
     ref: Float64Array | null,
     lr: number,
     evalLoss: Float64Array | null,
+    gradAlignment?: Float64Array,
   ): StepFeedback {
     const K = this.K,
       S = this.S;
@@ -87,7 +111,7 @@ export class StepSignals {
     this.events.forEach((key, slot) => {
       const d = Math.floor(key / SS);
       const u = this.events.vals[slot] / this.tokens[d];
-      this.dot[d] += u * this.total.get(key - d * SS);
+      this.dot[d] += u * (this.target ? this.target.get(key - d * SS) : this.total.get(key - d * SS));
       this.sq[d] += u * u;
     });
     let present = 0,
@@ -104,7 +128,7 @@ export class StepSignals {
       const f: DomainFeedback = {
         loss_sum: this.lossSum[d],
         tokens: this.tokens[d],
-        grad_alignment: present > 1 && meanNorm > 0 ? Math.max(this.dot[d] - this.sq[d], 0) / meanNorm : 0,
+        grad_alignment: gradAlignment ? gradAlignment[d] : this.surrogate(d, present, meanNorm),
       };
       if (ref) {
         f.excess_loss_sum = this.excess[d];
@@ -114,5 +138,11 @@ export class StepSignals {
       domains.set(d, f);
     }
     return { step, domains, lr };
+  }
+
+  private surrogate(d: number, present: number, meanNorm: number): number {
+    if (meanNorm <= 0) return 0;
+    if (this.target) return this.dot[d] / meanNorm;
+    return present > 1 ? Math.max(this.dot[d] - this.sq[d], 0) / meanNorm : 0;
   }
 }

@@ -14,22 +14,30 @@
  *   grad_alignment_i  = ⟨G_i, Σ_{j≠i} G_j⟩ / mean_j ‖G_j‖, with G_i = g_i · T_i· the gradient of
  *                       L_i in the space of effective data and g_i = β_i B_i D_eff,i^{−β_i−1}
  *   eval_loss_i       = L_i after the step, noiseless, every eval_every steps
- * ε ~ N(0, 1) comes from a generator seeded with the config seed, restarted for every mixer, so
- * every mixer sees the same noise sequence. Final "held-out" loss = noiseless L_i at the end.
+ * ε ~ N(0, 1) comes from a generator seeded with the repetition's seed, restarted for every mixer,
+ * so on one seed every mixer sees the same noise sequence (paired comparisons). Final
+ * "held-out" loss = noiseless L_i at the end. oracle.ts gives the best static mixture for each
+ * objective exactly; each mixer's regret against it and against uniform is reported.
  */
 import { WeightSchedule } from "../schedule/weight-schedule.js";
 import { createMixer } from "../../mixers/registry.js";
 import { naturalWeights, uniformWeights } from "../../mixers/common.js";
 import type { DomainFeedback, DomainInfo } from "../../mixers/contract.js";
 import { ConfigError } from "../util/errors.js";
+import { mulberry32 } from "../util/hash.js";
 import type { GymConfig, SyntheticSection } from "./config.js";
 import { gymDefaults, type RunShape } from "./defaults.js";
 import { failed } from "./run.js";
-import { compareWithUniform, objectives, perDomain, WeightTracker, type GymReport, type MixerResult } from "./report.js";
+import { metricOf, summarise } from "./aggregate.js";
+import { oracleMean, oracleWorstExcess, type OracleWorld } from "./oracle.js";
+import { objectives, perDomain, WeightTracker, type GymReport, type MixerResult, type OracleMixture } from "./report.js";
+import { meanInterval, type Interval } from "./stats.js";
 
 export interface SyntheticOptions {
   readonly mixers: readonly string[];
   readonly steps?: number;
+  /** Number of seeds (overrides gym.seeds): the loss noise differs per seed. */
+  readonly seeds?: number;
 }
 
 /** The environment: laws, transfer, and the data each domain has received. */
@@ -101,20 +109,27 @@ export function allocate(w: ArrayLike<number>, T: number): Float64Array {
   return n;
 }
 
-/** mulberry32 + Box–Muller: a small seeded normal generator. */
+/** mulberry32 (util/hash.ts) + Box–Muller: a small seeded normal generator. */
 export function normals(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
+interface SyntheticSetup {
+  readonly g: GymConfig;
+  readonly s: SyntheticSection;
+  readonly names: string[];
+  readonly laws: SyntheticSection["laws"][string][];
+  readonly info: DomainInfo[];
+  readonly steps: number;
+  readonly T: number;
+  readonly shape: RunShape;
+  readonly refCurve: Float64Array[];
+  readonly refFinal: Float64Array;
+}
+
 export function runSynthetic(g: GymConfig, options: SyntheticOptions): GymReport {
+  const started = Date.now();
   const s = g.gym.synthetic;
   if (!s) throw new ConfigError("gym.synthetic", "--synthetic needs a gym.synthetic section with a law per domain");
   const { config } = g.loaded;
@@ -139,68 +154,34 @@ export function runSynthetic(g: GymConfig, options: SyntheticOptions): GymReport
     refWorld.serve(allocate(refMix, T));
   }
   const refFinal = refWorld.losses();
+  const setup: SyntheticSetup = { g, s, names, laws, info, steps, T, shape, refCurve, refFinal };
 
-  const results: MixerResult[] = [];
-  for (const name of options.mixers) {
-    const started = Date.now();
-    try {
-      const mixer = createMixer({ name, params: { ...gymDefaults(name, shape), ...(g.gym.mixers[name] ?? {}) } }, info);
-      const world = new SyntheticWorld(laws, s);
-      const noise = normals(config.seed);
-      const tracker = new WeightTracker(names);
-      const schedule = new WeightSchedule(mixer, g.gym.feedback_lag);
-      const curve: MixerResult["curve"] = [];
-      const served = new Float64Array(K);
-      for (let t = 0; t < steps; t++) {
-        const w = schedule.weightsFor(t);
-        tracker.add(w);
-        const n = allocate(w, T);
-        const L = world.losses(),
-          align = world.alignment();
-        const domains = new Map<number, DomainFeedback>();
-        for (let i = 0; i < K; i++) {
-          const eps = noise(); // drawn for every domain, so the sequence does not depend on w
-          if (n[i] === 0) continue;
-          const l = Math.max(L[i] * (1 + s.noise * eps), 0);
-          domains.set(i, {
-            loss_sum: n[i] * l,
-            tokens: n[i],
-            ref_loss_sum: n[i] * refCurve[t][i],
-            excess_loss_sum: n[i] * Math.max(l - refCurve[t][i], 0),
-            grad_alignment: align[i],
-          });
-        }
-        world.serve(n);
-        for (let i = 0; i < K; i++) served[i] += n[i];
-        if ((t + 1) % g.gym.eval_every === 0 || t === steps - 1) {
-          const ev = world.losses();
-          for (const [i, f] of domains) f.eval_loss = ev[i];
-          const o = objectives(names, ev, refFinal);
-          curve.push({ step: t + 1, mean: o.mean, worst_excess: o.worst_excess.excess });
-        }
-        if (mixer.needsFeedback) schedule.fold({ step: t, domains, lr: g.gym.doge_lr });
-      }
-      const final = world.losses();
-      const total = served.reduce((a, b) => a + b, 0);
-      results.push({
-        name,
-        params: mixer.describe(),
-        heldout: perDomain(names, final),
-        ...objectives(names, final, refFinal),
-        weights: tracker.summary(),
-        achieved: perDomain(
-          names,
-          Array.from(served, (x) => x / total),
-        ),
-        curve,
-        vs_uniform: null,
-        wall_seconds: (Date.now() - started) / 1000,
-      });
-    } catch (e) {
-      results.push(failed(name, names, (e as Error).message, (Date.now() - started) / 1000));
+  // The oracle: best static mixtures of the same law model (oracle.ts), each run through the same simulation.
+  const world: OracleWorld = { laws, tau: s.transfer, offset: s.offset_tokens, total: steps * T };
+  const oracleWeights = { mean: oracleMean(world), worst_excess: oracleWorstExcess(world, refFinal) };
+  const oracle: OracleMixture[] = (["mean", "worst_excess"] as const).map((objective) => {
+    const w = oracleWeights[objective];
+    const r = runOne(setup, "static", { weights: perDomain(names, w) }, config.seed);
+    return { objective, weights: perDomain(names, w), value: objective === "mean" ? r.mean : r.worst_excess.excess };
+  });
+
+  const nSeeds = options.seeds ?? g.gym.seeds;
+  const seeds = Array.from({ length: nSeeds }, (_, i) => config.seed + i);
+  const runs = options.mixers.map((name) => seeds.map((seed) => runOne(setup, name, g.gym.mixers[name] ?? {}, seed)));
+  const mixers = summarise(runs, names, { dogeTarget: false, checks: g.gym.weight_checks });
+  const uniform = runs.find((r) => r[0]?.name === "uniform");
+  for (const [m, summary] of mixers.entries()) {
+    summary.regret = {};
+    for (const o of oracle) {
+      const value = (r: MixerResult) => metricOf(r, o.objective);
+      summary.regret[o.objective] = {
+        vs_oracle: meanInterval(runs[m].map((r) => value(r) - o.value)),
+        vs_uniform: meanInterval(runs[m].map((r, k) => value(r) - (uniform ? value(uniform[k]) : NaN))),
+      };
     }
   }
-  compareWithUniform(results);
+  const refMean = refFinal.reduce((a, b) => a + b, 0) / K;
+  const point = (x: number): Interval => ({ mean: x, lo: x, hi: x, n: 1 });
   return {
     mode: "synthetic",
     config: g.loaded.file ?? null,
@@ -209,8 +190,75 @@ export function runSynthetic(g: GymConfig, options: SyntheticOptions): GymReport
     feedback_lag: g.gym.feedback_lag,
     eval_every: g.gym.eval_every,
     domains: names,
-    learner: { kind: "scaling laws L = E + B/D_eff^β", transfer: s.transfer, noise: s.noise, offset_tokens: s.offset_tokens },
-    reference: { mix: g.gym.reference.mix, heldout: perDomain(names, refFinal), mean: refFinal.reduce((a, b) => a + b, 0) / K },
-    mixers: results,
+    seeds,
+    learner: { name: "synthetic", kind: "scaling laws L = E + B/D_eff^β", transfer: s.transfer, noise: s.noise, offset_tokens: s.offset_tokens },
+    reference: { mix: g.gym.reference.mix, heldout: Object.fromEntries(names.map((n, i) => [n, point(refFinal[i])])), mean: point(refMean) },
+    oracle,
+    wall_seconds: (Date.now() - started) / 1000,
+    mixers,
   };
+}
+
+/** One mixer on one seed (the seed drives the loss noise). */
+function runOne(x: SyntheticSetup, name: string, extra: Record<string, unknown>, seed: number): MixerResult {
+  const { g, s, names, laws, info, steps, T, refCurve, refFinal } = x;
+  const K = names.length;
+  const started = Date.now();
+  try {
+    const mixer = createMixer({ name, params: { ...gymDefaults(name, x.shape), ...extra } }, info);
+    const world = new SyntheticWorld(laws, s);
+    const noise = normals(seed);
+    const tracker = new WeightTracker(names);
+    const schedule = new WeightSchedule(mixer, g.gym.feedback_lag);
+    const curve: MixerResult["curve"] = [];
+    const served = new Float64Array(K);
+    for (let t = 0; t < steps; t++) {
+      const w = schedule.weightsFor(t);
+      tracker.add(w);
+      const n = allocate(w, T);
+      const L = world.losses(),
+        align = world.alignment();
+      const domains = new Map<number, DomainFeedback>();
+      for (let i = 0; i < K; i++) {
+        const eps = noise(); // drawn for every domain, so the sequence does not depend on w
+        if (n[i] === 0) continue;
+        const l = Math.max(L[i] * (1 + s.noise * eps), 0);
+        domains.set(i, {
+          loss_sum: n[i] * l,
+          tokens: n[i],
+          ref_loss_sum: n[i] * refCurve[t][i],
+          excess_loss_sum: n[i] * Math.max(l - refCurve[t][i], 0),
+          grad_alignment: align[i],
+        });
+      }
+      world.serve(n);
+      for (let i = 0; i < K; i++) served[i] += n[i];
+      if ((t + 1) % g.gym.eval_every === 0 || t === steps - 1) {
+        const ev = world.losses();
+        for (const [i, f] of domains) f.eval_loss = ev[i];
+        const o = objectives(names, ev, refFinal);
+        curve.push({ step: t + 1, mean: o.mean, worst_excess: o.worst_excess.excess, weights: Array.from(w) });
+      }
+      if (mixer.needsFeedback) schedule.fold({ step: t, domains, lr: g.gym.doge_lr });
+    }
+    const final = world.losses();
+    const total = served.reduce((a, b) => a + b, 0);
+    return {
+      name,
+      seed,
+      params: mixer.describe(),
+      heldout: perDomain(names, final),
+      ...objectives(names, final, refFinal),
+      target: null,
+      weights: tracker.summary(),
+      achieved: perDomain(
+        names,
+        Array.from(served, (v) => v / total),
+      ),
+      curve,
+      wall_seconds: (Date.now() - started) / 1000,
+    };
+  } catch (e) {
+    return failed(name, seed, names, (e as Error).message, (Date.now() - started) / 1000);
+  }
 }

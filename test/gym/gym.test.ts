@@ -38,40 +38,58 @@ function smallGym() {
   );
 }
 
-const withoutTimes = (r: GymReport) => JSON.stringify({ ...r, mixers: r.mixers.map((m) => ({ ...m, wall_seconds: 0 })) });
+const withoutTimes = (r: GymReport) =>
+  JSON.stringify({
+    ...r,
+    wall_seconds: 0,
+    tokenize_seconds: 0,
+    mixers: r.mixers.map((m) => ({ ...m, wall_seconds: 0, runs: m.runs.map((x) => ({ ...x, wall_seconds: 0 })) })),
+  });
 
 describe("mixload gym (real learner through the loader)", () => {
-  it("is deterministic, feeds the mixers, and reports every objective", async () => {
+  it("is deterministic over 2 seeds, feeds the mixers, and reports every objective with intervals", async () => {
     const g = smallGym();
-    const a = await runGym(g, { mixers: ["uniform", "doremi", "doge"] });
-    const b = await runGym(g, { mixers: ["uniform", "doremi", "doge"] });
+    const a = await runGym(g, { mixers: ["uniform", "doremi", "doge"], seeds: 2 });
+    const b = await runGym(g, { mixers: ["uniform", "doremi", "doge"], seeds: 2 });
     expect(withoutTimes(a)).toBe(withoutTimes(b));
+    expect(a.seeds).toEqual([3, 4]);
 
     const [uniform, doremi, doge] = a.mixers;
     for (const m of a.mixers) {
-      expect(m.error).toBeUndefined();
+      expect(m.errors).toEqual([]);
+      expect(m.runs.map((r) => r.seed)).toEqual([3, 4]);
       expect(Object.keys(m.heldout)).toEqual(["news", "religion", "humor"]);
       expect(m.curve.map((c) => c.step)).toEqual([6, 12, 18, 24]);
       // learning happened: held-out loss fell below the uniform-over-vocabulary start
-      expect(m.mean).toBeLessThan(Math.log(4096));
+      const mean = m.metrics.mean!;
+      expect(mean.mean).toBeLessThan(Math.log(4096));
+      expect(mean.lo).toBeLessThanOrEqual(mean.mean);
+      expect(mean.hi).toBeGreaterThanOrEqual(mean.mean);
+      // the seeds differ (split and order), so the runs do
+      expect(m.runs[0].mean).not.toBe(m.runs[1].mean);
     }
     // feedback reached the mixers (lag 2): their weights left the uniform start
-    expect(uniform.weights.end).toEqual(uniform.weights.start);
-    const moved = (m: typeof doremi) => Object.keys(m.weights.end).some((d) => Math.abs(m.weights.end[d] - 1 / 3) > 1e-3);
+    const run0 = (m: typeof doremi) => m.runs[0];
+    expect(run0(uniform).weights.end).toEqual(run0(uniform).weights.start);
+    const moved = (m: typeof doremi) => Object.keys(run0(m).weights.end).some((d) => Math.abs(run0(m).weights.end[d] - 1 / 3) > 1e-3);
     expect(moved(doremi)).toBe(true);
     expect(moved(doge)).toBe(true);
     expect(doremi.params.signals).toEqual({ news: "excess_loss_sum", religion: "excess_loss_sum", humor: "excess_loss_sum" });
     // same data, different mixes ⇒ different learners
-    expect(doremi.heldout).not.toEqual(uniform.heldout);
+    expect(run0(doremi).heldout).not.toEqual(run0(uniform).heldout);
     expect(doremi.vs_uniform?.objective).toBe("worst_excess");
     expect(doge.vs_uniform?.objective).toBe("mean");
+    expect(doremi.vs_uniform!.wins + doremi.vs_uniform!.losses).toBeLessThanOrEqual(2);
+    expect(uniform.vs_uniform).toBeNull();
     expect(Object.values(a.reference.entropy!).every((h) => h > 0 && Number.isFinite(h))).toBe(true);
+    // gym.heldout names other files: every document of the domain is train or reference
+    for (const d of ["news", "religion", "humor"]) expect(a.split!.train[d] + a.split!.reference[d]).toBeGreaterThan(a.split!.reference[d]);
   });
 
   it("reports a mixer that cannot run instead of aborting the comparison", async () => {
     const g = smallGym();
-    const r = await runGym({ ...g, gym: { ...g.gym, mixers: { doremi: { eta: -1 } } } }, { mixers: ["uniform", "doremi"], steps: 3 });
-    expect(r.mixers[0].error).toBeUndefined();
-    expect(r.mixers[1].error).toMatch(/mixer\.params\.eta/);
+    const r = await runGym({ ...g, gym: { ...g.gym, mixers: { doremi: { eta: -1 } } } }, { mixers: ["uniform", "doremi"], steps: 3, seeds: 1 });
+    expect(r.mixers[0].errors).toEqual([]);
+    expect(r.mixers[1].errors[0]).toMatch(/mixer\.params\.eta/);
   });
 });

@@ -47,29 +47,33 @@ describe("gym --synthetic", () => {
   it("is deterministic, runs every mixer, and the reference mix has no excess over itself", () => {
     const g = gym({ laws: { a: law(2, 30, 0.3, 1e5), b: law(3, 10, 0.2, 5e4), c: law(1.5, 60, 0.4, 1e4) } });
     const mixers = ["uniform", "natural", "doremi", "doge", "velocitune", "bimix", "odm", "ado"];
-    const r1 = runSynthetic(g, { mixers });
-    const r2 = runSynthetic(g, { mixers });
-    const strip = (r: typeof r1) => JSON.stringify(r.mixers.map((m) => ({ ...m, wall_seconds: 0 })));
+    const r1 = runSynthetic(g, { mixers, seeds: 2 });
+    const r2 = runSynthetic(g, { mixers, seeds: 2 });
+    const strip = (r: typeof r1) => JSON.stringify(r.mixers.map((m) => ({ ...m, wall_seconds: 0, runs: m.runs.map((x) => ({ ...x, wall_seconds: 0 })) })));
     expect(strip(r1)).toBe(strip(r2));
     for (const m of r1.mixers) {
-      expect(m.error).toBeUndefined();
-      expect(m.mean).toBeLessThan(r1.mixers[0].curve[0].mean + 1);
+      expect(m.errors).toEqual([]);
+      expect(m.runs.length).toBe(2);
+      expect(m.metrics.mean!.mean).toBeLessThan(r1.mixers[0].curve[0].mean.mean + 1);
       expect(m.curve.length).toBe(10);
+      // the oracle is a lower bound for every schedule (final losses depend only on final totals)
+      expect(m.regret!.mean!.vs_oracle.mean).toBeGreaterThan(-1e-3);
+      expect(m.regret!.worst_excess!.vs_oracle.mean).toBeGreaterThan(-1e-3);
     }
     const natural = r1.mixers.find((m) => m.name === "natural")!;
-    expect(natural.worst_excess.excess).toBeCloseTo(0, 12);
+    expect(natural.metrics.worst_excess!.mean).toBeCloseTo(0, 12);
     const doremi = r1.mixers.find((m) => m.name === "doremi")!;
-    expect(doremi.weights.end).not.toEqual(doremi.weights.start);
+    expect(doremi.runs[0].weights.end).not.toEqual(doremi.runs[0].weights.start);
     expect(doremi.vs_uniform!.objective).toBe("worst_excess");
   });
 
   it("runs the shipped Brown config's fitted laws in well under a second", () => {
     const g = loadGymConfig(path.join(ROOT, "examples/configs/gym-brown.json"));
     const t0 = Date.now();
-    const r = runSynthetic(g, { mixers: ["uniform", "doremi", "doge", "odm"] });
+    const r = runSynthetic(g, { mixers: ["uniform", "doremi", "doge", "odm"], seeds: 2 });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(r.domains.length).toBe(15);
-    expect(r.mixers.every((m) => !m.error && Number.isFinite(m.mean))).toBe(true);
+    expect(r.mixers.every((m) => m.errors.length === 0 && Number.isFinite(m.metrics.mean!.mean))).toBe(true);
   });
 
   it("needs laws for every domain", () => {
