@@ -165,15 +165,36 @@ program
   .option("--synthetic", "per-domain scaling laws with cross-domain transfer instead of the loader and learner")
   .option("--json", "print the full report as JSON")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
-  .action((o: { config: string; mixers: string; steps?: number; synthetic?: boolean; json?: boolean; workers?: number }) =>
-    runCommand(async () => (await import("./gym.js")).gymCommand(o)),
+  .option("--seeds <n>", "repetitions over seeds seed, seed+1, … (default: gym.seeds, 5)", integer(1))
+  .option("--learner <name>", "learner (default: gym.learner.kind, ngram)")
+  .option("--report <file>", "HTML report path (default gym-report.html)")
+  .option("--no-report", "write no HTML report")
+  .action(
+    (o: {
+      config: string;
+      mixers: string;
+      steps?: number;
+      synthetic?: boolean;
+      json?: boolean;
+      workers?: number;
+      seeds?: number;
+      learner?: string;
+      report?: string | false;
+    }) => runCommand(async () => (await import("./gym.js")).gymCommand(o)),
   );
 
 program
   .command("serve")
   .description("serve batches over ZeroMQ (docs/PROTOCOL.md) until SIGINT/SIGTERM, then write the final state")
   .requiredOption("--config <file>", "run config (JSON)")
-  .option("--resume <file>", "continue from a state blob (the `state` op's bytes or a run dir's state.bin)")
+  .option(
+    "--resume <file>",
+    "continue from a state blob (the `state` op's bytes or a run dir's state.bin); node services: repeat it or give a glob to merge several nodes' blobs",
+    (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+  )
+  .option("--node <i>", "run as node service I of --nodes N under --leader (docs/scale-out.md)", integer(0))
+  .option("--nodes <n>", "node services in the run (world and lanes must be multiples of it)", integer(1))
+  .option("--leader <endpoint>", "the leader's control endpoint (`mixload leader --control`)")
   .option("--run-dir <dir>", "run directory for config.json, schedule.jsonl and state.bin (default: config serve.run_dir, else runs/<run_id>)")
   .option("--control <endpoint>", "ROUTER endpoint (overrides config serve.control)")
   .option("--weights <endpoint>", "PUB endpoint (overrides config serve.weights)")
@@ -184,7 +205,10 @@ program
   .action(
     (o: {
       config: string;
-      resume?: string;
+      resume?: string[];
+      node?: number;
+      nodes?: number;
+      leader?: string;
       runDir?: string;
       control?: string;
       weights?: string;
@@ -193,6 +217,20 @@ program
       insecure?: boolean;
       http?: number;
     }) => runCommand(async () => (await import("./serve.js")).serveCommand(o)),
+  );
+
+program
+  .command("leader")
+  .description("the one mixer of a run served by node services (docs/scale-out.md): folds each step once every node reported it, publishes the weights")
+  .requiredOption("--config <file>", "run config (JSON), the same file the node services use")
+  .requiredOption("--nodes <n>", "node services in the run", integer(1))
+  .option("--control <endpoint>", "ROUTER endpoint the nodes' --leader points at", "tcp://127.0.0.1:5600")
+  .option("--weights <endpoint>", "PUB endpoint for the weights (nodes learn it from the leader)", "tcp://127.0.0.1:5601")
+  .option("--run-dir <dir>", "run directory for config.json, schedule.jsonl and leader-state.bin (default: config serve.run_dir, else runs/<run_id>)")
+  .option("--resume <file>", "continue from RUN_DIR/leader-state.bin (rewritten after every fold)")
+  .option("--json", "events as JSON lines on stderr")
+  .action((o: { config: string; nodes: number; control: string; weights: string; runDir?: string; resume?: string; json?: boolean }) =>
+    runCommand(async () => (await import("./leader.js")).leaderCommand(o)),
   );
 
 program
@@ -209,6 +247,14 @@ program
   .option("--config <file>", "use this config instead of RUN_DIR/config.json")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
   .action((o: ProvenanceOptions) => runCommand(async () => (await import("./provenance.js")).provenanceCommand(o)));
+
+program
+  .command("dedup")
+  .description("exact and MinHash-LSH near-duplicate removal across all domains: write the sidecar the loader reads, print drops and the cross-domain matrix")
+  .requiredOption("--config <file>", "run config (JSON); its `dedup` block, else the defaults")
+  .option("--out <dir>", "write <dir>/dedup.bin (default: the config's dedup.sidecar, else the cache the loader reads)")
+  .option("--json", "print JSON")
+  .action((o: { config: string; out?: string; json?: boolean }) => runCommand(async () => (await import("./dedup.js")).dedupCommand(o)));
 
 program
   .command("keygen")

@@ -16,11 +16,11 @@ export function vegaRuntime(): string {
   return fs.readFileSync(path.join(path.dirname(entry), "vega.min.js"), "utf8");
 }
 
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+export const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 /** JSON or JS safe inside a <script> element. */
-const scriptSafe = (s: string): string => s.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--");
+export const scriptSafe = (s: string): string => s.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--");
 
-const STYLE = `
+export const STYLE = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d2430;background:#fafbfc}
 h1{font-size:20px;margin:0 0 4px} .sub{color:#5b6675;margin:0 0 16px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(680px,1fr));gap:16px}
