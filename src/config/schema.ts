@@ -119,6 +119,12 @@ export const configSchema = z
     /** Sequences per rank per step (PROTOCOL.md `batch_size`). */
     batch_size: positiveInt.max(1 << 16).default(8),
     world: positiveInt.max(4096).default(1),
+    /**
+     * Independent loader lanes the global batch is built by (loader/lane.ts): fixed for a run, each
+     * with its own share of every domain. Node services build whole lanes, so this is also the
+     * most node services a run can use. Must divide world × batch_size.
+     */
+    lanes: positiveInt.max(4096).default(1),
     tokenizer: tokenizerSchema,
     packing: packingSchema.default(() => packingSchema.parse({})),
     on_error: z.enum(["fail", "skip"]).default("fail"),
@@ -148,6 +154,12 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if ((config.world * config.batch_size) % config.lanes !== 0)
+      ctx.addIssue({
+        code: "custom",
+        path: ["lanes"],
+        message: `must divide world × batch_size = ${config.world * config.batch_size} (each lane builds an equal share of the global rows), got ${config.lanes}`,
+      });
     const seen = new Map<string, number>();
     config.domains.forEach((d, i) => {
       const first = seen.get(d.name);

@@ -91,8 +91,27 @@ export const DEFAULT_SHUFFLE_WINDOW = 4;
 /** In a domain shuffled by blocks, a source without blocks of its own is cut into blocks of this many documents. */
 const PSEUDO_BLOCK_DOCS = 4096;
 
+/** One loader lane's share of every domain (see loader/lanes.ts): lane `index` of `count`. */
+export interface LaneShare {
+  readonly index: number;
+  readonly count: number;
+}
+
+export interface DomainReaderOptions {
+  /** See LoaderOptions.deferReadAhead. */
+  readonly deferReadAhead?: boolean;
+  /** Domains sharing the read-ahead budget (lookaheadBlocks). */
+  readonly domainsSharingReadAhead?: number;
+  /** The lane this reader serves; default the whole domain (lane 0 of 1). */
+  readonly lane?: LaneShare;
+}
+
 export class DomainReader {
+  /** Documents in the domain's sources (every lane's share together). */
   readonly numDocuments: number;
+  /** Positions in one epoch of this reader: its lane's share of the domain (all of it with one lane). */
+  readonly epochLength: number;
+  private readonly lane: LaneShare;
   /** Blocks per shuffle window (the largest a source asks for), when the domain is shuffled by blocks. */
   get window(): number | null {
     return this.shuffleBlocks === null ? null : this.shuffleWindow;
@@ -130,9 +149,10 @@ export class DomainReader {
     private readonly pool: TokenizerPool,
     private readonly onError: "fail" | "skip",
     private readonly onExhausted: "repeat" | "drop",
-    deferReadAhead = false,
-    domainsSharingReadAhead = 1,
+    options: DomainReaderOptions = {},
   ) {
+    const { deferReadAhead = false, domainsSharingReadAhead = 1, lane = { index: 0, count: 1 } } = options;
+    this.lane = lane;
     this.blockDocs = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : BLOCK_DOCS;
     this.lookahead = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : lookaheadBlocks(domainsSharingReadAhead) * BLOCK_DOCS;
     this.consumeLookahead = deferReadAhead ? this.blockDocs : this.lookahead;
@@ -144,6 +164,14 @@ export class DomainReader {
     if (total === 0)
       throw new DataError("empty_document", sources.map((s) => s.description).join(", "), undefined, `domain ${JSON.stringify(name)} has no documents`);
     this.numDocuments = total;
+    this.epochLength = laneShareSize(total, lane);
+    if (this.epochLength === 0)
+      throw new DataError(
+        "empty_document",
+        sources.map((s) => s.description).join(", "),
+        undefined,
+        `domain ${JSON.stringify(name)} has ${total} documents, fewer than the ${lane.count} lanes that share it (lower \`lanes\` or add documents)`,
+      );
     this.allSync = sources.every(isSyncSource);
     this.shuffleBlocks = sources.some((s) => s.blocks !== undefined) ? sources.flatMap((s) => s.blocks ?? pseudoBlocks(s.numDocuments)) : null;
     const asked = sources.flatMap((s) => (s.shuffleWindow === undefined ? [] : [s.shuffleWindow]));
@@ -232,15 +260,15 @@ export class DomainReader {
           : { domain: this.index, epoch, position, tokens: fetched, metadata };
       }
       this.reject(fetched);
-      if (++this.badInARow >= this.numDocuments) {
+      if (++this.badInARow >= this.epochLength) {
         throw badDocumentError({ ...fetched, detail: `every document of domain ${JSON.stringify(this.name)} is unusable (last: ${fetched.detail})` });
       }
     }
   }
 
-  /** Re-read one document by position (resume rebuilds the packer buffer this way). */
+  /** Re-read one document by position in this reader's lane share (resume rebuilds the packer buffer this way). */
   async fetch(at: DocPosition): Promise<{ tokens: Int32Array; metadata?: DocumentMetadata }> {
-    const [raw] = await this.readGlobals([this.documentIndex(at)]);
+    const [raw] = await this.readGlobals([this.permutationFor(at.epoch).permute(at.position)]);
     if (raw.kind === "bad") throw badDocumentError(raw, " (while restoring state: the data changed since it was saved)");
     const tokens = raw.kind === "tokens" ? raw.tokens : (await this.pool.encode([raw.text]))[0];
     return raw.metadata === undefined ? { tokens } : { tokens, metadata: raw.metadata };
@@ -273,7 +301,8 @@ export class DomainReader {
    * that block is the first one read anyway.
    */
   private estimateSample(n: number): number[] {
-    const order = this.epoch === 0 ? this.permutation : this.permutationFor(0);
+    // The domain's order, not this lane's share: every lane (and node) estimates the same figure.
+    const order = this.domainOrder(0);
     if (this.shuffleBlocks === null) return Array.from({ length: n }, (_, p) => order.permute(p));
     const first = order.permute(0);
     let start = 0;
@@ -291,7 +320,7 @@ export class DomainReader {
 
   private advance(): void {
     this.position += 1;
-    if (this.position < this.numDocuments) return;
+    if (this.position < this.epochLength) return;
     if (this.onExhausted === "drop") {
       this.exhausted = true;
       return;
@@ -301,8 +330,17 @@ export class DomainReader {
     this.permutation = this.permutationFor(this.epoch);
   }
 
-  /** The epoch's order: a pure function of (seed, domain, epoch) and the sources' block sizes. */
+  /** This reader's order for an epoch: its lane's share of the domain's order. */
   private permutationFor(epoch: number): DocumentOrder {
+    const order = this.domainOrder(epoch);
+    return this.lane.count === 1 ? order : new LaneOrder(order, this.lane, this.epochLength);
+  }
+
+  /**
+   * The domain's order for an epoch, the same for every lane: a pure function of (seed, domain,
+   * epoch) and the sources' block sizes.
+   */
+  private domainOrder(epoch: number): DocumentOrder {
     const key = hashInts(this.seed, this.index, epoch);
     if (this.shuffleBlocks !== null) return new BlockShuffle(this.shuffleBlocks, this.shuffleWindow, key);
     return new FeistelPermutation(this.numDocuments, key);
@@ -325,7 +363,7 @@ export class DomainReader {
   }
 
   private requestedAhead(): number {
-    return (this.aheadEpoch - this.epoch) * this.numDocuments + (this.aheadPosition - this.position);
+    return (this.aheadEpoch - this.epoch) * this.epochLength + (this.aheadPosition - this.position);
   }
 
   /** Request the next block of positions; false when `on_exhausted: drop` leaves nothing to request. */
@@ -333,9 +371,9 @@ export class DomainReader {
     if (this.onExhausted === "drop" && this.aheadEpoch > 0) return false;
     const epoch = this.aheadEpoch;
     const start = this.aheadPosition;
-    const end = Math.min(this.numDocuments, start + this.blockDocs);
+    const end = Math.min(this.epochLength, start + this.blockDocs);
     this.blocks.push(this.fetchBlock(epoch, start, end));
-    if (end === this.numDocuments) {
+    if (end === this.epochLength) {
       this.aheadEpoch += 1;
       this.aheadPosition = 0;
     } else {
@@ -409,9 +447,13 @@ export class DomainReader {
     return block;
   }
 
-  /** The document at (epoch, position): its index in the domain's index space [0, N). */
+  /**
+   * The document at (epoch, position): its index in the domain's index space [0, N). The position
+   * is in the domain's order — all lanes' positions, as `Loader.lastServed` reports them — not in
+   * this reader's lane share.
+   */
   private documentIndex(at: DocPosition): number {
-    return this.permutationFor(at.epoch).permute(at.position);
+    return this.domainOrder(at.epoch).permute(at.position);
   }
 
   /** Which of the domain's sources holds the document at (epoch, position), and its index there (provenance). */
@@ -478,6 +520,27 @@ function resolveBlock(raws: readonly ReadResult[], ids: readonly Int32Array[]): 
 function metadataOf(raws: readonly ReadResult[]): (DocumentMetadata | undefined)[] | null {
   if (!raws.some((r) => r.kind !== "bad" && r.metadata !== undefined)) return null;
   return raws.map((r) => (r.kind === "bad" ? undefined : r.metadata));
+}
+
+/**
+ * Positions of a domain order that a lane takes: every `count`-th one, starting at its index, so
+ * the lanes' shares are disjoint, cover the order, and interleave (each lane sees the whole
+ * epoch's mixture of blocks, not one end of it).
+ */
+export function laneShareSize(n: number, lane: LaneShare): number {
+  return lane.index < n ? Math.floor((n - 1 - lane.index) / lane.count) + 1 : 0;
+}
+
+class LaneOrder implements DocumentOrder {
+  constructor(
+    private readonly inner: DocumentOrder,
+    private readonly lane: LaneShare,
+    readonly n: number,
+  ) {}
+
+  permute(position: number): number {
+    return this.inner.permute(position * this.lane.count + this.lane.index);
+  }
 }
 
 function pseudoBlocks(n: number): number[] {

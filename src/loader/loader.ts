@@ -19,41 +19,29 @@ import { BlockTiers } from "../sources/block-tiers.js";
 import type { BlockReadCounters, DocumentSource, FileProblem, SourceInfo } from "../sources/types.js";
 import { identityMismatch, sourceIdentities } from "../sources/identity.js";
 import { TokenizerPool } from "../tokenize/pool.js";
-import { DeficitSampler } from "../sample/deficit.js";
-import { StreamingPacker, toRef, type ItemRef, type PackerState, type StreamDocument, type StreamItem } from "../pack/stream.js";
+import type { ItemRef, StreamItem } from "../pack/stream.js";
 import { assembleBatch, type Batch } from "../batch/assemble.js";
 import type { DomainInfo } from "../../mixers/contract.js";
-import { DomainReader, type DocPosition, type DomainReaderState } from "./domain-reader.js";
+import type { DocPosition } from "./domain-reader.js";
+import { Lane, sumCounters, type LaneState, type LoaderCounters } from "./lane.js";
+import { laneRange, type LaneRange } from "./lanes.js";
 import { ResumeMismatchError } from "./state-blob.js";
 
-/** Served-data counters; cumulative over the run and part of the state. */
-export interface LoaderCounters {
-  sequences: number;
-  tokens: number;
-  paddingTokens: number;
-  /** Per domain: non-padding tokens served, documents whose last piece was served. */
-  domainTokens: number[];
-  domainDocuments: number[];
-  /** Document cuts made, and the cuts that were unavoidable (Σ ⌈len/L⌉ − 1 over served documents). */
-  truncations: number;
-  minTruncations: number;
-}
+export type { LaneState, LoaderCounters } from "./lane.js";
 
 export interface LoaderState {
   format: "mixload-loader-state";
-  version: 1;
+  /** 2: per-lane states in `lanes`. 1 (before lanes): one lane's fields at the top level. */
+  version: 2;
   /** Digest of the config fields that shape batches; a state only resumes the run it came from. */
   fingerprint: string;
-  /** The JSON hashed into `fingerprint`, so a refusal can name the field that differs. Absent in older states. */
+  /** The JSON hashed into `fingerprint`, so a refusal can name the field that differs. */
   fingerprintInputs?: string;
   step: number;
-  sampler: number[];
-  /** Per domain, tokens owed in what was served: Σ_steps (w_i·T − T_i). */
-  servedOwed: number[];
-  readers: DomainReaderState[];
-  packer: PackerState;
-  counters: LoaderCounters;
-  /** Per domain, per source: what the bytes were (sources/identity.ts); restore refuses changed files. Absent in older states. */
+  /** The run's lanes (config `lanes`), and the states of those this state holds (all, or one node's). */
+  laneCount: number;
+  lanes: LaneState[];
+  /** Per domain, per source: what the bytes were (sources/identity.ts); restore refuses changed files. */
   identities?: (string | null)[][];
 }
 
@@ -75,6 +63,8 @@ export interface LoaderStats {
 export interface LoaderOptions {
   /** Override `tokenizer.workers` (e.g. 0 in tests). */
   readonly workers?: number;
+  /** Build only these lanes (a node service's share); default every lane of the run. */
+  readonly lanes?: LaneRange;
   /**
    * The caller has idle time between steps and calls `readAheadOne()` in it (the serve builder
    * thread): while a step is built, domains then read only one block ahead, and the rest of the
@@ -96,6 +86,8 @@ export function fingerprintInputs(config: Config): string {
     seed: config.seed,
     seq_len: config.seq_len,
     rows_per_step: config.world * config.batch_size,
+    // Only when > 1, so the fingerprints of one-lane runs are those they had before lanes existed.
+    ...(config.lanes > 1 ? { lanes: config.lanes } : {}),
     tokenizer: { path: path.basename(config.tokenizer.path), eos: config.tokenizer.eos, pad: config.tokenizer.pad },
     packing: config.packing,
     on_error: config.on_error,
@@ -174,60 +166,41 @@ export function describeConfigDiff(saved: string, current: string, limit = 3): s
 export class Loader {
   readonly domains: readonly string[];
   readonly seqLen: number;
-  /** Global rows per step: world × batch_size. */
+  /** Global rows per step: world × batch_size, over all lanes. */
   readonly rowsPerStep: number;
+  /** Rows each lane builds per step. */
+  readonly rowsPerLane: number;
+  /** The lanes this loader builds: global rows [first·rowsPerLane, (first+count)·rowsPerLane) of every step. */
+  readonly laneRange: LaneRange;
   readonly fingerprint: string;
   private readonly fingerprintJson: string;
   private stepIndex = 0;
-  private weights: Float64Array;
-  private readonly eligible: Uint8Array;
-  private readonly sampler: DeficitSampler;
-  private readonly packer: StreamingPacker;
-  private counters: LoaderCounters;
-  private readonly servedOwed: Float64Array;
+  private readonly weights: Float64Array;
   private lastRows: readonly (readonly StreamItem[])[] = [];
-  /** Where `readAheadOne` looks first. */
+  /** Which lane `readAheadOne` asks first. */
   private readAheadNext = 0;
-  /** effectiveWeights() cache; reset whenever the weights or the eligible domains change. */
-  private effective: Float64Array | null = null;
 
   private constructor(
     readonly config: Config,
     private readonly sources: DocumentSource[][],
     readonly tokenizer: TokenizerPool,
-    private readonly readers: DomainReader[],
+    private readonly lanes: Lane[],
+    range: LaneRange,
     private readonly blockTiers: BlockTiers,
   ) {
-    const k = readers.length;
     this.domains = config.domains.map((d) => d.name);
     this.seqLen = config.seq_len;
     this.rowsPerStep = config.world * config.batch_size;
+    this.rowsPerLane = this.rowsPerStep / config.lanes;
+    this.laneRange = range;
     this.fingerprintJson = fingerprintInputs(config);
     this.fingerprint = configFingerprint(config);
-    this.weights = new Float64Array(k).fill(1 / k);
-    this.eligible = new Uint8Array(k).fill(1);
-    this.sampler = new DeficitSampler(k);
-    this.counters = emptyCounters(k);
-    this.servedOwed = new Float64Array(k);
-    this.packer = new StreamingPacker(
-      {
-        strategy: config.packing.strategy,
-        seqLen: config.seq_len,
-        bufferDocs: config.packing.buffer_docs,
-        minFill: config.packing.min_fill,
-        maxHoldRounds: config.packing.max_hold_rounds,
-      },
-      {
-        next: () => this.nextDocument(),
-        nextIfReady: () => this.nextDocumentIfReady(),
-        refetch: (domain, epoch, position) => this.readers[domain].fetch({ epoch, position }),
-        servedBalance: () => ({ owed: this.servedOwed, weights: this.effectiveWeights() }),
-      },
-    );
+    this.weights = new Float64Array(this.domains.length);
   }
 
   static async open(loaded: LoadedConfig, options: LoaderOptions = {}): Promise<Loader> {
     const { config, baseDir } = loaded;
+    const range = laneRange(config, options.lanes);
     const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
     // One place for all domains' decoded Parquet/Arrow blocks, so the budgets are the run's, not per domain.
     const blockTiers = new BlockTiers({ memoryBytes: config.source_cache_mb * 2 ** 20, diskBytes: config.source_spill_mb * 2 ** 20, cacheDir });
@@ -246,38 +219,43 @@ export class Loader {
         sources.push(opened);
         for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir, vocabSize: tokenizer.vocabSize, blockTiers }));
       }
+      // Every lane reads the same sources (one open, one block cache); each has its own readers.
+      const setup = {
+        config,
+        sources,
+        tokenizer,
+        deferReadAhead: options.deferReadAhead ?? false,
+        readersSharingReadAhead: config.domains.length * range.count,
+      };
+      const lanes = Array.from({ length: range.count }, (_, k) => new Lane(range.first + k, config.lanes, setup));
+      return new Loader(config, sources, tokenizer, lanes, range, blockTiers);
     } catch (e) {
       for (const list of sources) for (const s of list) s.close();
       blockTiers.close();
       await tokenizer.close();
       throw e;
     }
-    const readers = config.domains.map(
-      (d, i) =>
-        new DomainReader(i, d.name, sources[i], config.seed, tokenizer, config.on_error, config.on_exhausted, options.deferReadAhead, config.domains.length),
-    );
-    return new Loader(config, sources, tokenizer, readers, blockTiers);
   }
 
   /**
-   * Read one block ahead for the next domain (round-robin) still short of its read-ahead target;
-   * false when every domain is full. A few ms per call: idle-time work for `deferReadAhead` owners.
+   * Read one block ahead for the next lane (round-robin) with a domain still short of its
+   * read-ahead target; false when every one is full. A few ms per call: idle-time work for
+   * `deferReadAhead` owners.
    */
   readAheadOne(): boolean {
-    // From where the last call stopped, so every domain gets refilled evenly.
-    for (let k = 0; k < this.readers.length; k++) {
-      const i = (this.readAheadNext + k) % this.readers.length;
-      if (this.eligible[i] && this.readers[i].readAheadOne()) {
-        this.readAheadNext = (i + 1) % this.readers.length;
+    for (let k = 0; k < this.lanes.length; k++) {
+      const j = (this.readAheadNext + k) % this.lanes.length;
+      if (this.lanes[j].readAheadOne()) {
+        this.readAheadNext = (j + 1) % this.lanes.length;
         return true;
       }
     }
     return false;
   }
 
-  /** Names and (estimated) token counts, what mixers are built from. */
+  /** Names and (estimated) token counts, what mixers are built from; the same in every lane and node. */
   async domainInfo(): Promise<DomainInfo[]> {
-    const tokens = await Promise.all(this.readers.map((r) => r.estimateTokens()));
+    const tokens = await Promise.all(this.lanes[0].readers.map((r) => r.estimateTokens()));
     return this.domains.map((name, i) => ({ name, tokens: tokens[i] }));
   }
 
@@ -287,34 +265,50 @@ export class Loader {
   }
 
   /**
-   * Build the next step's global batch with `weights` (one per domain, non-negative, normalised
-   * here) steering every document drawn from now on. Returns null when every domain is
-   * exhausted (`on_exhausted: drop`) and nothing is left; a last partial step is padded.
+   * Build the next step's rows of this loader's lanes (the whole global batch with every lane)
+   * with `weights` (one per domain, non-negative, normalised here) steering every document drawn
+   * from now on. Returns null when every domain is exhausted (`on_exhausted: drop`) and nothing is
+   * left; a last partial step is padded.
    */
   async next(weights: ArrayLike<number>): Promise<Batch | null> {
     this.setWeights(weights);
-    const rows = await this.packer.take(this.rowsPerStep);
-    if (rows.length === 0) return null;
-    while (rows.length < this.rowsPerStep) rows.push({ items: [] });
-    const batch = assembleBatch(rows, this.seqLen, this.tokenizer.padId);
-    this.lastRows = rows.map((r) => r.items as readonly StreamItem[]);
-    const served = this.account(this.lastRows);
-    const effective = this.effectiveWeights();
-    let total = 0;
-    for (const n of served) total += n;
-    for (let i = 0; i < served.length; i++) this.servedOwed[i] += effective[i] * total - served[i];
+    // Lanes are independent (their own readers, sampler and packer), so they build concurrently:
+    // one lane's tokenizer wait overlaps another's packing. Their bytes do not depend on it.
+    const taken = await Promise.all(this.lanes.map((lane) => lane.take(this.weights, this.rowsPerLane)));
+    if (taken.every((rows) => rows.length === 0)) return null;
+    const rows: StreamItem[][] = [];
+    taken.forEach((laneRows, j) => {
+      while (laneRows.length < this.rowsPerLane) laneRows.push([]);
+      this.lanes[j].account(laneRows);
+      rows.push(...laneRows);
+    });
+    const batch = assembleBatch(
+      rows.map((items) => ({ items })),
+      this.seqLen,
+      this.tokenizer.padId,
+    );
+    this.lastRows = rows;
     this.stepIndex += 1;
     return batch;
   }
 
-  /** Where every piece of the last batch came from, row by row: (domain, epoch, position, offset, length). */
+  /**
+   * Where every piece of the last batch came from, row by row: [id, domain, epoch, position,
+   * offset, length, docLength, held, piece] with position in the domain's order of that epoch
+   * (see `documentAt`), whichever lane served it.
+   */
   lastServed(): ItemRef[][] {
-    return this.lastRows.map((row) => row.map(toRef));
+    return this.lanes.flatMap((lane) => lane.lastServed());
   }
 
-  /** Which source of a domain holds the document at (epoch, position), as `lastServed` reports it, and its index there (provenance). */
+  /** Rows of the last batch, as the items packed into them (for callers that need the tokens too). */
+  lastItems(): readonly (readonly StreamItem[])[] {
+    return this.lastRows;
+  }
+
+  /** Which source of a domain holds the document at (epoch, position of the domain's order, as `lastServed` reports it), and its index there. */
   documentAt(domain: number, at: DocPosition): { source: DocumentSource; index: number } {
-    return this.readers[domain].documentAt(at);
+    return this.lanes[0].readers[domain].documentAt(at);
   }
 
   private setWeights(weights: ArrayLike<number>): void {
@@ -327,81 +321,28 @@ export class Loader {
     }
     if (!(sum > 0)) throw new RangeError("weights must not all be zero");
     for (let i = 0; i < weights.length; i++) this.weights[i] = weights[i] / sum;
-    this.effective = null;
+  }
+
+  /** This loader's counters: its lanes' summed. */
+  private counters(): LoaderCounters {
+    return sumCounters(
+      this.lanes.map((l) => l.counterValues),
+      this.domains.length,
+    );
   }
 
   /**
-   * The packer's document feed: ask the sampler which domain, read that domain's next document.
-   * Returns undefined (without changing any state) when that document is still being tokenized;
-   * `nextDocument` then waits for it. The sampler's choice is a function of its state, so the
-   * retry picks the same domain.
+   * A domain's epoch: the lowest among the lanes (epoch e of a domain is done when every lane has
+   * served its share of it).
    */
-  private nextDocumentIfReady(): StreamDocument | null | undefined {
-    for (;;) {
-      const effective = this.effectiveWeights();
-      const domain = this.sampler.choose(effective, this.eligible);
-      if (domain < 0) return null;
-      const doc = this.readers[domain].nextIfReady();
-      if (doc === undefined) return undefined;
-      if (doc === null) {
-        // `on_exhausted: drop`: the domain leaves; the others are renormalised by effectiveWeights().
-        this.eligible[domain] = 0;
-        this.effective = null;
-        continue;
-      }
-      this.sampler.record(domain, doc.tokens.length, effective);
-      return doc;
-    }
-  }
-
-  private async nextDocument(): Promise<StreamDocument | null> {
-    for (;;) {
-      const doc = this.nextDocumentIfReady();
-      if (doc !== undefined) return doc;
-      const domain = this.sampler.choose(this.effectiveWeights(), this.eligible);
-      await this.readers[domain].whenReady();
-    }
-  }
-
-  /** Current weights with exhausted domains removed and the rest renormalised (cached: asked once per document). */
-  private effectiveWeights(): Float64Array {
-    if (this.effective !== null) return this.effective;
-    let live = 0;
-    for (let i = 0; i < this.weights.length; i++) if (this.eligible[i]) live += this.weights[i];
-    const out = new Float64Array(this.weights.length);
-    for (let i = 0; i < out.length; i++) out[i] = this.eligible[i] && live > 0 ? this.weights[i] / live : 0;
-    this.effective = out;
-    return out;
-  }
-
-  /** Add a served step to the counters; returns its non-padding tokens per domain. */
-  private account(rows: readonly (readonly StreamItem[])[]): Float64Array {
-    const c = this.counters;
-    const L = this.seqLen;
-    const served = new Float64Array(this.domains.length);
-    for (const items of rows) {
-      c.sequences += 1;
-      let fill = 0;
-      for (const item of items) {
-        const n = item.tokens.length;
-        fill += n;
-        served[item.domain] += n;
-        c.domainTokens[item.domain] += n;
-        // Counted when a document's last piece is served, so both figures cover the same documents.
-        if (item.offset + n === item.docLength) {
-          c.domainDocuments[item.domain] += 1;
-          c.truncations += item.piece;
-          c.minTruncations += Math.ceil(item.docLength / L) - 1;
-        }
-      }
-      c.tokens += fill;
-      c.paddingTokens += L - fill;
-    }
-    return served;
+  private domainEpoch(i: number): number {
+    let epoch = Infinity;
+    for (const lane of this.lanes) epoch = Math.min(epoch, lane.readers[i].currentEpoch);
+    return epoch;
   }
 
   stats(): LoaderStats {
-    const c = this.counters;
+    const c = this.counters();
     const achieved: Record<string, number> = {};
     const documents: Record<string, number> = {};
     const epochs: Record<string, number> = {};
@@ -409,8 +350,8 @@ export class Loader {
     this.domains.forEach((name, i) => {
       achieved[name] = c.tokens === 0 ? 0 : c.domainTokens[i] / c.tokens;
       documents[name] = c.domainDocuments[i];
-      epochs[name] = this.readers[i].currentEpoch;
-      for (const [reason, n] of Object.entries(this.readers[i].skippedCounts())) skipped[reason] = (skipped[reason] ?? 0) + n;
+      epochs[name] = this.domainEpoch(i);
+      for (const lane of this.lanes) for (const [reason, n] of Object.entries(lane.readers[i].skippedCounts())) skipped[reason] = (skipped[reason] ?? 0) + n;
     });
     const total = c.tokens + c.paddingTokens;
     return {
@@ -432,9 +373,9 @@ export class Loader {
   /** Documents read and current epoch per domain, as fresh arrays (the cheap part of stats()). */
   domainCounts(): { documents: Float64Array; epochs: Float64Array } {
     const k = this.domains.length;
-    const documents = Float64Array.from(this.counters.domainDocuments);
+    const documents = Float64Array.from(this.counters().domainDocuments);
     const epochs = new Float64Array(k);
-    for (let i = 0; i < k; i++) epochs[i] = this.readers[i].currentEpoch;
+    for (let i = 0; i < k; i++) epochs[i] = this.domainEpoch(i);
     return { documents, epochs };
   }
 
@@ -446,7 +387,7 @@ export class Loader {
   }[] {
     return this.domains.map((domain, i) => ({
       domain,
-      window: this.readers[i].window,
+      window: this.lanes[0].readers[i].window,
       sources: this.sources[i].map((s) => ({ description: s.description, documents: s.numDocuments, info: s.info, problems: s.fileProblems?.() ?? [] })),
     }));
   }
@@ -473,22 +414,22 @@ export class Loader {
   state(): LoaderState {
     return {
       format: "mixload-loader-state",
-      version: 1,
+      version: 2,
       fingerprint: this.fingerprint,
       fingerprintInputs: this.fingerprintJson,
       step: this.stepIndex,
-      sampler: this.sampler.state(),
-      servedOwed: Array.from(this.servedOwed),
-      readers: this.readers.map((r) => r.state()),
-      packer: this.packer.state(),
-      counters: structuredClone(this.counters),
+      laneCount: this.config.lanes,
+      lanes: this.lanes.map((l) => l.state()),
       identities: sourceIdentities(this.sources),
     };
   }
 
-  async restore(state: LoaderState): Promise<void> {
-    if (state === null || typeof state !== "object" || state.format !== "mixload-loader-state" || state.version !== 1)
-      throw new ResumeMismatchError("not a mixload loader state (format/version mismatch)");
+  /**
+   * Continue from a state: this loader's lanes are taken from it (a state holding more lanes,
+   * such as a whole run's, is fine: see mergeLoaderStates for combining several nodes' states).
+   */
+  async restore(saved: LoaderState): Promise<void> {
+    const state = upgradeLoaderState(saved);
     if (state.fingerprint !== this.fingerprint && state.fingerprint !== legacyFingerprint(this.config)) {
       // States written before fingerprintInputs existed can only say that something differs.
       const diff = (typeof state.fingerprintInputs === "string" ? describeConfigDiff(state.fingerprintInputs, this.fingerprintJson) : []).map((d) =>
@@ -500,21 +441,21 @@ export class Loader {
           : `fingerprint ${state.fingerprint}, this config ${this.fingerprint}; the state predates field names: compare seed, seq_len, batch_size and world (same world and batch size for such old states), tokenizer, packing, on_error, on_exhausted, domains and sources`;
       throw new ResumeMismatchError(`the state was saved by a run with a different config (state → this config: ${what})`);
     }
-    if (state.readers.length !== this.readers.length)
-      throw new ResumeMismatchError(`the state has ${state.readers.length} domains, the config has ${this.readers.length}`);
+    const byLane = new Map(state.lanes.map((l) => [l.lane, l]));
+    const missing = this.lanes.filter((l) => !byLane.has(l.index)).map((l) => l.index);
+    if (missing.length > 0)
+      throw new ResumeMismatchError(
+        `the state holds lanes [${[...byLane.keys()].join(", ")}] of ${state.laneCount}, not lane${missing.length > 1 ? "s" : ""} ${missing.join(", ")} this loader builds (pass the states of the nodes that built them)`,
+      );
+    for (const l of this.lanes) {
+      if (byLane.get(l.index)!.readers.length !== this.domains.length)
+        throw new ResumeMismatchError(`the state has ${byLane.get(l.index)!.readers.length} domains, the config has ${this.domains.length}`);
+    }
     const changed = identityMismatch(state.identities, this.sources);
     if (changed !== undefined)
       throw new ResumeMismatchError(`the data changed since the state was saved (${changed}); the saved positions would address other documents`);
     this.stepIndex = state.step;
-    this.sampler.restore(state.sampler);
-    this.servedOwed.set(state.servedOwed);
-    state.readers.forEach((r, i) => {
-      this.readers[i].restore(r);
-      this.eligible[i] = r.exhausted ? 0 : 1;
-    });
-    this.effective = null;
-    this.counters = structuredClone(state.counters);
-    await this.packer.restore(state.packer);
+    for (const l of this.lanes) await l.restore(byLane.get(l.index)!);
   }
 
   async close(): Promise<void> {
@@ -524,14 +465,48 @@ export class Loader {
   }
 }
 
-function emptyCounters(k: number): LoaderCounters {
-  return {
-    sequences: 0,
-    tokens: 0,
-    paddingTokens: 0,
-    domainTokens: new Array<number>(k).fill(0),
-    domainDocuments: new Array<number>(k).fill(0),
-    truncations: 0,
-    minTruncations: 0,
+/** A state of any version as the current one (version 1: one lane, its fields at the top level). */
+function upgradeLoaderState(state: unknown): LoaderState {
+  const s = state as Record<string, unknown> | null;
+  if (s === null || typeof s !== "object" || s.format !== "mixload-loader-state") throw new ResumeMismatchError("not a mixload loader state (format mismatch)");
+  if (s.version === 2) return s as unknown as LoaderState;
+  if (s.version !== 1) throw new ResumeMismatchError(`loader state version ${String(s.version)} is not supported (expected 1 or 2)`);
+  const lane: LaneState = {
+    lane: 0,
+    sampler: s.sampler as number[],
+    servedOwed: s.servedOwed as number[],
+    readers: s.readers as LaneState["readers"],
+    packer: s.packer as LaneState["packer"],
+    counters: s.counters as LoaderCounters,
   };
+  return {
+    format: "mixload-loader-state",
+    version: 2,
+    fingerprint: s.fingerprint as string,
+    fingerprintInputs: s.fingerprintInputs as string | undefined,
+    step: s.step as number,
+    laneCount: 1,
+    lanes: [lane],
+    identities: s.identities as LoaderState["identities"],
+  };
+}
+
+/**
+ * One state from the states of several loaders that built disjoint lanes of the same run at the
+ * same step (one per node service): what an elastic resume onto another number of nodes reads.
+ */
+export function mergeLoaderStates(states: readonly LoaderState[]): LoaderState {
+  if (states.length === 0) throw new ResumeMismatchError("no states to merge");
+  const all = states.map(upgradeLoaderState);
+  const [first] = all;
+  const lanes = new Map<number, LaneState>();
+  for (const s of all) {
+    if (s.fingerprint !== first.fingerprint) throw new ResumeMismatchError("the states to merge come from runs with different configs");
+    if (s.step !== first.step) throw new ResumeMismatchError(`the states to merge were saved at different steps (${first.step} and ${s.step})`);
+    for (const l of s.lanes) {
+      if (lanes.has(l.lane)) throw new ResumeMismatchError(`lane ${l.lane} is in more than one of the states to merge`);
+      lanes.set(l.lane, l);
+    }
+  }
+  return { ...first, lanes: [...lanes.values()].sort((a, b) => a.lane - b.lane) };
 }

@@ -184,7 +184,8 @@ describe("loader", () => {
       ),
       { numRuns: 5 },
     );
-  });
+    // Ten loaders over five runs: about 30 s alone, more on a loaded machine.
+  }, 240_000);
 
   it("refuses a state saved under a different config", async () => {
     const a = await open({ seed: 1 });
