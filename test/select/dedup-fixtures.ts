@@ -12,6 +12,7 @@
  * MinHash, LSH and verification in src/select/dedup are all checked against an implementation
  * that shares nothing with them but the definition.
  */
+import fs from "node:fs";
 import { mulberry32 } from "../../src/util/hash.js";
 import { normalizeText } from "../../src/select/dedup/normalize.js";
 import { spamTexts } from "../../bench/tokenize-corpus.js";
@@ -144,4 +145,10 @@ export function quality(
     precision: edges.a.length === 0 ? 1 : 1 - falsePositives.length / edges.a.length,
     falsePositives,
   };
+}
+
+/** Write `texts` as a JSONL file (`{"text": …}` per line) and return its path. */
+export function writeJsonl(file: string, texts: readonly string[]): string {
+  fs.writeFileSync(file, texts.map((t) => `${JSON.stringify({ text: t })}\n`).join(""));
+  return file;
 }

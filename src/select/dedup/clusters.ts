@@ -21,6 +21,7 @@ import { lshCandidates } from "./lsh.js";
 import { estimatedJaccard } from "./minhash.js";
 import { jaccard, sortedUnique } from "./shingles.js";
 import { ABSENT, SHINGLED, type SignatureStore } from "./store.js";
+import { GrowableF64 } from "../../sources/io.js";
 import type { DedupParams } from "./params.js";
 
 export const KEPT = 0;
@@ -52,30 +53,11 @@ export interface Clusters {
 
 const PAIR_CHUNK = 1 << 16;
 
-class Growable {
-  data: Uint32Array;
-  length = 0;
-  constructor(capacity = 1024) {
-    this.data = new Uint32Array(capacity);
-  }
-  push(x: number): void {
-    if (this.length === this.data.length) {
-      const grown = new Uint32Array(this.data.length * 2);
-      grown.set(this.data);
-      this.data = grown;
-    }
-    this.data[this.length++] = x;
-  }
-  view(): Uint32Array {
-    return this.data.subarray(0, this.length);
-  }
-}
-
 class EdgeList {
-  readonly a = new Growable();
-  readonly b = new Growable();
-  readonly est: number[] = [];
-  readonly ex: number[] = [];
+  readonly a = new GrowableF64();
+  readonly b = new GrowableF64();
+  readonly est = new GrowableF64();
+  readonly ex = new GrowableF64();
   add(a: number, b: number, est: number, ex: number): void {
     this.a.push(a);
     this.b.push(b);
@@ -83,7 +65,7 @@ class EdgeList {
     this.ex.push(ex);
   }
   edges(): Edges {
-    return { a: this.a.view().slice(), b: this.b.view().slice(), estimate: Float64Array.from(this.est), exact: Float64Array.from(this.ex) };
+    return { a: Uint32Array.from(this.a.finish()), b: Uint32Array.from(this.b.finish()), estimate: this.est.finish(), exact: this.ex.finish() };
   }
 }
 
@@ -100,11 +82,11 @@ export async function findDuplicates(store: SignatureStore, params: DedupParams,
   const near = params.near;
   if (near !== false) {
     const P = store.numPerm;
-    const docs = new Growable();
+    const docs = new GrowableF64();
     for (let g = 0; g < n; g++) if (store.state[g] === SHINGLED && !inExactGroup[g]) docs.push(g);
-    const pending = { a: new Growable(), b: new Growable() };
+    const pending = { a: new GrowableF64(), b: new GrowableF64() };
     const floor = near.threshold - 4 * Math.sqrt((near.threshold * (1 - near.threshold)) / P);
-    lshCandidates(store.sigs, P, near.bands, docs.view(), (i, j) => {
+    lshCandidates(store.sigs, P, near.bands, Uint32Array.from(docs.finish()), (i, j) => {
       candidates++;
       const est = estimatedJaccard(store.sigs, P, i, j);
       if (near.verify === "signature") {
@@ -121,8 +103,8 @@ export async function findDuplicates(store: SignatureStore, params: DedupParams,
     });
     if (near.verify === "exact" && pending.a.length > 0) {
       if (!reread) throw new Error("exact verification needs a way to re-read documents");
-      const a = pending.a.view(),
-        b = pending.b.view();
+      const a = Uint32Array.from(pending.a.finish()),
+        b = Uint32Array.from(pending.b.finish());
       for (let start = 0; start < a.length; start += PAIR_CHUNK) {
         const end = Math.min(a.length, start + PAIR_CHUNK);
         const docsOf = uniqueSorted(a.subarray(start, end), b.subarray(start, end));
