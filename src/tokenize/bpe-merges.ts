@@ -14,21 +14,21 @@
 export const MAX_SYMBOLS = 256;
 
 /**
- * Merge pair → rank, open addressing over typed arrays: 2 × 32-bit ids per key, no per-entry
+ * Merge pair → rank, open addressing over one typed array: 2 × 32-bit ids per key, no per-entry
  * objects (pairs of 17-bit ids do not fit a small integer, and a Map of heap-number keys is slow).
+ * A slot's left id, right id and rank sit next to each other: the table is megabytes (llama3:
+ * 280 k merges, 12 MB), so on a cold cache every probe is a memory access, and a lookup should
+ * cost one cache line, not one per field.
  */
 class PairRanks {
-  private readonly left: Int32Array;
-  private readonly right: Int32Array;
-  private readonly rank: Int32Array;
+  /** Slot i is [left, right, rank] at 3i; left -1 = empty. */
+  private readonly slots: Int32Array;
   private readonly mask: number;
 
   constructor(entries: number) {
     let capacity = 1024;
     while (capacity < entries * 2) capacity *= 2;
-    this.left = new Int32Array(capacity).fill(-1);
-    this.right = new Int32Array(capacity);
-    this.rank = new Int32Array(capacity);
+    this.slots = new Int32Array(3 * capacity).fill(-1);
     this.mask = capacity - 1;
   }
 
@@ -37,11 +37,13 @@ class PairRanks {
   }
 
   set(left: number, right: number, rank: number): void {
+    const slots = this.slots;
     for (let i = this.slot(left, right) & this.mask; ; i = (i + 1) & this.mask) {
-      if (this.left[i] === -1 || (this.left[i] === left && this.right[i] === right)) {
-        this.left[i] = left;
-        this.right[i] = right;
-        this.rank[i] = rank;
+      const at = 3 * i;
+      if (slots[at] === -1 || (slots[at] === left && slots[at + 1] === right)) {
+        slots[at] = left;
+        slots[at + 1] = right;
+        slots[at + 2] = rank;
         return;
       }
     }
@@ -49,10 +51,12 @@ class PairRanks {
 
   /** The rank, or Infinity for a pair that does not merge. */
   get(left: number, right: number): number {
+    const slots = this.slots;
     for (let i = this.slot(left, right) & this.mask; ; i = (i + 1) & this.mask) {
-      const l = this.left[i];
+      const at = 3 * i;
+      const l = slots[at];
       if (l === -1) return Infinity;
-      if (l === left && this.right[i] === right) return this.rank[i];
+      if (l === left && slots[at + 1] === right) return slots[at + 2];
     }
   }
 }

@@ -30,8 +30,9 @@ export class ByteLevelBpe {
   /** Byte → the id of its one-character token. */
   private readonly byteId = new Int32Array(256);
   private readonly byteChar: string[] = [];
-  /** Scratch symbols, reused. */
+  /** Scratch symbols and UTF-8 bytes (up to 3 per UTF-16 unit), reused: a miss allocates only its result. */
   private readonly syms = new Int32Array(MAX_SYMBOLS);
+  private readonly bytes = new Uint8Array(3 * MAX_SYMBOLS);
 
   private constructor(
     private readonly model: BpeModelFields,
@@ -70,8 +71,10 @@ export class ByteLevelBpe {
   /** The ids the library gives `piece` after the ByteLevel step, or null to let the library do it. */
   encode(piece: string): Int32Array | null {
     const text = this.byteLevel.add_prefix_space && !piece.startsWith(" ") ? " " + piece : piece;
-    const bytes = this.encoder.encode(text);
-    const n = bytes.length;
+    // Every UTF-16 unit is at least one byte: a longer text is past MAX_SYMBOLS for sure.
+    if (text.length > MAX_SYMBOLS) return null;
+    const bytes = this.bytes;
+    const n = this.encoder.encodeInto(text, bytes).written;
     if (n === 0) return new Int32Array(0);
     if (n > MAX_SYMBOLS) return null;
     if (this.model.ignore_merges) {

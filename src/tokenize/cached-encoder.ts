@@ -28,6 +28,7 @@
  * is tested on Brown, mails and code for nine real tokenizers, and by property tests.
  */
 import { ByteLevelBpe, type BpeModelFields, type ByteLevelFields } from "./byte-level-bpe.js";
+import { pieceHash, type SharedPieceCache } from "./shared-cache.js";
 import { CharBpe, MarkerCuts, type CharBpeModelFields } from "./sentencepiece-bpe.js";
 import {
   internalsProblems,
@@ -49,6 +50,8 @@ export interface EncodedBatch {
 export interface CachedEncoderOptions {
   /** Entries kept before the cache is cleared and refilled. Default 2^18 (≈ 30 MB). */
   readonly maxEntries?: number;
+  /** A table shared with the other workers of a pool: a local miss looks there before running the model. */
+  readonly shared?: SharedPieceCache;
 }
 
 /** Pieces up to this many UTF-16 units are cached (the library's BPE cache uses the same bound). */
@@ -142,15 +145,19 @@ export class CachedEncoder {
   private lastUnk = false;
   private out: Int32Array<ArrayBuffer> = new Int32Array(1 << 16);
   private length = 0;
-  /** Lookups answered by the cache, and lookups that went to the model (for benchmarks and tests). */
+  /** Lookups answered by the cache, by the shared table, and lookups that went to the model (for benchmarks and tests). */
   hits = 0;
+  sharedHits = 0;
   misses = 0;
+  /** The pool's table of pieces any worker has encoded (shared-cache.ts), or null. */
+  private readonly shared: SharedPieceCache | null;
 
   private constructor(
     private readonly t: TokenizerInternals,
     options: CachedEncoderOptions,
   ) {
     this.maxEntries = options.maxEntries ?? 1 << 18;
+    this.shared = options.shared ?? null;
     const pre = t.pre_tokenizer;
     let steps: PreTokenizerStep[];
     if (pre === null) steps = [];
@@ -428,38 +435,45 @@ export class CachedEncoder {
   }
 
   private encodeCached(piece: string, cache: Map<string, number | Int32Array>, section_index: number): void {
-    const hit = cache.get(piece);
-    if (hit !== undefined) {
-      this.hits++;
-      if (this.unkId >= 0) return this.appendFused(hit);
-      if (typeof hit === "number") {
-        if (this.length === this.out.length) this.grow(1);
-        this.out[this.length++] = hit;
-      } else {
-        if (this.length + hit.length > this.out.length) this.grow(hit.length);
-        this.out.set(hit, this.length);
-        this.length += hit.length;
-      }
-      return;
+    let ids = cache.get(piece);
+    if (ids !== undefined) this.hits++;
+    else ids = this.missIds(piece, cache, section_index);
+    if (this.unkId >= 0) this.appendFused(ids);
+    else if (typeof ids === "number") {
+      if (this.length === this.out.length) this.grow(1);
+      this.out[this.length++] = ids;
+    } else {
+      if (this.length + ids.length > this.out.length) this.grow(ids.length);
+      this.out.set(ids, this.length);
+      this.length += ids.length;
     }
-    this.misses++;
-    const ids = this.modelIds(piece, section_index);
-    if (this.unkId >= 0) {
-      const fused = fuseRuns(ids, this.unkId);
-      if (piece.length <= MAX_CACHED_LENGTH) {
-        if (cache.size >= this.maxEntries) cache.clear();
-        cache.set(piece, fused.length === 1 ? fused[0] : fused);
-      }
-      return this.appendFused(fused);
+  }
+
+  /**
+   * A piece the local cache lacks: the shared table's entry (another worker encoded it), or the
+   * model's ids, then stored there too. Kept locally unless long: a run of 10,000 letters is rare
+   * and would pin its text in memory.
+   */
+  private missIds(piece: string, cache: Map<string, number | Int32Array>, section_index: number): number | Int32Array {
+    const cacheable = piece.length <= MAX_CACHED_LENGTH;
+    const shared = cacheable ? this.shared : null;
+    const cacheIndex = cache === this.caches[0] ? 0 : 1;
+    const hash = shared === null ? 0 : pieceHash(piece, cacheIndex);
+    let ids = shared?.get(piece, cacheIndex, hash);
+    if (ids !== undefined) this.sharedHits++;
+    else {
+      this.misses++;
+      let model = this.modelIds(piece, section_index);
+      // fuse_unk within the piece here; across pieces in appendFused.
+      if (this.unkId >= 0) model = fuseRuns(model, this.unkId);
+      ids = model.length === 1 ? model[0] : model;
+      shared?.set(piece, cacheIndex, hash, ids);
     }
-    // Long pieces (a run of 10,000 letters) are rare and would pin their text in memory: not cached.
-    if (piece.length <= MAX_CACHED_LENGTH) {
+    if (cacheable) {
       if (cache.size >= this.maxEntries) cache.clear();
-      cache.set(piece, ids.length === 1 ? ids[0] : ids);
+      cache.set(piece, ids);
     }
-    if (this.length + ids.length > this.out.length) this.grow(ids.length);
-    this.out.set(ids, this.length);
-    this.length += ids.length;
+    return ids;
   }
 
   /** Append a piece's ids, joining an unk at its start to an unk that ended the previous piece. */

@@ -15,7 +15,8 @@
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { loadTokenizer, tokenizerInfo, type LoadedTokenizer, type TokenizerFiles, type TokenizerInfo } from "./tokenizer.js";
-import type { EncodeReply, WorkerRequest } from "./worker.js";
+import { SharedPieceCache } from "./shared-cache.js";
+import type { EncodeReply, WorkerRequest, WorkerSetup } from "./worker.js";
 
 /** The compiled worker. Under vitest this module runs from src/*.ts, so point at dist/ (built by `npm test`). */
 function workerFile(): string {
@@ -81,9 +82,11 @@ export class TokenizerPool implements TokenizerInfo {
 
   /** Workers start on the first text to encode: a run over pre-tokenized data never pays for them. */
   private startWorkers(): void {
-    const files = this.files;
+    // Two or more workers share one table of encoded pieces (shared-cache.ts): otherwise each
+    // fills its own cache, and on a cold corpus that repeated work is what keeps the pool from scaling.
+    const setup: WorkerSetup = { files: this.files, shared: this.requestedWorkers > 1 ? SharedPieceCache.allocate() : undefined };
     for (let w = 0; w < this.requestedWorkers; w++) {
-      const worker = new Worker(workerFile(), { workerData: files });
+      const worker = new Worker(workerFile(), { workerData: setup });
       worker.on("message", (reply: EncodeReply) => this.onReply(w, reply));
       worker.on("error", (error: unknown) => this.failAll(error instanceof Error ? error : new Error(String(error))));
       // A worker that exits (crash, or close() while requests are pending) must not leave a caller awaiting forever.

@@ -17,6 +17,7 @@ import { writeFileAtomic } from "../util/atomic-file.js";
 import { ConfigError } from "../util/errors.js";
 import { VERSION } from "../version.js";
 import { CachedEncoder, type EncodedBatch } from "./cached-encoder.js";
+import { SharedPieceCache } from "./shared-cache.js";
 
 /** Where the tokenizer files are and which special tokens to use. Paths are absolute here. */
 export interface TokenizerFiles {
@@ -41,8 +42,8 @@ export interface LoadedTokenizer extends TokenizerInfo {
   encodeBatch(texts: readonly string[]): EncodedBatch;
   /** "cached", or why the plain library is used (the tokenizer's shape, or `cache: false`). */
   readonly encoder: string;
-  /** The cache's lookups so far (benchmarks), or null on the plain path. */
-  cacheStats(): { hits: number; misses: number } | null;
+  /** The cache's lookups so far (benchmarks): local hits, hits in a pool's shared table, model runs; null on the plain path. */
+  cacheStats(): { hits: number; shared: number; misses: number } | null;
   decode(ids: ArrayLike<number>): string;
 }
 
@@ -51,6 +52,11 @@ export interface LoadOptions {
   readonly cache?: boolean;
   /** Parse the files anew instead of sharing this thread's copy and cache (benchmarks: a cold cache). */
   readonly fresh?: boolean;
+  /**
+   * A pool's shared piece table (shared-cache.ts), used by this thread's cache when it is built
+   * here: workers encode each distinct piece about once between them instead of once each.
+   */
+  readonly shared?: SharedArrayBuffer;
 }
 
 function readJson(file: string, field: string): Record<string, unknown> {
@@ -160,7 +166,8 @@ export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}):
   // Whether the cache can serve this tokenizer exactly is decided on first use, with the library.
   let why: string | null | undefined;
   const reason = (): string | null => (why ??= options.cache === false ? "cache disabled" : CachedEncoder.unsupported(library(entry)));
-  const cached = (): CachedEncoder => (entry.cached ??= CachedEncoder.create(library(entry)) as CachedEncoder);
+  const cached = (): CachedEncoder =>
+    (entry.cached ??= CachedEncoder.create(library(entry), { shared: options.shared && new SharedPieceCache(options.shared) }) as CachedEncoder);
 
   return {
     vocabSize,
@@ -171,7 +178,7 @@ export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}):
       return r === null ? "cached" : `plain: ${r}`;
     },
     encode: (text) => (reason() === null ? cached().encode(text, eosId) : plainEncode(text)),
-    cacheStats: () => (reason() === null ? { hits: cached().hits, misses: cached().misses } : null),
+    cacheStats: () => (reason() === null ? { hits: cached().hits, shared: cached().sharedHits, misses: cached().misses } : null),
     encodeBatch(texts: readonly string[]): EncodedBatch {
       if (reason() === null) return cached().encodeBatch(texts, eosId);
       const docs = texts.map(plainEncode);

@@ -10,11 +10,18 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { loadTokenizer, type TokenizerFiles } from "./tokenizer.js";
 
+/** What a worker starts with: the tokenizer, and the pool's shared piece table (shared-cache.ts) if any. */
+export interface WorkerSetup {
+  readonly files: TokenizerFiles;
+  readonly shared?: SharedArrayBuffer;
+}
+
 export type WorkerRequest =
   { readonly type: "encode"; readonly id: number; readonly texts: readonly string[] } | { readonly type: "expedite"; readonly id: number };
 export type EncodeReply = { readonly id: number; readonly ids: Int32Array; readonly ends: Int32Array } | { readonly id: number; readonly error: string };
 
-const tokenizer = loadTokenizer(workerData as TokenizerFiles);
+const setup = workerData as WorkerSetup;
+const tokenizer = loadTokenizer(setup.files, { shared: setup.shared });
 const port = parentPort;
 if (port === null) throw new Error("tokenizer worker must run in a worker thread");
 
