@@ -3,14 +3,22 @@
  * Progress goes to stderr: a status line redrawn in place on a terminal, else one line per
  * report; `--json` for JSON lines.
  */
+import path from "node:path";
 import { loadConfig } from "../config/load.js";
+import { globFiles } from "../sources/glob.js";
+import { ConfigError } from "../util/errors.js";
 import { MixloadService, type ProgressEvent } from "../serve/service.js";
 import { missingServiceFlags } from "./node-flags.js";
 import { untilSignal } from "./lifecycle.js";
 
 export interface ServeOptions {
   config: string;
-  resume?: string;
+  /** One blob, or (node services, docs/scale-out.md) several nodes' blobs whose lanes are merged; a glob pattern is expanded. */
+  resume?: string | string[];
+  /** Node service: this node's index, the node count, and the leader's control endpoint (all three or none). */
+  node?: number;
+  nodes?: number;
+  leader?: string;
   runDir?: string;
   json?: boolean;
   workers?: number;
@@ -48,10 +56,12 @@ function reporter(json: boolean): (e: ProgressEvent) => void {
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const loaded = loadConfig(options.config);
   const report = reporter(options.json === true);
+  const node = nodeOption(options);
   const service = await MixloadService.open(
     loaded,
     {
-      resume: options.resume,
+      resume: resumeFiles(options.resume),
+      ...(node !== undefined ? { node } : {}),
       runDir: options.runDir,
       workers: options.workers,
       control: options.control,
@@ -67,6 +77,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     control: service.controlEndpoint,
     weights: service.weightsEndpoint,
     run_dir: service.runDir,
+    ...(service.layout !== null ? { node: service.layout.index, nodes: service.layout.count, ranks: service.layout.ranks, lanes: service.layout.lanes } : {}),
     ...(missing.length > 0 ? { node_flags_missing: missing } : {}),
   };
   process.stderr.write(
@@ -95,4 +106,29 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   await untilSignal();
   await dash?.close();
   await service.close();
+}
+
+/** `--node I --nodes N --leader E` as the service's node option; all three or none, in one line. */
+function nodeOption(o: ServeOptions): { index: number; count: number; leader: string } | undefined {
+  const given = [o.node !== undefined, o.nodes !== undefined, o.leader !== undefined];
+  if (given.every((g) => !g)) return undefined;
+  if (!given.every((g) => g)) throw new ConfigError("(flags)", "a node service needs all of --node I --nodes N --leader ENDPOINT");
+  return { index: o.node!, count: o.nodes!, leader: o.leader! };
+}
+
+/** `--resume` values (repeatable), each a file or a file-name glob (`runs/x/node-*.bin`), in sorted order. */
+function resumeFiles(resume: string | string[] | undefined): string | string[] | undefined {
+  if (resume === undefined) return undefined;
+  const list = Array.isArray(resume) ? resume : [resume];
+  const out: string[] = [];
+  for (const r of list) {
+    if (!/[*?[]/.test(r)) {
+      out.push(r);
+      continue;
+    }
+    const found = globFiles(path.dirname(path.resolve(r)), path.basename(r));
+    if (found.length === 0) throw new ConfigError("--resume", `${r} matches no file`);
+    out.push(...found);
+  }
+  return out.length === 1 ? out[0] : out;
 }

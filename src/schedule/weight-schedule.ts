@@ -101,6 +101,24 @@ export class WeightSchedule {
     return e;
   }
 
+  /**
+   * A follower's side of the rule (node services): an entry folded elsewhere — by the leader's
+   * schedule, whose `fold` pinned it to its effective step — taken as is. Returns false when the
+   * step already had it (a re-announcement); an entry that differs from the one held is refused,
+   * since a step's weights never change once decided.
+   */
+  adopt(e: ScheduleEntry): boolean {
+    const had = this.entries.get(e.step);
+    if (had !== undefined) {
+      if (had.version !== e.version || had.weights.some((w, i) => w !== e.weights[i]))
+        throw new Error(`step ${e.step} already has weights version ${had.version}; version ${e.version} differs (two leaders for one run?)`);
+      return false;
+    }
+    this.entries.set(e.step, { step: e.step, version: e.version, weights: Array.from(e.weights) });
+    if (e.version > this.currentVersion) this.currentVersion = e.version;
+    return true;
+  }
+
   /** Drop entries for steps below `step` (they left the window). */
   forget(step: number): void {
     for (const k of this.entries.keys()) if (k < step) this.entries.delete(k);

@@ -5,7 +5,17 @@
 import { parentPort } from "node:worker_threads";
 import { Loader } from "../loader/loader.js";
 import { ConfigError, DataError } from "../util/errors.js";
-import { batchTransferList, buildStep, loaderInfo, loaderStats, packState, type BuilderReply, type BuilderRequest, type OpenedReply } from "./builder.js";
+import {
+  batchTransferList,
+  builderRanks,
+  buildStep,
+  loaderInfo,
+  loaderStats,
+  packState,
+  type BuilderReply,
+  type BuilderRequest,
+  type OpenedReply,
+} from "./builder.js";
 
 const port = parentPort;
 if (port === null) throw new Error("the batch builder must run in a worker thread");
@@ -27,8 +37,8 @@ async function handle(req: BuilderRequest): Promise<void> {
   try {
     switch (req.type) {
       case "open": {
-        loader = await Loader.open(req.loaded, { workers: req.workers, deferReadAhead: true });
-        world = req.loaded.config.world;
+        loader = await Loader.open(req.loaded, { workers: req.workers, deferReadAhead: true, ...(req.lanes !== undefined ? { lanes: req.lanes } : {}) });
+        world = builderRanks(req.loaded, req.lanes);
         port!.postMessage({ id: req.id, ok: true, value: await opened(loader) } satisfies BuilderReply);
         return;
       }

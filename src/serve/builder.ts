@@ -18,7 +18,7 @@
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { pack, unpack } from "msgpackr";
-import { batchDigest, type Batch } from "../batch/assemble.js";
+import { assembleBatch, batchDigest, type Batch } from "../batch/assemble.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { Loader, LoaderState } from "../loader/loader.js";
 import { ConfigError, DataError } from "../util/errors.js";
@@ -78,10 +78,23 @@ export interface BatchBuilder {
   close(): Promise<void>;
 }
 
+/** Lanes [first, first + count) of the run's `lanes` (a node service builds only its own; default all). */
+export interface LaneRange {
+  first: number;
+  count: number;
+}
+
 export interface BuilderOptions {
   mode?: BuilderMode;
   /** Tokenizer workers (overrides the config). */
   workers?: number;
+  lanes?: LaneRange;
+}
+
+/** Ranks whose rows a builder of `lanes` builds: all of the world, or a node's share. */
+export function builderRanks(loaded: LoadedConfig, lanes: LaneRange | undefined): number {
+  const total = (loaded.config as { lanes?: number }).lanes ?? 1;
+  return lanes === undefined ? loaded.config.world : (loaded.config.world * lanes.count) / total;
 }
 
 /** Own ArrayBuffer (msgpackr packs into a shared scratch buffer): safe to transfer. */
@@ -111,8 +124,17 @@ export function rankCounts(batch: Batch, world: number, domains: number): { rank
 
 /** The core both builders share: one step of the loader and everything the service files with it. */
 export async function buildStep(loader: Loader, weights: readonly number[], world: number): Promise<BuildResult | null> {
-  const batch = await loader.next(weights);
-  if (batch === null) return null;
+  let batch = await loader.next(weights);
+  if (batch === null) {
+    // A node service's lanes ran out: the other nodes' lanes may not have (one service ends when
+    // every lane is empty), so it serves padding rows — what one service puts in an empty lane's place.
+    if (world === loader.config.world) return null;
+    batch = assembleBatch(
+      Array.from({ length: world * loader.config.batch_size }, () => ({ items: [] })),
+      loader.seqLen,
+      loader.tokenizer.padId,
+    );
+  }
   const { rankTokens, rankDomainTokens } = rankCounts(batch, world, loader.domains.length);
   return {
     batch,
@@ -142,7 +164,9 @@ export function loaderStats(loader: Loader): BuilderStats {
 }
 
 export async function openBuilder(loaded: LoadedConfig, options: BuilderOptions = {}): Promise<BatchBuilder> {
-  return (options.mode ?? "worker") === "inline" ? InlineBuilder.open(loaded, options.workers) : WorkerBuilder.open(loaded, options.workers);
+  return (options.mode ?? "worker") === "inline"
+    ? InlineBuilder.open(loaded, options.workers, options.lanes)
+    : WorkerBuilder.open(loaded, options.workers, options.lanes);
 }
 
 class InlineBuilder implements BatchBuilder {
@@ -159,13 +183,13 @@ class InlineBuilder implements BatchBuilder {
     this.stats = loaderStats(loader);
   }
 
-  static async open(loaded: LoadedConfig, workers: number | undefined): Promise<InlineBuilder> {
+  static async open(loaded: LoadedConfig, workers: number | undefined, lanes: LaneRange | undefined): Promise<InlineBuilder> {
     // Imported here: the default (worker) builder loads the loader in its own thread only, so the
     // service's thread never compiles the tokenizer library.
     const { Loader } = await import("../loader/loader.js");
-    const loader = await Loader.open(loaded, { workers });
+    const loader = await Loader.open(loaded, { workers, ...(lanes !== undefined ? { lanes } : {}) });
     try {
-      return new InlineBuilder(loader, await loaderInfo(loader), loaded.config.world);
+      return new InlineBuilder(loader, await loaderInfo(loader), builderRanks(loaded, lanes));
     } catch (e) {
       await loader.close();
       throw e;
@@ -200,7 +224,7 @@ class InlineBuilder implements BatchBuilder {
 
 /** Messages to the worker. */
 export type BuilderRequest =
-  | { type: "open"; id: number; loaded: LoadedConfig; workers?: number }
+  | { type: "open"; id: number; loaded: LoadedConfig; workers?: number; lanes?: LaneRange }
   | { type: "restore"; id: number; state: LoaderState }
   | { type: "build"; id: number; weights: number[] }
   | { type: "close"; id: number };
@@ -319,11 +343,11 @@ class WorkerBuilder implements BatchBuilder {
     this.stats = r.stats;
   }
 
-  static async open(loaded: LoadedConfig, workers: number | undefined): Promise<WorkerBuilder> {
+  static async open(loaded: LoadedConfig, workers: number | undefined, lanes: LaneRange | undefined): Promise<WorkerBuilder> {
     const b = new WorkerBuilder();
     try {
       // A LoadedConfig is plain data (zod output, strings): it crosses to the worker by structured clone.
-      b.opened(await b.call<OpenedReply>({ type: "open", loaded: { config: loaded.config, baseDir: loaded.baseDir, file: loaded.file }, workers }));
+      b.opened(await b.call<OpenedReply>({ type: "open", loaded: { config: loaded.config, baseDir: loaded.baseDir, file: loaded.file }, workers, lanes }));
     } catch (e) {
       await b.close();
       throw e;

@@ -21,7 +21,7 @@ import { sliceRank, type Batch } from "../batch/assemble.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { ServeConfig } from "../config/schema.js";
 import type { LoaderState } from "../loader/loader.js";
-import { decodeStateBlob, encodeStateBlob, readStateFile, ResumeMismatchError, StateBlobError } from "../loader/state-blob.js";
+import { encodeStateBlob, ResumeMismatchError } from "../loader/state-blob.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { createMixer } from "../../mixers/registry.js";
 import { MixerInputError, type DomainInfo, type Mixer, type MixerState } from "../../mixers/contract.js";
@@ -42,10 +42,14 @@ import {
 } from "../protocol/types.js";
 import { checkFeedback, parseRequest } from "../protocol/validate.js";
 import { openBuilder, unpackState, type BatchBuilder, type BuilderMode, type BuildResult } from "./builder.js";
-import { aggregate, isComplete, rankFeedback, sameFeedback, type RankFeedback, type StepRecord } from "./feedback-book.js";
+import { aggregate, FeedbackBook, rankFeedback, type PartialFeedback, type RankFeedback } from "./feedback-book.js";
+import { StepWindow } from "./step-window.js";
+import { nodeLayout, runIdentity, type NodeLayout } from "./leader-wire.js";
+import { NodeLink } from "./node-link.js";
+import { mergeServeStates, nodeNotReady, readServeState, restoreBook } from "./node-role.js";
 import { RunLog } from "./run-log.js";
 import { provenanceReply, type StepProvenance } from "./provenance.js";
-import { WeightSchedule, type ScheduleEntry } from "../schedule/weight-schedule.js";
+import { decidingStep, WeightSchedule, type ScheduleEntry } from "../schedule/weight-schedule.js";
 import { applyCurveServer, resolveSecurity, ZapHandler, type Security } from "./exposure.js";
 
 export type { ScheduleEntry };
@@ -88,11 +92,13 @@ export interface ServeState {
   };
   served: ServedCounters;
   feedback_lag: number;
+  /** A node service's blob (docs/scale-out.md): which node of how many, in which world. Its loader holds that node's lanes. */
+  node?: { index: number; count: number; world: number };
 }
 
 export interface ServiceOptions {
-  /** Resume from a state blob (file path or bytes). */
-  resume?: string | Uint8Array;
+  /** Resume from a state blob (file path or bytes); node services may take several nodes' blobs (their lanes are merged). */
+  resume?: string | Uint8Array | readonly (string | Uint8Array)[];
   /** Run directory; default config `serve.run_dir` (relative to the config), else runs/<run_id>. */
   runDir?: string;
   /** Tokenizer workers (overrides the config). */
@@ -106,6 +112,11 @@ export interface ServiceOptions {
   insecure?: boolean;
   /** A mixer to use instead of the config's (`replay --serve` plays a recorded schedule back). */
   mixer?: (domains: DomainInfo[]) => Mixer;
+  /**
+   * Run as node `index` of `count` under the leader at `leader` (docs/scale-out.md): build only
+   * this node's lanes, serve only its ranks, forward their feedback and take the weights from the leader.
+   */
+  node?: { index: number; count: number; leader: string };
 }
 
 export interface ProgressEvent {
@@ -135,11 +146,6 @@ interface BuiltStep {
   readonly replies: (Buffer[] | undefined)[];
   /** Where every segment came from, for `provenance` requests while the step is kept. */
   readonly provenance: StepProvenance;
-}
-
-interface Waiter {
-  resolve: (b: BuiltStep) => void;
-  reject: (e: unknown) => void;
 }
 
 type Frames = Buffer[];
@@ -189,24 +195,21 @@ export class MixloadService {
   private prev: ScheduleEntry | null;
 
   // window and builder
-  private readonly built = new Map<number, BuiltStep>();
-  private readonly waiters = new Map<number, Waiter[]>();
+  private readonly window: StepWindow<BuiltStep>;
   private inFlight: { step: number; loaderBefore: Uint8Array } | null = null;
-  /**
-   * Steps below this are built and in `built` (or evicted). Not `loader.step`: that advances
-   * inside `loader.next()`, a moment before the builder can file the step in the window.
-   */
-  private nextBuild: number;
   private building: Promise<void> | null = null;
   /** Pending `schedulePrefetch` timer. */
   private prefetchTimer: NodeJS.Timeout | null = null;
   private buildError: Error | null = null;
   private exhaustedAt: number | null = null;
-  private readonly fetchedNext: number[];
 
   // feedback
-  private readonly book = new Map<number, StepRecord>();
-  private nextFold: number;
+  private readonly book: FeedbackBook;
+  /** Node services: this node's ranks and lanes, and the line to the leader (null: a single service). */
+  readonly layout: NodeLayout | null;
+  private readonly link: NodeLink | null = null;
+  /** Local rank 0's global rank (node services serve ranks [firstRank, firstRank + local ranks)). */
+  private readonly firstRank: number;
 
   private served: ServedCounters;
   private closing = false;
@@ -236,55 +239,72 @@ export class MixloadService {
     this.batchSize = config.batch_size;
     this.lag = config.serve.feedback_lag;
     this.runId = config.run_id ?? resume?.run_id ?? `serve-${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${process.pid}`;
-    this.runDir = path.resolve(
-      options.runDir ?? (config.serve.run_dir !== undefined ? path.resolve(loaded.baseDir, config.serve.run_dir) : path.join("runs", this.runId)),
-    );
+    const sharedDir = config.serve.run_dir !== undefined ? path.resolve(loaded.baseDir, config.serve.run_dir) : path.join("runs", this.runId);
+    // A node service's default run dir is a folder of the leader's (which holds the run's schedule.jsonl).
+    this.runDir = path.resolve(options.runDir ?? (options.node ? path.join(sharedDir, `node-${options.node.index}`) : sharedDir));
     this.controlBind = options.control ?? config.serve.control;
     this.weightsBind = options.weights ?? config.serve.weights;
     const start = resume?.step ?? 0;
-    this.nextBuild = builder.step;
-    this.fetchedNext = new Array<number>(this.world).fill(start);
-    this.nextFold = resume?.feedback.next_fold ?? 0;
+    this.layout = options.node ? nodeLayout(options.node.index, options.node.count, this.world, lanesOf(config)) : null;
+    this.firstRank = this.layout?.ranks.lo ?? 0;
+    const localRanks = this.layout === null ? this.world : this.layout.ranks.hi - this.layout.ranks.lo;
+    this.window = new StepWindow<BuiltStep>(localRanks, start, config.serve.prefetch, config.serve.keep_steps);
+    this.window.nextBuild = builder.step;
+    this.book = new FeedbackBook(this.world, this.layout?.ranks, resume?.feedback.next_fold ?? 0);
     this.served = resume
       ? structuredClone(resume.served)
       : { tokens: 0, padding: 0, domainTokens: new Array<number>(this.domains.length).fill(0), rankBatches: 0 };
     this.schedule = new WeightSchedule(mixer, this.lag, resume?.schedule);
     this.prev = resume?.schedule.prev ?? null;
-    if (resume) {
-      for (const s of resume.feedback.steps) {
-        if (s.aggregated === true) {
-          this.book.set(s.step, { ranks: s.ranks, aggregated: true }); // one entry for all ranks, whatever the world
-          continue;
-        }
-        // Elastic resume (another world, same world × batch_size: the loader checks that): ranks
-        // of a partly reported step cannot be mapped onto the new world, so such a state is refused.
-        if (s.ranks.length !== this.world) {
-          const reported = s.ranks.filter((r) => r !== null).length;
-          if (reported > 0) {
-            throw new ResumeMismatchError(
-              `the state was taken with world ${s.ranks.length} while step ${s.step} had feedback from ${reported} of its ranks; resume it with world ${s.ranks.length}, or from a state taken when no step was partly reported`,
-            );
-          }
-          continue;
-        }
-        this.book.set(s.step, { ranks: s.ranks });
-      }
-    }
+    // Elastic resume (another world, same world × batch_size: the loader checks that): see restoreBook.
+    const forward = resume ? restoreBook(this.book, resume, this.layout) : new Map<number, PartialFeedback>();
     this.log = new RunLog(this.runDir, (m) => this.warn(m));
+    if (options.node && this.layout) {
+      this.link = new NodeLink(this.context, this.layout, options.node.leader, runIdentity(config), {
+        entry: (e) => this.adopt(e),
+        status: (st) => this.leaderFolded(st.next_fold),
+        fromStep: () => this.window.nextBuild,
+        warn: (m) => this.warn(m),
+      });
+      this.pendingForward = forward;
+    }
+  }
+
+  /** Steps a resumed node forwards to the leader once the link is up (elastic resume). */
+  private pendingForward = new Map<number, PartialFeedback>();
+
+  /** A StepWindow's built steps (other modules' code reads `built.get`). */
+  private get built(): StepWindow<BuiltStep> {
+    return this.window;
+  }
+
+  private get nextBuild(): number {
+    return this.window.nextBuild;
+  }
+
+  private get nextFold(): number {
+    return this.book.nextFold;
   }
 
   /** Open the loader and mixer (restoring `resume`), bind both sockets, start prefetching. */
   static async open(loaded: LoadedConfig, options: ServiceOptions = {}, onProgress: (e: ProgressEvent) => void = () => {}): Promise<MixloadService> {
     let resume: ServeState | null = null;
     if (options.resume !== undefined) {
-      const value = typeof options.resume === "string" ? readStateFile(options.resume) : decodeStateBlob(options.resume);
-      resume = checkServeState(value, typeof options.resume === "string" ? options.resume : "resume blob");
+      const sources = Array.isArray(options.resume) ? (options.resume as (string | Uint8Array)[]) : [options.resume as string | Uint8Array];
+      const names = sources.map((x, i) => (typeof x === "string" ? x : `resume blob ${i + 1}`));
+      const states = sources.map(readServeState);
+      if (options.node === undefined && states.some((st) => st.node !== undefined))
+        throw new ResumeMismatchError(
+          `${names[states.findIndex((st) => st.node !== undefined)]} is a node service's state: resume it with \`serve --node I --nodes N --leader ENDPOINT\` (the mixer lives in the leader's state)`,
+        );
+      resume = mergeServeStates(states, names);
     }
     // Exposure first: a refused bind should not wait for the data to load.
     const binds = { control: options.control ?? loaded.config.serve.control, weights: options.weights ?? loaded.config.serve.weights };
     const security = resolveSecurity(loaded.config.serve, loaded.baseDir, binds, options.insecure === true);
     const mode = options.builder ?? (process.env.MIXLOAD_SERVE_BUILDER === "inline" ? "inline" : "worker");
-    const builder = await openBuilder(loaded, { mode, workers: options.workers });
+    const layout = options.node ? nodeLayout(options.node.index, options.node.count, loaded.config.world, lanesOf(loaded.config)) : null;
+    const builder = await openBuilder(loaded, { mode, workers: options.workers, lanes: layout?.lanes });
     let service: MixloadService | undefined;
     try {
       const mixer = options.mixer?.(builder.info.domainInfo) ?? createMixer(loaded.config.mixer, builder.info.domainInfo);
@@ -315,6 +335,7 @@ export class MixloadService {
       throw e;
     }
     service.announceStart(resume !== null);
+    service.startLink();
     service.receiving = service.receiveLoop();
     service.pump();
     service.emit("start");
@@ -349,6 +370,35 @@ export class MixloadService {
 
   private get dynamic(): boolean {
     return this.mixer.needsFeedback;
+  }
+
+  /** A node: start the line to the leader, and forward what an elastic resume handed over. */
+  private startLink(): void {
+    if (this.link === null) return;
+    this.link.start();
+    for (const [step, partial] of this.pendingForward) this.link.report(step, partial);
+    this.pendingForward.clear();
+  }
+
+  /** A node: weights the leader folded, in force from exactly their effective step (the schedule holds them by step). */
+  private adopt(e: ScheduleEntry): void {
+    if (e.step < this.nextBuild) return; // built already: a catch-up re-announcement
+    let fresh: boolean;
+    try {
+      fresh = this.schedule.adopt(e);
+    } catch (err) {
+      this.warn((err as Error).message);
+      return;
+    }
+    if (!fresh) return;
+    this.announce(e);
+    this.pump();
+  }
+
+  /** A node: the leader folded every step below `nextFold`; their records may leave with the window. */
+  private leaderFolded(nextFold: number): void {
+    if (nextFold > this.book.nextFold) this.book.nextFold = nextFold;
+    this.evict();
   }
 
   /** Publish and log the weights in force at the start (fresh or resumed). */
@@ -407,21 +457,8 @@ export class MixloadService {
 
   // ---- builder -----------------------------------------------------------------------
 
-  private maxFetchedNext(): number {
-    let m = 0;
-    for (const n of this.fetchedNext) if (n > m) m = n;
-    return m;
-  }
-
   private oldestKept(): number {
-    return Math.max(0, this.maxFetchedNext() - this.serve.keep_steps);
-  }
-
-  /** Build steps below this: `prefetch` beyond the highest fetched, and any step a request waits for. */
-  private buildTarget(): number {
-    let target = this.maxFetchedNext() + this.serve.prefetch;
-    for (const s of this.waiters.keys()) if (s + 1 > target) target = s + 1;
-    return target;
+    return this.window.oldestKept();
   }
 
   /**
@@ -442,14 +479,14 @@ export class MixloadService {
 
   private pump(): void {
     if (this.building !== null || this.closing || this.buildError !== null || this.exhaustedAt !== null) return;
-    if (this.nextBuild >= this.buildTarget()) return;
+    if (this.nextBuild >= this.window.buildTarget()) return;
     this.building = this.buildLoop().finally(() => {
       this.building = null;
     });
   }
 
   private async buildLoop(): Promise<void> {
-    while (!this.closing && this.nextBuild < this.buildTarget()) {
+    while (!this.closing && this.nextBuild < this.window.buildTarget()) {
       const step = this.nextBuild; // == loader.step: the loader builds in order
       let entry: ScheduleEntry;
       let prev: ScheduleEntry | null = null;
@@ -485,31 +522,37 @@ export class MixloadService {
       const weightsMap = this.weightsMap(entry.weights);
       const { batch, rankTokens, rankDomainTokens } = built;
       const { provenance } = built;
-      const b: BuiltStep = { step, batch, entry, weightsMap, loaderBefore, rankTokens, rankDomainTokens, prev, replies: new Array(this.world), provenance };
-      this.built.set(step, b);
-      this.nextBuild = step + 1;
+      const b: BuiltStep = {
+        step,
+        batch,
+        entry,
+        weightsMap,
+        loaderBefore,
+        rankTokens,
+        rankDomainTokens,
+        prev,
+        replies: new Array(rankTokens.length),
+        provenance,
+      };
       this.log.append({ v: 1, type: "batch", step, version: entry.version, weights: weightsMap, digest: built.digest });
-      const ws = this.waiters.get(step);
-      this.waiters.delete(step);
-      for (const w of ws ?? []) w.resolve(b);
+      this.window.file(step, b);
       this.evict();
     }
   }
 
   private rejectWaiters(error: (step: number) => unknown): void {
-    for (const [step, ws] of this.waiters) for (const w of ws) w.reject(error(step));
-    this.waiters.clear();
+    this.window.rejectAll(error);
   }
 
   private evict(): void {
-    const oldest = this.oldestKept();
-    for (const s of this.built.keys()) if (s < oldest) this.built.delete(s);
-    for (const s of this.book.keys()) if (s < oldest && s < this.nextFold) this.book.delete(s);
-    // Static mixers never wait for feedback, so a step that left the window incomplete is skipped.
-    if (!this.dynamic) {
-      while (this.nextFold < oldest && !this.isStepComplete(this.nextFold)) {
+    const oldest = this.window.evict();
+    this.book.evict(oldest);
+    // Static mixers never wait for feedback, so a step that left the window incomplete is skipped
+    // (a node service leaves that to the leader's frontier).
+    if (!this.dynamic && this.link === null) {
+      while (this.nextFold < oldest && !this.book.isComplete(this.nextFold)) {
         this.book.delete(this.nextFold);
-        this.nextFold += 1;
+        this.book.nextFold += 1;
       }
       this.foldReady(-1);
     }
@@ -575,12 +618,19 @@ export class MixloadService {
 
   private checkRank(rank: number): void {
     if (rank >= this.world) throw new ProtocolError("bad_request", `rank: ${rank} is outside [0, ${this.world}) (world ${this.world})`, "rank");
+    const l = this.layout;
+    if (l !== null && (rank < l.ranks.lo || rank >= l.ranks.hi)) {
+      const per = l.ranks.hi - l.ranks.lo;
+      throw new ProtocolError(
+        "bad_request",
+        `rank: ${rank} is served by node ${Math.floor(rank / per)}; this is node ${l.index} of ${l.count}, serving ranks ${l.ranks.lo}..${l.ranks.hi - 1}`,
+        "rank",
+      );
+    }
   }
 
   private frontier(): number {
-    let m = Infinity;
-    for (const n of this.fetchedNext) if (n < m) m = n;
-    return m;
+    return this.window.frontier();
   }
 
   private currentEntry(): ScheduleEntry {
@@ -634,7 +684,7 @@ export class MixloadService {
     }
     if (this.buildError) throw new ProtocolError("internal", `the loader failed: ${this.buildError.message}`);
     if (this.exhaustedAt !== null) throw new ProtocolError("step_out_of_range", `step ${s}: the data ran out at step ${this.exhaustedAt}`, "step");
-    const limit = this.maxFetchedNext() + this.serve.prefetch + 1;
+    const limit = this.window.askLimit();
     if (s >= limit) {
       throw new ProtocolError(
         "step_out_of_range",
@@ -649,12 +699,9 @@ export class MixloadService {
         }
       }
     }
-    return new Promise<BuiltStep>((resolve, reject) => {
-      const list = this.waiters.get(s) ?? [];
-      list.push({ resolve, reject });
-      this.waiters.set(s, list);
-      this.pump();
-    });
+    const waiting = this.window.wait(s);
+    this.pump();
+    return waiting;
   }
 
   /**
@@ -663,15 +710,24 @@ export class MixloadService {
    * Logged once per waiting step, again every 30 s while it stays stuck.
    */
   private notReady(s: number, t: number): ProtocolError {
+    if (this.link !== null) {
+      // A node: its own ranks' feedback for the deciding step first, then whom the leader waits for.
+      const deciding = decidingStep(t, this.lag);
+      const message = nodeNotReady(s, t, deciding, this.book.missing(deciding), this.link.status, this.link.lastHeard, this.link.leader, this.lag);
+      return this.notReadyLog(message, deciding);
+    }
     const waiting = this.nextFold;
-    const rec = this.book.get(waiting);
-    const missing: number[] = [];
-    for (let r = 0; r < this.world; r++) if (rec === undefined || rec.ranks[r] === null) missing.push(r);
+    const missing = this.book.missing(waiting);
     const ranks = missing.length > 16 ? `${missing.slice(0, 16).join(", ")}, … (${missing.length} ranks)` : missing.join(", ");
     const message =
       missing.length === 0
         ? `step ${s} is not ready: the weights of step ${t} wait for the fold of step ${waiting}, whose feedback is complete but was not folded; re-send it`
         : `step ${s} is not ready: the weights of step ${t} wait for the feedback of step ${waiting} from rank${missing.length > 1 ? "s" : ""} ${ranks} (feedback_lag ${this.lag}); retry later`;
+    return this.notReadyLog(message, waiting);
+  }
+
+  /** Logged once per waiting step, again every 30 s while it stays stuck. */
+  private notReadyLog(message: string, waiting: number): ProtocolError {
     const now = Date.now();
     const last = this.notReadyLogged.get(waiting);
     if (last === undefined || now - last >= 30_000) {
@@ -683,12 +739,13 @@ export class MixloadService {
   }
 
   private rankReply(b: BuiltStep, rank: number): Frames {
-    let frames = b.replies[rank];
+    const local = rank - this.firstRank; // a node's batch holds only its ranks' rows
+    let frames = b.replies[local];
     if (frames === undefined) {
       const B = this.batchSize;
       const L = b.batch.seqLen;
-      const r = sliceRank(b.batch, rank, B);
-      const tokens = b.rankTokens[rank]; // counted by the builder, off this thread
+      const r = sliceRank(b.batch, local, B);
+      const tokens = b.rankTokens[local]; // counted by the builder, off this thread
       const header: Omit<BatchReplyHeader, "arrays"> = {
         v: 1,
         ok: true,
@@ -706,25 +763,19 @@ export class MixloadService {
         { name: "domain_ids", array: r.domain_ids, shape: [B, L] },
         { name: "cu_seqlens", array: r.cu_seqlens, shape: [r.cu_seqlens.length] },
       ]);
-      b.replies[rank] = frames;
+      b.replies[local] = frames;
       // First fetch of this rank's share: count it as served.
       this.served.tokens += tokens;
       this.served.padding += B * L - tokens;
       this.served.rankBatches += 1;
       const k = this.domains.length;
-      for (let i = 0; i < k; i++) this.served.domainTokens[i] += b.rankDomainTokens[rank * k + i];
+      for (let i = 0; i < k; i++) this.served.domainTokens[i] += b.rankDomainTokens[local * k + i];
     }
-    if (b.step + 1 > this.fetchedNext[rank]) {
-      this.fetchedNext[rank] = b.step + 1;
+    if (this.window.fetched(local, b.step)) {
       this.evict();
       this.schedulePrefetch();
     }
     return frames;
-  }
-
-  private isStepComplete(step: number): boolean {
-    const r = this.book.get(step);
-    return r !== undefined && isComplete(r);
   }
 
   private feedback(req: FeedbackRequest): Frames {
@@ -734,44 +785,27 @@ export class MixloadService {
     if (s >= this.nextBuild)
       throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has not been built yet (next to build: ${this.nextBuild})`, "step");
     const fb = rankFeedback(signals, this.domains, req.lr);
-    let record = this.book.get(s);
     const allRanks = req.all_ranks === true;
-    if (record === undefined) {
+    const added = this.book.record(s, req.rank, fb, allRanks, () => {
       if (s < this.nextFold || s < this.oldestKept())
         throw new ProtocolError("step_out_of_range", `feedback for step ${s}, which has left the window (oldest kept: ${this.oldestKept()})`, "step");
-      record = allRanks ? { ranks: [null], aggregated: true } : { ranks: new Array<RankFeedback | null>(this.world).fill(null) };
-      this.book.set(s, record);
-    } else if (allRanks !== (record.aggregated === true)) {
-      // One or the other per step: a reduced feedback on top of per-rank ones would count them twice.
-      throw new ProtocolError(
-        "invalid_feedback",
-        allRanks
-          ? `step ${s} already has per-rank feedback; send either one all_ranks feedback or one feedback per rank`
-          : `step ${s} was already reported for all ranks (all_ranks); per-rank feedback would count it twice`,
-        "all_ranks",
-      );
-    }
-    const slot = allRanks ? 0 : req.rank;
-    const had = record.ranks[slot];
-    if (had !== null) {
-      if (!sameFeedback(had, fb)) {
-        throw new ProtocolError("invalid_feedback", `step ${s} rank ${req.rank} already reported different feedback (a re-send must be identical)`, "rank");
-      }
-      return [encodeHeader({ v: 1, ok: true, step: s, complete: isComplete(record) } satisfies FeedbackReply)];
-    }
-    record.ranks[slot] = fb;
-    if (isComplete(record)) {
-      try {
-        this.foldReady(s);
-      } catch (e) {
-        record.ranks[slot] = null;
-        if (record.ranks.every((r) => r === null)) this.book.delete(s);
-        if (e instanceof MixerInputError)
-          throw new ProtocolError("invalid_feedback", `the mixer rejected step ${s}: ${e.message}`, `domains.${e.domain}.${e.field}`);
-        throw e;
+    });
+    if (added && this.book.isComplete(s)) {
+      if (this.link !== null) {
+        // A node: its ranks' exact sum goes to the leader, which folds once every node has sent the step.
+        this.link.report(s, this.book.partial(s));
+      } else {
+        try {
+          this.foldReady(s);
+        } catch (e) {
+          this.book.unrecord(s, req.rank, allRanks);
+          if (e instanceof MixerInputError)
+            throw new ProtocolError("invalid_feedback", `the mixer rejected step ${s}: ${e.message}`, `domains.${e.domain}.${e.field}`);
+          throw e;
+        }
       }
     }
-    return [encodeHeader({ v: 1, ok: true, step: s, complete: isComplete(record) } satisfies FeedbackReply)];
+    return [encodeHeader({ v: 1, ok: true, step: s, complete: this.book.isComplete(s) } satisfies FeedbackReply)];
   }
 
   /**
@@ -783,7 +817,7 @@ export class MixloadService {
     for (;;) {
       const step = this.nextFold;
       const record = this.book.get(step);
-      if (record === undefined || !isComplete(record)) return;
+      if (record === undefined || !this.book.isComplete(step)) return;
       const agg = aggregate(step, record, this.domains);
       let entry: ScheduleEntry | null;
       try {
@@ -794,7 +828,7 @@ export class MixloadService {
         this.warn(`feedback of step ${step} dropped: ${(e as Error).message}`);
         return;
       }
-      this.nextFold = step + 1;
+      this.book.nextFold = step + 1;
       this.log.append(
         agg.lr === undefined ? { v: 1, type: "feedback", step, domains: agg.logged } : { v: 1, type: "feedback", step, domains: agg.logged, lr: agg.lr },
       );
@@ -867,9 +901,7 @@ export class MixloadService {
     if (packed === undefined) {
       throw new ProtocolError("step_out_of_range", `state: step ${r} is not in the window (kept: ${this.oldestKept()}..${this.nextBuild})`, "step");
     }
-    const steps = [...this.book.entries()]
-      .sort((a, b2) => a[0] - b2[0])
-      .map(([step, rec]) => ({ step, ranks: rec.ranks.map((x) => (x === null ? null : structuredClone(x))), ...(rec.aggregated ? { aggregated: true } : {}) }));
+    const { steps } = this.book.snapshot();
     return {
       format: "mixload-serve-state",
       version: 1,
@@ -881,6 +913,7 @@ export class MixloadService {
       feedback: { next_fold: this.nextFold, steps },
       served: structuredClone(this.served),
       feedback_lag: this.lag,
+      ...(this.layout !== null ? { node: { index: this.layout.index, count: this.layout.count, world: this.world } } : {}),
     };
   }
 
@@ -952,6 +985,7 @@ export class MixloadService {
       }
     }
     await Promise.race([this.pubChain, deadline]);
+    await this.link?.close();
     this.router.linger = 1000;
     this.router.close();
     this.pub.close();
@@ -969,13 +1003,7 @@ function errorFrames(e: unknown): Frames {
   return [encodeHeader(new ProtocolError("internal", message).reply())];
 }
 
-function checkServeState(value: unknown, where: string): ServeState {
-  const s = value as Partial<ServeState> | null;
-  if (typeof s !== "object" || s === null || s.format !== "mixload-serve-state" || s.version !== 1) {
-    throw new StateBlobError(
-      where,
-      "not a mixload serve state (was it written by `mixload batches --save-state`? serve needs the blob of `serve`'s state op or state.bin)",
-    );
-  }
-  return s as ServeState;
+/** The run's lane count (config `lanes`, default 1). */
+function lanesOf(config: LoadedConfig["config"]): number {
+  return (config as { lanes?: number }).lanes ?? 1;
 }
