@@ -11,6 +11,7 @@ import { formatReport } from "../gym/format.js";
 import { renderGymReport } from "../gym/html.js";
 import { runGym } from "../gym/run.js";
 import { runSynthetic } from "../gym/synthetic.js";
+import { runTorchGym } from "../gym/torch-run.js";
 import { ConfigError } from "../util/errors.js";
 
 export interface GymCommandOptions {
@@ -43,7 +44,9 @@ export async function gymCommand(o: GymCommandOptions): Promise<void> {
   const log = (line: string) => process.stderr.write(`gym: ${line}\n`);
   const report = o.synthetic
     ? runSynthetic(g, { mixers, steps: o.steps, seeds: o.seeds })
-    : await runGym(g, { mixers, steps: o.steps, seeds: o.seeds, learner: o.learner, workers: o.workers, log });
+    : (o.learner ?? g.gym.learner.kind) === "torch"
+      ? await runTorchGym(g, { mixers, steps: o.steps, seeds: o.seeds, workers: o.workers, log })
+      : await runGym(g, { mixers, steps: o.steps, seeds: o.seeds, learner: o.learner, workers: o.workers, log });
   if (o.report !== false) {
     const file = o.report ?? "gym-report.html";
     fs.writeFileSync(file, renderGymReport(report));

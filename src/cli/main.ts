@@ -166,7 +166,7 @@ program
   .option("--json", "print the full report as JSON")
   .option("--workers <n>", "tokenizer worker threads (overrides the config)", integer(0))
   .option("--seeds <n>", "repetitions over seeds seed, seed+1, … (default: gym.seeds, 5)", integer(1))
-  .option("--learner <name>", "learner (default: gym.learner.kind, ngram)")
+  .option("--learner <name>", "learner (default: gym.learner.kind, ngram; torch: the tiny GPT of examples/python/train_gpt.py through mixload serve)")
   .option("--report <file>", "HTML report path (default gym-report.html)")
   .option("--no-report", "write no HTML report")
   .action(

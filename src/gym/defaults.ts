@@ -31,6 +31,10 @@ export function gymDefaults(name: string, run: RunShape): Record<string, unknown
         update_every: 2 * run.evalEvery,
         subsample: 2,
       };
+    case "aioli":
+      // Two rounds per run; one sweep of 2-step probes (≥ the gym's feedback lag of 2), so the
+      // probe block (K·2 steps) stays a fraction of a round for K up to ~steps/4.
+      return { update_steps: Math.max(1, Math.ceil(run.steps / 2)), lp_rounds: 1, lp_steps: 2 };
     default:
       return {};
   }
