@@ -88,6 +88,8 @@ export async function findDuplicates(store: SignatureStore, params: DedupParams,
     const floor = near.threshold - 4 * Math.sqrt((near.threshold * (1 - near.threshold)) / P);
     lshCandidates(store.sigs, P, near.bands, Uint32Array.from(docs.finish()), (i, j) => {
       candidates++;
+      // Already one cluster (signature mode joins as it goes): nothing to learn from this pair.
+      if (near.verify === "signature" && uf.find(i) === uf.find(j)) return;
       const est = estimatedJaccard(store.sigs, P, i, j);
       if (near.verify === "signature") {
         verified++;

@@ -20,6 +20,13 @@
  * store.ts (typed arrays, 534 B per document at 128 permutations: ~2.0 M documents per GB) →
  * clusters.ts (exact groups, lsh.ts banding, verification, union-find.ts) → result.ts (per-domain
  * drops and the cross-domain matrix) → sidecar.ts (the file `mixload dedup` writes).
+ *
+ * Bounds and limits. Memory: the store is fixed per document (above); exact verification adds
+ * 16 B per candidate pair that passes the signature prefilter, and the shingle sets of one chunk
+ * of 65,536 such pairs at a time. Time: signing is O(shingles × num_perm); LSH is a sort per
+ * band plus the pairs inside each bucket, so a bucket of m near-identical (not exact) documents
+ * costs m²/2 pair checks — exact duplicates collapse to one entry first, and a corpus of
+ * templated pages with 10⁴ variants of one text would want a cap per bucket (not done).
  */
 export { loadOrComputeDedup, computeDedup, sidecarKey, configuredSidecar, cachedSidecar } from "./load.js";
 export { dedupCorpus, type DedupOptions } from "./dedup.js";
