@@ -33,6 +33,8 @@ import { FeistelPermutation } from "../sample/permutation.js";
 import { BlockShuffle, type DocumentOrder } from "../sample/block-shuffle.js";
 import { hashInts } from "../util/hash.js";
 import { DataError } from "../util/errors.js";
+import type { DomainSelection } from "../select/domain-selection.js";
+import { attachScore, keptBlockSizes } from "../select/kept.js";
 
 /** Where a document sits in the domain's stream: its epoch and position in that epoch's order. */
 export interface DocPosition {
@@ -104,6 +106,8 @@ export interface DomainReaderOptions {
   readonly domainsSharingReadAhead?: number;
   /** The lane this reader serves; default the whole domain (lane 0 of 1). */
   readonly lane?: LaneShare;
+  /** The documents to serve (select/domain-selection.ts); default all. */
+  readonly selection?: DomainSelection | null;
 }
 
 export class DomainReader {
@@ -111,6 +115,15 @@ export class DomainReader {
   readonly numDocuments: number;
   /** Positions in one epoch of this reader: its lane's share of the domain (all of it with one lane). */
   readonly epochLength: number;
+  /**
+   * The kept document ids when the domain has a selection or dedup (ascending), else null. The
+   * epoch order runs over indices into this list — position p → kept[order(p)] — so selection
+   * happens before the permutation and an epoch serves each kept document once.
+   */
+  private readonly kept: Uint32Array | null;
+  /** Documents in the domain's order: kept.length, or numDocuments without a selection. */
+  readonly servedDocuments: number;
+  private readonly attach: DomainSelection["attach"];
   private readonly lane: LaneShare;
   /** Blocks per shuffle window (the largest a source asks for), when the domain is shuffled by blocks. */
   get window(): number | null {
@@ -151,7 +164,7 @@ export class DomainReader {
     private readonly onExhausted: "repeat" | "drop",
     options: DomainReaderOptions = {},
   ) {
-    const { deferReadAhead = false, domainsSharingReadAhead = 1, lane = { index: 0, count: 1 } } = options;
+    const { deferReadAhead = false, domainsSharingReadAhead = 1, lane = { index: 0, count: 1 }, selection = null } = options;
     this.lane = lane;
     this.blockDocs = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : BLOCK_DOCS;
     this.lookahead = pool.numWorkers === 0 ? INLINE_BLOCK_DOCS : lookaheadBlocks(domainsSharingReadAhead) * BLOCK_DOCS;
@@ -164,16 +177,21 @@ export class DomainReader {
     if (total === 0)
       throw new DataError("empty_document", sources.map((s) => s.description).join(", "), undefined, `domain ${JSON.stringify(name)} has no documents`);
     this.numDocuments = total;
-    this.epochLength = laneShareSize(total, lane);
+    this.kept = selection?.kept ?? null;
+    this.attach = selection?.attach;
+    this.servedDocuments = this.kept?.length ?? total;
+    this.epochLength = laneShareSize(this.servedDocuments, lane);
     if (this.epochLength === 0)
       throw new DataError(
         "empty_document",
         sources.map((s) => s.description).join(", "),
         undefined,
-        `domain ${JSON.stringify(name)} has ${total} documents, fewer than the ${lane.count} lanes that share it (lower \`lanes\` or add documents)`,
+        `domain ${JSON.stringify(name)} has ${this.servedDocuments} documents${this.kept === null ? "" : " kept"}, fewer than the ${lane.count} lanes that share it (lower \`lanes\` or add documents)`,
       );
     this.allSync = sources.every(isSyncSource);
-    this.shuffleBlocks = sources.some((s) => s.blocks !== undefined) ? sources.flatMap((s) => s.blocks ?? pseudoBlocks(s.numDocuments)) : null;
+    const blocks = sources.some((s) => s.blocks !== undefined) ? sources.flatMap((s) => s.blocks ?? pseudoBlocks(s.numDocuments)) : null;
+    // Over the kept documents: block b's kept ids are contiguous (kept is sorted), so a row group is still read once per epoch.
+    this.shuffleBlocks = blocks !== null && this.kept !== null ? keptBlockSizes(blocks, this.kept) : blocks;
     const asked = sources.flatMap((s) => (s.shuffleWindow === undefined ? [] : [s.shuffleWindow]));
     this.shuffleWindow = asked.length === 0 ? DEFAULT_SHUFFLE_WINDOW : Math.max(...asked);
     this.permutation = this.permutationFor(0);
@@ -268,7 +286,7 @@ export class DomainReader {
 
   /** Re-read one document by position in this reader's lane share (resume rebuilds the packer buffer this way). */
   async fetch(at: DocPosition): Promise<{ tokens: Int32Array; metadata?: DocumentMetadata }> {
-    const [raw] = await this.readGlobals([this.permutationFor(at.epoch).permute(at.position)]);
+    const [raw] = await this.readGlobals([this.documentOf(this.permutationFor(at.epoch).permute(at.position))]);
     if (raw.kind === "bad") throw badDocumentError(raw, " (while restoring state: the data changed since it was saved)");
     const tokens = raw.kind === "tokens" ? raw.tokens : (await this.pool.encode([raw.text]))[0];
     return raw.metadata === undefined ? { tokens } : { tokens, metadata: raw.metadata };
@@ -280,8 +298,8 @@ export class DomainReader {
    * `natural` and `temperature` mixers use it; `mixload tokenize` gives exact counts.
    */
   async estimateTokens(sample = 64): Promise<number> {
-    const n = Math.min(sample, this.numDocuments);
-    const docs = await this.readGlobals(this.estimateSample(n));
+    const n = Math.min(sample, this.servedDocuments);
+    const docs = await this.readGlobals(this.estimateSample(n).map((i) => this.documentOf(i)));
     const texts = textsOf(docs);
     const encoded = texts.length > 0 ? await this.pool.encode(texts) : [];
     let tokens = 0;
@@ -291,7 +309,8 @@ export class DomainReader {
       tokens += ids.length;
       good += 1;
     }
-    return good === 0 ? 0 : Math.round((tokens / good) * this.numDocuments);
+    // Kept documents only: the natural and temperature mixers weigh what will be served.
+    return good === 0 ? 0 : Math.round((tokens / good) * this.servedDocuments);
   }
 
   /**
@@ -310,7 +329,7 @@ export class DomainReader {
       if (first < start + size) break;
       start += size;
     }
-    return Array.from({ length: n }, (_, k) => (start + k) % this.numDocuments);
+    return Array.from({ length: n }, (_, k) => (start + k) % this.servedDocuments);
   }
 
   private reject(bad: BadDocument): void {
@@ -343,7 +362,7 @@ export class DomainReader {
   private domainOrder(epoch: number): DocumentOrder {
     const key = hashInts(this.seed, this.index, epoch);
     if (this.shuffleBlocks !== null) return new BlockShuffle(this.shuffleBlocks, this.shuffleWindow, key);
-    return new FeistelPermutation(this.numDocuments, key);
+    return new FeistelPermutation(this.servedDocuments, key);
   }
 
   /**
@@ -392,7 +411,7 @@ export class DomainReader {
   private fetchBlock(epoch: number, start: number, end: number): Block {
     const permutation = epoch === this.epoch ? this.permutation : this.permutationFor(epoch);
     const globals: number[] = [];
-    for (let p = start; p < end; p++) globals.push(permutation.permute(p));
+    for (let p = start; p < end; p++) globals.push(this.documentOf(permutation.permute(p)));
     if (this.allSync) {
       let raws: ReadResult[];
       try {
@@ -453,7 +472,12 @@ export class DomainReader {
    * this reader's lane share.
    */
   private documentIndex(at: DocPosition): number {
-    return this.domainOrder(at.epoch).permute(at.position);
+    return this.documentOf(this.domainOrder(at.epoch).permute(at.position));
+  }
+
+  /** Index i of the domain's order → document id: kept[i] under a selection, else i. */
+  private documentOf(i: number): number {
+    return this.kept === null ? i : this.kept[i];
   }
 
   /** Which of the domain's sources holds the document at (epoch, position), and its index there (provenance). */
@@ -473,7 +497,12 @@ export class DomainReader {
 
   private readSync(global: number): ReadResult {
     const s = this.locate(global);
-    return (this.sources[s] as SyncSource).read(global - this.sourceStarts[s]);
+    return this.withScore((this.sources[s] as SyncSource).read(global - this.sourceStarts[s]), global);
+  }
+
+  /** Scores read from a sidecar ride along as metadata (select.score names the field). */
+  private withScore(raw: ReadResult, global: number): ReadResult {
+    return this.attach === undefined ? raw : attachScore(raw, this.attach.field, this.attach.scores[global]);
   }
 
   /** Read documents of any kind of source: one `readMany` per asynchronous source, in parallel. */
@@ -485,7 +514,7 @@ export class DomainReader {
       const s = this.locate(globals[k]);
       const source = this.sources[s];
       if (isSyncSource(source)) {
-        out[k] = source.read(globals[k] - this.sourceStarts[s]);
+        out[k] = this.withScore(source.read(globals[k] - this.sourceStarts[s]), globals[k]);
         continue;
       }
       let group = perSource.get(s);
@@ -498,7 +527,7 @@ export class DomainReader {
         const source = this.sources[s];
         if (isSyncSource(source)) return;
         const got = await source.readMany(group.local);
-        for (let j = 0; j < group.at.length; j++) out[group.at[j]] = got[j];
+        for (let j = 0; j < group.at.length; j++) out[group.at[j]] = this.withScore(got[j], globals[group.at[j]]);
       }),
     );
     return out;

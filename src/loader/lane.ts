@@ -14,6 +14,7 @@ import type { TokenizerPool } from "../tokenize/pool.js";
 import { DeficitSampler } from "../sample/deficit.js";
 import { StreamingPacker, toRef, type ItemRef, type PackerState, type StreamDocument, type StreamItem } from "../pack/stream.js";
 import { DomainReader, type DomainReaderState } from "./domain-reader.js";
+import type { DomainSelection } from "../select/domain-selection.js";
 
 /** Served-data counters; cumulative over the run and part of the state. */
 export interface LoaderCounters {
@@ -46,6 +47,8 @@ export interface LaneSetup {
   readonly deferReadAhead: boolean;
   /** Domains times lanes built by this process: they share one read-ahead budget. */
   readonly readersSharingReadAhead: number;
+  /** Per domain, the documents to serve (selection and dedup, select/domain-selection.ts); null: all. */
+  readonly selections?: readonly (DomainSelection | null)[];
 }
 
 export class Lane {
@@ -77,6 +80,7 @@ export class Lane {
           deferReadAhead: setup.deferReadAhead,
           domainsSharingReadAhead: setup.readersSharingReadAhead,
           lane: { index, count },
+          selection: setup.selections?.[i],
         }),
     );
     this.weights = new Float64Array(k).fill(1 / k);

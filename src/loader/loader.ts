@@ -26,6 +26,7 @@ import type { DocPosition } from "./domain-reader.js";
 import { Lane, sumCounters, type LaneState, type LoaderCounters } from "./lane.js";
 import { laneRange, type LaneRange } from "./lanes.js";
 import { ResumeMismatchError } from "./state-blob.js";
+import { openSelections, selectionDigests, selectionMismatch, selectionStats, type DomainSelection, type SelectionStats } from "../select/open.js";
 
 export type { LaneState, LoaderCounters } from "./lane.js";
 
@@ -43,6 +44,8 @@ export interface LoaderState {
   lanes: LaneState[];
   /** Per domain, per source: what the bytes were (sources/identity.ts); restore refuses changed files. */
   identities?: (string | null)[][];
+  /** Per domain, a digest of the kept document ids (null: all), when any domain has selection or dedup. */
+  selections?: (string | null)[];
 }
 
 export interface LoaderStats {
@@ -58,6 +61,8 @@ export interface LoaderStats {
   documents_by_domain: Record<string, number>;
   epochs: Record<string, number>;
   skipped: Record<string, number>;
+  /** Kept and dropped documents per domain and reason, when any domain has `select` or the config `dedup`. */
+  selection?: Record<string, SelectionStats>;
 }
 
 export interface LoaderOptions {
@@ -93,6 +98,8 @@ export function fingerprintInputs(config: Config): string {
     on_error: config.on_error,
     on_exhausted: config.on_exhausted,
     domains: config.domains,
+    // Only when set, so runs without dedup keep their fingerprints (the domains' `select` blocks are in `domains`).
+    ...(config.dedup === undefined ? {} : { dedup: { exact: config.dedup.exact, near: config.dedup.near } }),
   };
   return JSON.stringify(shaping);
 }
@@ -187,6 +194,7 @@ export class Loader {
     private readonly lanes: Lane[],
     range: LaneRange,
     private readonly blockTiers: BlockTiers,
+    private readonly selections: readonly (DomainSelection | null)[],
   ) {
     this.domains = config.domains.map((d) => d.name);
     this.seqLen = config.seq_len;
@@ -219,6 +227,8 @@ export class Loader {
         sources.push(opened);
         for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir, vocabSize: tokenizer.vocabSize, blockTiers }));
       }
+      // Selection and dedup before any order exists: every lane's share is of the kept documents.
+      const selections = await openSelections(loaded, sources);
       // Every lane reads the same sources (one open, one block cache); each has its own readers.
       const setup = {
         config,
@@ -226,9 +236,10 @@ export class Loader {
         tokenizer,
         deferReadAhead: options.deferReadAhead ?? false,
         readersSharingReadAhead: config.domains.length * range.count,
+        selections,
       };
       const lanes = Array.from({ length: range.count }, (_, k) => new Lane(range.first + k, config.lanes, setup));
-      return new Loader(config, sources, tokenizer, lanes, range, blockTiers);
+      return new Loader(config, sources, tokenizer, lanes, range, blockTiers, selections);
     } catch (e) {
       for (const list of sources) for (const s of list) s.close();
       blockTiers.close();
@@ -354,6 +365,11 @@ export class Loader {
       for (const lane of this.lanes) for (const [reason, n] of Object.entries(lane.readers[i].skippedCounts())) skipped[reason] = (skipped[reason] ?? 0) + n;
     });
     const total = c.tokens + c.paddingTokens;
+    const selection = selectionStats(
+      this.domains,
+      this.selections,
+      this.sources.map((list) => list.reduce((n, s) => n + s.numDocuments, 0)),
+    );
     return {
       step: this.stepIndex,
       documents: c.domainDocuments.reduce((a, b) => a + b, 0),
@@ -367,6 +383,7 @@ export class Loader {
       documents_by_domain: documents,
       epochs,
       skipped,
+      ...(selection === undefined ? {} : { selection }),
     };
   }
 
@@ -421,6 +438,7 @@ export class Loader {
       laneCount: this.config.lanes,
       lanes: this.lanes.map((l) => l.state()),
       identities: sourceIdentities(this.sources),
+      ...(this.selections.every((s) => s === null) ? {} : { selections: selectionDigests(this.selections) }),
     };
   }
 
@@ -454,6 +472,8 @@ export class Loader {
     const changed = identityMismatch(state.identities, this.sources);
     if (changed !== undefined)
       throw new ResumeMismatchError(`the data changed since the state was saved (${changed}); the saved positions would address other documents`);
+    const reselected = selectionMismatch(state.selections, this.selections, this.domains);
+    if (reselected !== undefined) throw new ResumeMismatchError(reselected);
     this.stepIndex = state.step;
     for (const l of this.lanes) await l.restore(byLane.get(l.index)!);
   }
