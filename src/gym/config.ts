@@ -63,6 +63,13 @@ export const gymSchema = z
       .strict()
       .refine((f) => f.reference + f.heldout < 1, { message: "reference + heldout must leave a train part (< 1)" })
       .default({ reference: 0.25, heldout: 0.15 }),
+    /**
+     * Held-out tokens evaluated per domain (and for the target set): documents are cut to their
+     * first seq_len tokens (one evaluation segment) and taken in doc-id order up to this many
+     * tokens. Evaluation runs every eval_every steps for every run, so it dominates the gym's time
+     * when a domain's held-out part is large (long emails, source files).
+     */
+    heldout_tokens: z.number().int().positive().default(32768),
     /** An out-of-domain held-out set (never trained on): reported for every mixer; DoGE aligns to it when doge_target is true. */
     target: domainSchema.optional(),
     /** DoGE's out-of-domain mode: s_i = ⟨u_i, u_target⟩ / mean ‖u_j‖ against the target set instead of the other domains. */

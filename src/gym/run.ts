@@ -33,7 +33,7 @@ import { createLearner } from "./learners.js";
 import type { Learner, LearnerSpec } from "./learner.js";
 import { objectives, perDomain, WeightTracker, type GymReport, type MixerResult } from "./report.js";
 import { StepSignals, targetVector } from "./signals.js";
-import { splitForSeed, type SeedSplit } from "./split.js";
+import { capHeldout, splitForSeed, type SeedSplit } from "./split.js";
 import { meanInterval } from "./stats.js";
 
 export interface GymOptions {
@@ -134,7 +134,8 @@ export async function runGym(g: GymConfig, options: GymOptions): Promise<GymRepo
       log(
         `seed ${seed}: reference (${g.gym.reference.mix}) mean held-out ${(ref.heldout.reduce((a, b) => a + b, 0) / K).toFixed(3)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
       );
-      const ctx: SeedContext = { g, split, ref, target: corpus.target?.docs ?? null, targetVec, steps, shape, learnerSpec, learnerKind };
+      const target = corpus.target ? capHeldout(corpus.target.docs, config.seq_len, g.gym.heldout_tokens) : null;
+      const ctx: SeedContext = { g, split, ref, target, targetVec, steps, shape, learnerSpec, learnerKind };
       const info = await splitInfo(split);
       const domains: DomainInfo[] = info.map((d, i) => ({ ...d, entropy: ref.entropy[i] }));
       try {

@@ -59,6 +59,23 @@ export interface SeedSplit {
   readonly counts: Record<Part, number[]>;
 }
 
+/**
+ * The held-out documents a run evaluates: each cut to its first seqLen tokens (one evaluation
+ * segment, as the learner scores them), in order, until `maxTokens` (at least one document).
+ * Subarrays: no copy.
+ */
+export function capHeldout(docs: readonly Int32Array[], seqLen: number, maxTokens: number): Int32Array[] {
+  const out: Int32Array[] = [];
+  let n = 0;
+  for (const d of docs) {
+    const cut = d.length > seqLen ? d.subarray(0, seqLen) : d;
+    if (out.length > 0 && n + cut.length > maxTokens) break;
+    out.push(cut);
+    n += cut.length;
+  }
+  return out;
+}
+
 /** Split every domain for `seed`, write the train and reference parts under `dir`, and derive both loader configs. */
 export function splitForSeed(g: GymConfig, corpus: GymCorpus, seed: number, dir: string, vocabSize: number): SeedSplit {
   const f = g.gym.split;
@@ -82,7 +99,7 @@ export function splitForSeed(g: GymConfig, corpus: GymCorpus, seed: number, dir:
       else writers[part].add(tokens);
     });
     for (const w of Object.values(writers)) w.finish();
-    const h = explicit ? explicit.docs : held;
+    const h = capHeldout(explicit ? explicit.docs : held, g.loaded.config.seq_len, g.gym.heldout_tokens);
     counts.train.push(writers.train.numDocuments);
     counts.reference.push(writers.reference.numDocuments);
     counts.heldout.push(h.length);
