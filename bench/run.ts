@@ -15,6 +15,7 @@
  *   parquet.*        bench/parquet.ts: Parquet sources vs JSONL and vs hyparquet alone, I/O amplification, shuffle quality, RSS of 64 domains
  *   remote.*         bench/remote.ts: http:// sources from nginx over loopback vs the same files local
  *   dedup.*          bench/dedup.ts: dedup signatures and whole-pipeline documents/s, memory per document, near-dup recall/precision vs brute force
+ *   scaleout.*       bench/scaleout.ts: leader CPU and bytes per folded step (8, 64 simulated nodes), weight propagation to 4 node processes, throughput per node with 1/2/4 node services
  *   gym.*            bench/gym.ts: the n-gram gym, all mixers × 5 seeds, vs the 10-minute budget (long: only with `--only gym`)
  *
  * `--only serve` (comma-separated groups: tokenize, pack, loader, packing, mixer, parquet, remote, serve; or parts of serve:
@@ -34,6 +35,7 @@ import { benchRemote } from "./remote.js";
 import { benchParquet } from "./parquet.js";
 import { benchDedup } from "./dedup.js";
 import { benchGym } from "./gym.js";
+import { benchScaleout } from "./scaleout.js";
 import { byValue, missingVerdicts, type Row } from "./row.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -221,6 +223,10 @@ async function main(): Promise<void> {
   if (want("serve")) {
     const parts = SERVE_PARTS.filter((part) => want(`serve.${part}`));
     rows.push(...(await benchServe({ root: ROOT, cache: CACHE, repeats: REPEATS, parts, log, stopSeconds: Number(process.env.MIXLOAD_BENCH_STOP_S ?? 30) })));
+  }
+
+  if (want("scaleout")) {
+    rows.push(...(await benchScaleout({ root: ROOT, log })));
   }
 
   // Minutes long: only when named (`--only gym`), never in the default run.

@@ -258,6 +258,10 @@ export class MixloadService {
     this.prev = resume?.schedule.prev ?? null;
     // Elastic resume (another world, same world × batch_size: the loader checks that): see restoreBook.
     const forward = resume ? restoreBook(this.book, resume, this.layout) : new Map<number, PartialFeedback>();
+    // A node also re-forwards the steps its ranks completed that the leader may not have folded
+    // (it was killed between a rank's feedback and its report); the leader ignores folded ones.
+    if (this.layout !== null)
+      for (const step of this.book.stepsInOrder()) if (step >= this.book.nextFold && this.book.isComplete(step)) forward.set(step, this.book.partial(step));
     this.log = new RunLog(this.runDir, (m) => this.warn(m));
     if (options.node && this.layout) {
       this.link = new NodeLink(this.context, this.layout, options.node.leader, runIdentity(config), {

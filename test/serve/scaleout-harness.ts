@@ -131,6 +131,8 @@ export interface NodeTrainerOptions {
   maxSteps?: number;
   /** Called after each step (feedback sent, blobs kept); may kill things. Returns a step to rewind to, if any. */
   after?: (step: number, ctx: TrainerContext) => Promise<number | void>;
+  /** Called once every rank fetched `step`, before any feedback of it; may kill things and rewind. */
+  mid?: (step: number, ctx: TrainerContext) => Promise<number | void>;
 }
 
 /** Blob of node i resuming at `step`, as the trainer kept it. */
@@ -192,6 +194,11 @@ export async function runNodeTrainer(opt: NodeTrainerOptions): Promise<NodeTrain
       } else {
         report.digests.push(digest);
         for (const b of got) countDocs(b, report.served);
+      }
+      const rewindMid = await opt.mid?.(step, ctx);
+      if (typeof rewindMid === "number") {
+        step = rewindMid;
+        continue;
       }
       report.lastWeights = got[0].weights;
       report.weightVersions = got[0].weightsVersion;

@@ -24,10 +24,10 @@ let servedBeforeK = new Map<number, number>();
 const procs: (ServeProcess | LeaderProcess)[] = [];
 /** Lanes fixed for the run: a multiple of 3 and 2 nodes, dividing world × batch_size = 6. */
 const SHAPE = { world: 6, batch_size: 1, lanes: 6 };
-const K = 12;
+const K = 10;
 
 beforeAll(async () => {
-  corpus = writeCorpus(dir, [130, 100, 110], 300);
+  corpus = writeCorpus(dir, [96, 74, 80], 300);
   const config = writeConfig(dir, corpus, "single", SHAPE);
   singleRunDir = path.join(dir, "single-run");
   const serve = new ServeProcess(config);
@@ -77,9 +77,9 @@ describe("1 leader + 3 node services + 6 ranks", () => {
   }, 180_000);
 
   it("give the single service's global batches, step for step, with DoReMi moving the weights", () => {
-    expect(single.digests.length).toBeGreaterThan(30);
+    expect(single.digests.length).toBeGreaterThan(24);
     expect(nodesRun.digests.length).toBe(single.digests.length);
-    expect(single.weightVersions).toBeGreaterThan(20);
+    expect(single.weightVersions).toBeGreaterThan(16);
     expect(nodesRun.digests).toEqual(single.digests);
     expect(nodesRun.lastWeights).toEqual(single.lastWeights);
     checkAccounting(corpus, nodesRun.served);
@@ -91,7 +91,7 @@ describe("1 leader + 3 node services + 6 ranks", () => {
 
   it("the leader's schedule.jsonl is the single service's (weights and folded feedback, line for line)", () => {
     const mine = scheduleLines(leader.runDir);
-    expect(mine.length).toBeGreaterThan(40);
+    expect(mine.length).toBeGreaterThan(30);
     expect(mine).toEqual(scheduleLines(singleRunDir));
   });
 
@@ -106,6 +106,10 @@ describe("1 leader + 3 node services + 6 ranks", () => {
     const run = await runNodeTrainer({ world: 2, nodes, stateDir: path.join(dir), from: K });
     for (const n of nodes) await n.stop();
     await leader2.stop();
+    // The new leader's weight changes and folds (steps ≥ K) are the single service's.
+    const singleLines = new Set(scheduleLines(singleRunDir));
+    const resumed = scheduleLines(leader2.runDir);
+    expect(resumed.filter((l) => !singleLines.has(l))).toEqual([]);
     expect(run.digests).toEqual(single.digests.slice(K));
     // Steps < K from the 3-node run, steps ≥ K from this one: every document exactly once, whole.
     const served = new Map(servedBeforeK);
