@@ -96,10 +96,15 @@ export function provenanceBuffers(p: StepProvenance): ArrayBuffer[] {
   return [p.rowStarts, p.row, p.col, p.length, p.domain, p.source, p.doc, p.epoch, p.offset, p.doc_length].map((a) => a.buffer as ArrayBuffer);
 }
 
-/** Rank `rank`'s rows (rank·B .. rank·B + B − 1) of a step: rows renumbered from 0, and a sources table of only the files they use. */
-export function rankProvenance(p: StepProvenance, step: number, rank: number, rowsPerRank: number): ProvenanceColumns {
-  const first = rank * rowsPerRank;
-  if (first + rowsPerRank >= p.rowStarts.length) throw new RangeError(`rank ${rank}: the step has ${p.rowStarts.length - 1} rows, not ${first + rowsPerRank}`);
+/**
+ * Rank `rank`'s rows of a step: rows renumbered from 0, and a sources table of only the files they
+ * use. The step's rows are those of ranks `firstRank`, `firstRank` + 1, … (a node service builds
+ * only its own ranks' rows), B = `rowsPerRank` each.
+ */
+export function rankProvenance(p: StepProvenance, step: number, rank: number, rowsPerRank: number, firstRank = 0): ProvenanceColumns {
+  const first = (rank - firstRank) * rowsPerRank;
+  if (first < 0 || first + rowsPerRank >= p.rowStarts.length)
+    throw new RangeError(`rank ${rank}: the step holds the rows of ranks ${firstRank}..${firstRank + (p.rowStarts.length - 1) / rowsPerRank - 1}`);
   const a = p.rowStarts[first];
   const b = p.rowStarts[first + rowsPerRank];
   const row = p.row.slice(a, b);
@@ -135,6 +140,8 @@ export function rankProvenance(p: StepProvenance, step: number, rank: number, ro
 /** What the service knows of its window when a step is asked for. */
 export interface ProvenanceWindow {
   rowsPerRank: number;
+  /** The global rank of the step's first rows (a node service's first rank; 0 otherwise). */
+  firstRank: number;
   /** Oldest step kept, and the next step to build (the window is oldest..next − 1, some of it maybe evicted). */
   oldest: number;
   next: number;
@@ -155,5 +162,5 @@ export function provenanceReply(req: ProvenanceRequest, kept: StepProvenance | u
       "step",
     );
   }
-  return encodeProvenance(rankProvenance(kept, req.step, req.rank, w.rowsPerRank));
+  return encodeProvenance(rankProvenance(kept, req.step, req.rank, w.rowsPerRank, w.firstRank));
 }

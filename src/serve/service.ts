@@ -614,7 +614,12 @@ export class MixloadService {
         return [encodeHeader(this.stats())];
       case "provenance":
         this.checkRank(req.rank);
-        return provenanceReply(req, this.built.get(req.step)?.provenance, { rowsPerRank: this.batchSize, oldest: this.oldestKept(), next: this.nextBuild });
+        return provenanceReply(req, this.built.get(req.step)?.provenance, {
+          rowsPerRank: this.batchSize,
+          firstRank: this.firstRank,
+          oldest: this.oldestKept(),
+          next: this.nextBuild,
+        });
     }
   }
 

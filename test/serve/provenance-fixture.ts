@@ -1,5 +1,5 @@
 /**
- * A real served run for the provenance tests: JSONL mails (with blank lines, so line numbers are
+ * A real served run for the provenance tests (two loader lanes): JSONL mails (with blank lines, so line numbers are
  * not document indices) and two Parquet datasets (Brown paragraphs in two shards with small row
  * groups, source files of an npm package, longer than a row so they are cut into pieces), the
  * llama3 tokenizer, the service over ipc ZeroMQ sockets, and clients fetching every rank's batch
@@ -48,6 +48,9 @@ export async function writeProvenanceRun(name: string): Promise<{ dir: string; c
     seq_len: SEQ_LEN,
     batch_size: BATCH,
     world: WORLD,
+    // Two loader lanes, each reading its own share of every domain's order: provenance must map
+    // a lane's documents back to the domain's files all the same.
+    lanes: 2,
     tokenizer: { path: TOKENIZER.path, config: TOKENIZER.configPath, workers: 1 },
     packing: { buffer_docs: 48 },
     domains: [
