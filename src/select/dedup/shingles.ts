@@ -76,12 +76,17 @@ export class Shingler {
   }
 }
 
-/** The distinct values of `xs`, sorted ascending (a copy): what exact Jaccard compares. */
-export function sortedUnique(xs: Uint32Array): Uint32Array {
-  const sorted = Uint32Array.from(xs).sort();
+/** Sort `xs` in place and return the view of its distinct values. */
+export function sortUniqueInPlace(xs: Uint32Array): Uint32Array {
+  xs.sort();
   let n = 0;
-  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[n - 1]) sorted[n++] = sorted[i];
-  return sorted.slice(0, n);
+  for (let i = 0; i < xs.length; i++) if (i === 0 || xs[i] !== xs[n - 1]) xs[n++] = xs[i];
+  return xs.subarray(0, n);
+}
+
+/** The distinct values of `xs`, sorted ascending (a right-sized copy): what exact Jaccard compares. */
+export function sortedUnique(xs: Uint32Array): Uint32Array {
+  return sortUniqueInPlace(Uint32Array.from(xs)).slice();
 }
 
 /** |A ∩ B| / |A ∪ B| of two sorted, duplicate-free arrays (a merge); 0 when both are empty. */
