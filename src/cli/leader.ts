@@ -15,6 +15,7 @@ export interface LeaderCommandOptions {
   runDir?: string;
   resume?: string;
   json?: boolean;
+  insecure?: boolean;
 }
 
 export async function leaderCommand(o: LeaderCommandOptions): Promise<void> {
@@ -25,7 +26,11 @@ export async function leaderCommand(o: LeaderCommandOptions): Promise<void> {
       o.json ? `${JSON.stringify({ time: new Date().toISOString(), ...e })}\n` : `mixload leader: ${e.message ?? `${e.event} at step ${e.step}`}\n`,
     );
   };
-  const leader = await MixerLeader.open(loaded, { nodes: o.nodes, control: o.control, weights: o.weights, runDir: o.runDir, resume: o.resume }, report);
+  const leader = await MixerLeader.open(
+    loaded,
+    { nodes: o.nodes, control: o.control, weights: o.weights, runDir: o.runDir, resume: o.resume, insecure: o.insecure },
+    report,
+  );
   const info = {
     event: "listening",
     run_id: leader.runId,

@@ -229,7 +229,8 @@ program
   .option("--run-dir <dir>", "run directory for config.json, schedule.jsonl and leader-state.bin (default: config serve.run_dir, else runs/<run_id>)")
   .option("--resume <file>", "continue from RUN_DIR/leader-state.bin (rewritten after every fold)")
   .option("--json", "events as JSON lines on stderr")
-  .action((o: { config: string; nodes: number; control: string; weights: string; runDir?: string; resume?: string; json?: boolean }) =>
+  .option("--insecure", "allow binding a non-loopback address (the leader link is unauthenticated and unencrypted; warns)")
+  .action((o: { config: string; nodes: number; control: string; weights: string; runDir?: string; resume?: string; json?: boolean; insecure?: boolean }) =>
     runCommand(async () => (await import("./leader.js")).leaderCommand(o)),
   );
 

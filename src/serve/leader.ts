@@ -30,6 +30,7 @@ import {
   type ScheduleMessage,
   type SyncRequest,
 } from "./leader-wire.js";
+import { checkExposure } from "./exposure.js";
 import { RunLog } from "./run-log.js";
 
 export interface LeaderState {
@@ -54,6 +55,8 @@ export interface LeaderOptions {
   persist?: boolean;
   /** The domains' info for the mixer (default: opened from the config's sources, as a service does). */
   domainInfo?: DomainInfo[];
+  /** Allow non-loopback binds (the leader link has no CURVE yet: use a private network or a tunnel); warns. */
+  insecure?: boolean;
 }
 
 export interface LeaderEvent {
@@ -104,6 +107,8 @@ export class MixerLeader {
   }
 
   static async open(loaded: LoadedConfig, options: LeaderOptions, onEvent: (e: LeaderEvent) => void = () => {}): Promise<MixerLeader> {
+    // The leader's sockets steer every node's mixture: loopback unless told otherwise (no CURVE on this link yet).
+    const warnings = checkExposure({ control: options.control, weights: options.weights, curve: false, insecure: options.insecure === true });
     let resume: LeaderState | null = null;
     if (options.resume !== undefined) resume = checkLeaderState(readStateFile(options.resume), options.resume);
     const info = options.domainInfo ?? (await openDomainInfo(loaded));
@@ -131,6 +136,7 @@ export class MixerLeader {
     if (resume === null && mixer.needsFeedback) leader.logWeights(leader.book.schedule.initial);
     leader.receiving = leader.receiveLoop();
     onEvent({ event: "start", step: leader.book.nextFold });
+    for (const w of warnings) onEvent({ event: "warning", message: `${w} (leader link)` });
     return leader;
   }
 
