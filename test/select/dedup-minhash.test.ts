@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { normalizeText } from "../../src/select/dedup/normalize.js";
 import { Shingler, jaccard, sortedUnique } from "../../src/select/dedup/shingles.js";
 import { MinHasher, estimatedJaccard } from "../../src/select/dedup/minhash.js";
-import { lshCandidates } from "../../src/select/dedup/lsh.js";
+import { WINDOW, lshCandidates } from "../../src/select/dedup/lsh.js";
 import { UnionFind } from "../../src/select/dedup/union-find.js";
 import { mulberry32 } from "../../src/util/hash.js";
 import { plant, spamTexts } from "./dedup-fixtures.js";
@@ -120,6 +120,32 @@ describe("LSH banding", () => {
       const expected = 1 - (1 - s ** rows) ** bands;
       const sd = Math.sqrt((expected * (1 - expected)) / pairs);
       expect(Math.abs(hits / pairs - expected), `s ${s}, ${bands} × ${rows}: ${hits / pairs} vs ${expected}`).toBeLessThan(4 * sd + 1e-9);
+    }
+  });
+});
+
+describe("LSH buckets", () => {
+  test("a bucket up to WINDOW members gives all its pairs; a larger one each member's window, still one connected cluster", () => {
+    for (const m of [WINDOW, 3000]) {
+      const P = 8;
+      const sigs = new Uint32Array(m * P);
+      // All agree on band 0 (rows 0..3), differ on band 1: one bucket of m.
+      for (let d = 0; d < m; d++) for (let k = 0; k < P; k++) sigs[d * P + k] = k < 4 ? 7 : d * P + k;
+      const uf = new UnionFind(m);
+      let pairs = 0;
+      lshCandidates(
+        sigs,
+        P,
+        2,
+        Uint32Array.from({ length: m }, (_, i) => i),
+        (i, j) => {
+          pairs++;
+          uf.union(i, j);
+        },
+      );
+      if (m === WINDOW) expect(pairs).toBe((m * (m - 1)) / 2);
+      else expect(pairs).toBe((WINDOW * (WINDOW - 1)) / 2 + (m - WINDOW) * WINDOW + (m - WINDOW - 1));
+      for (let d = 0; d < m; d++) expect(uf.find(d)).toBe(0);
     }
   });
 });

@@ -24,9 +24,10 @@
  * Bounds and limits. Memory: the store is fixed per document (above); exact verification adds
  * 16 B per candidate pair that passes the signature prefilter, and the shingle sets of one chunk
  * of 65,536 such pairs at a time. Time: signing is O(shingles × num_perm); LSH is a sort per
- * band plus the pairs inside each bucket, so a bucket of m near-identical (not exact) documents
- * costs m²/2 pair checks — exact duplicates collapse to one entry first, and a corpus of
- * templated pages with 10⁴ variants of one text would want a cap per bucket (not done).
+ * band plus the pairs inside each bucket: all of them up to 256 members, then each member
+ * against the bucket's first and the 256 before it (lsh.ts WINDOW), so a template with 10⁴
+ * near-identical variants costs O(m · 256) checks, not m²/2. Exact duplicates collapse to one
+ * entry before LSH.
  */
 export { loadOrComputeDedup, computeDedup, sidecarKey, configuredSidecar, cachedSidecar } from "./load.js";
 export { dedupCorpus, type DedupOptions } from "./dedup.js";

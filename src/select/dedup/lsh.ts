@@ -18,8 +18,17 @@
 import { fmix32 } from "../../util/hash.js";
 
 /**
+ * Pairs checked per document in one bucket: all of a bucket's pairs up to this size, then each
+ * member against the bucket's first and the WINDOW members before it. A bucket larger than this
+ * is a template with thousands of variants; chains of neighbours still join it into one cluster,
+ * and the pairs stay O(m · WINDOW) instead of m²/2 (10⁴ variants: 2.6 M checks, not 50 M).
+ */
+export const WINDOW = 256;
+
+/**
  * Call `onPair(i, j)` (i < j) once for every pair among `docs` (ascending document numbers)
- * whose signatures agree on all rows of at least one band.
+ * whose signatures agree on all rows of at least one band (in buckets above WINDOW members, the
+ * pairs described there).
  */
 export function lshCandidates(sigs: Uint32Array, numPerm: number, bands: number, docs: Uint32Array, onPair: (i: number, j: number) => void): void {
   const r = numPerm / bands;
@@ -39,10 +48,15 @@ export function lshCandidates(sigs: Uint32Array, numPerm: number, bands: number,
     let start = 0;
     for (let k = 1; k <= m; k++) {
       if (k < m && words[2 * k + 1] === words[2 * start + 1]) continue;
-      for (let x = start; x < k; x++) {
-        for (let y = x + 1; y < k; y++) {
-          const i = words[2 * x],
-            j = words[2 * y];
+      for (let y = start + 1; y < k; y++) {
+        const j = words[2 * y];
+        // Every earlier member of the bucket, or in a bucket larger than the window its first member and the WINDOW before it.
+        if (y - WINDOW > start) {
+          const i = words[2 * start];
+          if (firstAgreeingBand(sigs, numPerm, r, i, j, band) === band) onPair(i, j);
+        }
+        for (let x = Math.max(start, y - WINDOW); x < y; x++) {
+          const i = words[2 * x];
           if (firstAgreeingBand(sigs, numPerm, r, i, j, band) === band) onPair(i, j);
         }
       }
