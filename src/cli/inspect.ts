@@ -7,6 +7,7 @@
  */
 import { openRun } from "./common.js";
 import type { FileProblem, SourceInfo } from "../sources/types.js";
+import type { SelectionStats } from "../select/open.js";
 
 export interface InspectOptions {
   config: string;
@@ -22,6 +23,8 @@ export interface InspectReport {
     /** Row groups per shuffle window for domains shuffled by blocks (Parquet, Arrow), else null. */
     window: number | null;
     sources: { description: string; documents: number; info: SourceInfo | null; problems: FileProblem[] }[];
+    /** With `select` or `dedup`: documents kept, and dropped by reason (estimated_tokens counts kept ones). */
+    selection?: SelectionStats;
   }[];
   /** Decoded text the block shuffle keeps in use at once (all domains × window × mean row group), bytes. */
   block_bytes_in_use: number;
@@ -34,6 +37,7 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
   try {
     const tokens = await loader.domainInfo();
     const described = loader.describeSources();
+    const selection = loader.stats().selection;
     let inUse = 0;
     const domains = described.map((d, i) => {
       const blockBytes = d.sources.map((s) => s.info?.meanBlockTextBytes).filter((b): b is number => b !== undefined);
@@ -45,6 +49,7 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
         estimated_tokens: tokens[i].tokens,
         window: d.window,
         sources: d.sources.map((s) => ({ description: s.description, documents: s.documents, info: s.info ?? null, problems: s.problems })),
+        ...(selection === undefined ? {} : { selection: selection[d.domain] }),
       };
     });
     return { domains, block_bytes_in_use: inUse, source_cache_mb: loaded.config.source_cache_mb, source_spill_mb: loaded.config.source_spill_mb };
@@ -60,8 +65,14 @@ export function formatInspect(r: InspectReport): string {
   const lines: string[] = [];
   for (const d of r.domains) {
     lines.push(
-      `${d.name}: ${n(d.documents)} documents, ~${n(d.estimated_tokens)} tokens (estimated)${d.window === null ? "" : `, shuffled by row group, window ${d.window}`}`,
+      `${d.name}: ${n(d.documents)} documents, ~${n(d.estimated_tokens)} tokens (estimated${d.selection === undefined ? "" : ", kept documents"})${d.window === null ? "" : `, shuffled by row group, window ${d.window}`}`,
     );
+    if (d.selection !== undefined) {
+      const dropped = Object.entries(d.selection.dropped).filter(([, k]) => k > 0);
+      lines.push(
+        `  selection: ${n(d.selection.kept)} kept of ${n(d.selection.documents)}${dropped.length === 0 ? "" : `; dropped ${dropped.map(([why, k]) => `${why} ${n(k)}`).join(", ")}`}`,
+      );
+    }
     for (const s of d.sources) {
       const i = s.info;
       const head = [i?.format ?? "?", i?.remote ? "remote" : "local", s.description];

@@ -44,7 +44,9 @@ export async function collectScores(sources: readonly DocumentSource[], spec: Sc
   if (spec.sidecars !== undefined) {
     sources.forEach((source, i) => {
       const file = sidecarPath(spec.sidecars!, spec.domain, i);
-      const { scores } = readSidecar(file, source);
+      const { header, scores } = readSidecar(file, source);
+      if (header.field !== spec.field)
+        throw new DataError("bad_format", file, undefined, `holds "${header.field}" scores (${header.method}), select.score asks for "${spec.field}"`);
       if (spec.onError === "fail") {
         const bad = scores.findIndex((s) => Number.isNaN(s));
         if (bad >= 0) throw new DataError("bad_metadata", file, `row ${bad}`, `score "${spec.field}" is NaN (document ${bad} of ${source.description})`);
