@@ -10,13 +10,16 @@
  *   batch 3 (a new leader --nodes 2 from the old leader's blob): the global stream goes on
  *   identically, and over both runs every document is served exactly once, whole.
  */
+import { execFile } from "node:child_process";
 import fs from "node:fs";
+import { promisify } from "node:util";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkAccounting, ServeProcess, tempDir, writeConfig, writeCorpus, type Corpus } from "../reliability/harness.js";
+import { checkAccounting, CLI, ServeProcess, tempDir, writeConfig, writeCorpus, type Corpus } from "../reliability/harness.js";
 import { blobFile, freePort, LeaderProcess, nodeProcess, runNodeTrainer, scheduleLines, type NodeTrainerReport } from "./scaleout-harness.js";
 
 const dir = tempDir("mixload-scaleout-");
+const run = promisify(execFile);
 let corpus: Corpus;
 let single: NodeTrainerReport;
 let singleRunDir: string;
@@ -89,10 +92,13 @@ describe("1 leader + 3 node services + 6 ranks", () => {
     );
   });
 
-  it("the leader's schedule.jsonl is the single service's (weights and folded feedback, line for line)", () => {
+  it("the leader's schedule.jsonl is the single service's (weights and folded feedback, line for line), and replay re-derives it", async () => {
     const mine = scheduleLines(leader.runDir);
     expect(mine.length).toBeGreaterThan(30);
     expect(mine).toEqual(scheduleLines(singleRunDir));
+    const { stdout } = await run(process.execPath, [CLI, "replay", "--verify", "--log", leader.runDir]);
+    const changes = Number(/(\d+) recorded weight changes re-derived/.exec(stdout)?.[1]);
+    expect(changes).toBe(mine.filter((l) => l.includes('"weights"')).length - 1); // all but version 0
   });
 
   it("elastic resume: the blobs of step K resume on 2 node services with world 2 × batch 3, the stream goes on identically", async () => {
