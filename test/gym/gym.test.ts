@@ -86,6 +86,33 @@ describe("mixload gym (real learner through the loader)", () => {
     for (const d of ["news", "religion", "humor"]) expect(a.split!.train[d] + a.split!.reference[d]).toBeGreaterThan(a.split!.reference[d]);
   });
 
+  it("splits by document when no held-out files are named, evaluates the target set, and DoGE aligns to it in target mode", async () => {
+    const g = smallGym();
+    const tg = parseGymConfig(
+      {
+        ...g.raw,
+        gym: {
+          steps: 12,
+          eval_every: 6,
+          doge_lr: 1,
+          split: { reference: 0.3, heldout: 0.2 },
+          target: { name: "lore", sources: text("cf01") },
+          doge_target: true,
+          weight_checks: [{ lower: "humor", than: "news" }],
+        },
+      },
+      ROOT,
+    );
+    const r = await runGym(tg, { mixers: ["uniform", "doge"], seeds: 2 });
+    const [uniform, doge] = r.mixers;
+    // every domain has all three parts, and the held-out part is what was evaluated
+    for (const d of ["news", "religion", "humor"]) for (const part of ["train", "reference", "heldout"] as const) expect(r.split![part][d]).toBeGreaterThan(0);
+    expect(uniform.metrics.target!.mean).toBeGreaterThan(0);
+    expect(doge.vs_uniform!.objective).toBe("target");
+    expect(doge.runs[0].weights.end).not.toEqual(doge.runs[0].weights.start);
+    expect(uniform.weight_checks[0]).toMatchObject({ lower: "humor", than: "news", of: 2 });
+  });
+
   it("reports a mixer that cannot run instead of aborting the comparison", async () => {
     const g = smallGym();
     const r = await runGym({ ...g, gym: { ...g.gym, mixers: { doremi: { eta: -1 } } } }, { mixers: ["uniform", "doremi"], steps: 3, seeds: 1 });
