@@ -22,6 +22,7 @@ import { estimatedJaccard } from "./minhash.js";
 import { jaccard, sortedUnique } from "./shingles.js";
 import { ABSENT, SHINGLED, type SignatureStore } from "./store.js";
 import { GrowableF64 } from "../../sources/io.js";
+import { KeyedDocs } from "./keyed-sort.js";
 import type { DedupParams } from "./params.js";
 
 export const KEPT = 0;
@@ -142,25 +143,17 @@ function exactGroups(store: SignatureStore, uf: UnionFind, reason: Uint8Array, e
   const follows = new Uint8Array(n);
   let m = 0;
   for (let g = 0; g < n; g++) if (store.state[g] !== ABSENT) m++;
-  // High word of the key above the document number: sorted, equal high words are adjacent and in document order.
-  const sorted = new BigUint64Array(m);
-  const words = new Uint32Array(sorted.buffer);
+  // By the key's high word: equal high words are adjacent and in document order.
+  const keyed = new KeyedDocs(m);
   let k = 0;
-  for (let g = 0; g < n; g++) {
-    if (store.state[g] === ABSENT) continue;
-    words[2 * k] = g;
-    words[2 * k + 1] = store.keys[2 * g];
-    k++;
-  }
-  sorted.sort();
-  let start = 0;
-  for (let x = 1; x <= m; x++) {
-    if (x < m && words[2 * x + 1] === words[2 * start + 1]) continue;
+  for (let g = 0; g < n; g++) if (store.state[g] !== ABSENT) keyed.set(k++, g, store.keys[2 * g]);
+  keyed.sort();
+  keyed.forEachRun((start, end) => {
     // A run with the same high word (almost always of one key): match low words, first member wins.
-    for (let y = start + 1; y < x; y++) {
-      const g = words[2 * y];
+    for (let y = start + 1; y < end; y++) {
+      const g = keyed.doc(y);
       for (let z = start; z < y; z++) {
-        const first = words[2 * z];
+        const first = keyed.doc(z);
         if (store.keys[2 * first + 1] === store.keys[2 * g + 1]) {
           uf.union(first, g);
           follows[g] = 1;
@@ -169,8 +162,7 @@ function exactGroups(store: SignatureStore, uf: UnionFind, reason: Uint8Array, e
         }
       }
     }
-    start = x;
-  }
+  });
   return follows;
 }
 

@@ -9,13 +9,13 @@
  * s = 0.8 is missed with probability (1 − 0.8⁴)³² ≈ 5·10⁻⁸, and the many candidates between
  * 0.4 and 0.8 are thrown out by verification (clusters.ts), cheaply.
  *
- * Buckets without a hash map: per band, each document's band hash goes into the high word and
- * its number into the low word of a BigUint64Array that is sorted natively; equal high words are
- * a bucket, already in document order. A bucket's pairs are checked row by row (32-bit band
+ * Buckets without a hash map: per band, documents are sorted by band hash (keyed-sort.ts);
+ * equal hashes are a bucket, already in document order. A bucket's pairs are checked row by row (32-bit band
  * hashes can collide) and reported only in the first band where they agree, so each candidate
  * pair is reported once. Memory: 8 bytes per document for the band being sorted.
  */
 import { fmix32 } from "../../util/hash.js";
+import { KeyedDocs } from "./keyed-sort.js";
 
 /**
  * Pairs checked per document in one bucket: all of a bucket's pairs up to this size, then each
@@ -33,35 +33,30 @@ export const WINDOW = 256;
 export function lshCandidates(sigs: Uint32Array, numPerm: number, bands: number, docs: Uint32Array, onPair: (i: number, j: number) => void): void {
   const r = numPerm / bands;
   const m = docs.length;
-  const keys = new BigUint64Array(m);
-  const words = new Uint32Array(keys.buffer);
+  const keyed = new KeyedDocs(m);
   for (let band = 0; band < bands; band++) {
     const off = band * r;
     for (let k = 0; k < m; k++) {
       const base = docs[k] * numPerm + off;
       let h = 0x2545f491 ^ band;
       for (let t = 0; t < r; t++) h = fmix32((h ^ sigs[base + t]) >>> 0);
-      words[2 * k] = docs[k];
-      words[2 * k + 1] = h;
+      keyed.set(k, docs[k], h);
     }
-    keys.sort();
-    let start = 0;
-    for (let k = 1; k <= m; k++) {
-      if (k < m && words[2 * k + 1] === words[2 * start + 1]) continue;
-      for (let y = start + 1; y < k; y++) {
-        const j = words[2 * y];
+    keyed.sort();
+    keyed.forEachRun((start, end) => {
+      for (let y = start + 1; y < end; y++) {
+        const j = keyed.doc(y);
         // Every earlier member of the bucket, or in a bucket larger than the window its first member and the WINDOW before it.
         if (y - WINDOW > start) {
-          const i = words[2 * start];
+          const i = keyed.doc(start);
           if (firstAgreeingBand(sigs, numPerm, r, i, j, band) === band) onPair(i, j);
         }
         for (let x = Math.max(start, y - WINDOW); x < y; x++) {
-          const i = words[2 * x];
+          const i = keyed.doc(x);
           if (firstAgreeingBand(sigs, numPerm, r, i, j, band) === band) onPair(i, j);
         }
       }
-      start = k;
-    }
+    });
   }
 }
 
