@@ -117,6 +117,7 @@ export async function runGym(g: GymConfig, options: GymOptions): Promise<GymRepo
     baseDir: g.loaded.baseDir,
   };
   const targetVec = g.gym.doge_target && corpus.target ? targetVector(corpus.target.docs, vocab + 1) : null;
+  fs.mkdirSync(cacheDir, { recursive: true });
   const runDir = fs.mkdtempSync(path.join(cacheDir, "gym-"));
   const seeds = Array.from({ length: nSeeds }, (_, i) => config.seed + i);
   const runs: MixerResult[][] = options.mixers.map(() => []);
