@@ -31,9 +31,9 @@ function weightSpec(r: GymReport): TopLevelSpec {
     title: { text: "Weights over steps (mean over seeds)", subtitle: `dashed: ${guideName} mixture` },
     data: { values: [...rows.map((x) => ({ ...x, kind: "mixer" })), ...lines.map((x) => ({ ...x, kind: "guide" }))] },
     facet: { field: "mixer", type: "nominal", title: null, sort: r.mixers.map((m) => m.name) },
-    columns: 3,
+    columns: 2,
     spec: {
-      width: 260,
+      width: 240,
       height: 150,
       layer: [
         {
