@@ -160,7 +160,8 @@ export async function runNodeTrainer(opt: NodeTrainerOptions): Promise<NodeTrain
     folded: async (s) => {
       for (let i = 0; i < nodes.length; i++) {
         const end = Date.now() + 30_000;
-        while ((await ranks[i * per].stats()).folded_step < s) {
+        // stats' folded_step: an extension field (docs/PROTOCOL.md, "Other header fields").
+        while (((await ranks[i * per].stats()) as unknown as { folded_step: number }).folded_step < s) {
           if (Date.now() > end) throw new Error(`node ${i} did not hear of the fold of step ${s} within 30 s`);
           await sleep(5);
         }
