@@ -225,7 +225,8 @@ async function trainOnce(
     await Promise.race([
       runChild(PYTHON, args, p.timeout_s * 1000, log),
       exited.then((code) => {
-        throw new Error(`mixload serve exited early (${code}): ${serveErr.trim().split("\n").slice(-2).join(" | ")}`);
+        const said = serveErr.split("\n").filter((l) => l.trim() && !/^\s+at /.test(l));
+        throw new Error(`mixload serve exited early (${code}): ${said.slice(-2).join(" | ")}`);
       }),
     ]);
   } finally {
