@@ -66,8 +66,14 @@ export interface LeaderEvent {
   message?: string;
 }
 
-/** Schedule entries kept for nodes that catch up (a restarted node asks from its blob's step). */
+/** Schedule entries kept in memory for nodes that catch up (a restarted node asks from its blob's step). */
 const KEEP_ENTRIES = 4096;
+/**
+ * Entries the state blob keeps: the blob is rewritten after every fold, so its size is paid every
+ * step (with 4096 entries of 15 weights it was most of the leader's CPU per fold). A node restarted
+ * from a blob more than this many steps old, while the leader itself was restarted, cannot catch up.
+ */
+const BLOB_ENTRIES = 256;
 
 export class MixerLeader {
   private readonly context = new zmq.Context();
@@ -286,7 +292,7 @@ export class MixerLeader {
       run_id: this.runId,
       run: this.run,
       mixer: { name: this.mixer.name, state: this.mixer.state() },
-      schedule: this.book.schedule.snapshot(this.book.nextFold + this.book.schedule.lag - KEEP_ENTRIES),
+      schedule: this.book.schedule.snapshot(this.book.nextFold + this.book.schedule.lag - BLOB_ENTRIES),
       next_fold: this.book.nextFold,
       feedback_lag: this.book.schedule.lag,
     };
