@@ -472,8 +472,15 @@ export class DomainReader {
    * this reader's lane share.
    */
   private documentIndex(at: DocPosition): number {
-    return this.documentOf(this.domainOrder(at.epoch).permute(at.position));
+    // One order per epoch, kept: provenance asks for every segment of every step, and a block
+    // shuffle's order costs O(row groups) to build (thousands for a large Parquet domain).
+    let o = this.lookupOrder;
+    if (o === null || o.epoch !== at.epoch) this.lookupOrder = o = { epoch: at.epoch, order: this.domainOrder(at.epoch) };
+    return this.documentOf(o.order.permute(at.position));
   }
+
+  /** The domain order `documentIndex` last used, and its epoch. */
+  private lookupOrder: { epoch: number; order: DocumentOrder } | null = null;
 
   /** Index i of the domain's order → document id: kept[i] under a selection, else i. */
   private documentOf(i: number): number {

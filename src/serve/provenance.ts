@@ -49,18 +49,21 @@ export function stepProvenance(loader: ServedRefs): StepProvenance {
   const rowStarts = new Int32Array(rows.length + 1);
   for (let r = 0; r < rows.length; r++) rowStarts[r + 1] = rowStarts[r] + rows[r].length;
   const n = rowStarts[rows.length];
+  // One buffer for the nine columns (one allocation, one transfer), 4 bytes per entry each.
+  const buffer = new ArrayBuffer(9 * 4 * n);
+  const column = (k: number): Int32Array => new Int32Array(buffer, k * 4 * n, n);
   const p: StepProvenance = {
     rowStarts,
     sources: [],
-    row: new Int32Array(n),
-    col: new Int32Array(n),
-    length: new Int32Array(n),
-    domain: new Int32Array(n),
-    source: new Int32Array(n),
-    doc: new Uint32Array(n),
-    epoch: new Int32Array(n),
-    offset: new Int32Array(n),
-    doc_length: new Int32Array(n),
+    row: column(0),
+    col: column(1),
+    length: column(2),
+    domain: column(3),
+    source: column(4),
+    doc: new Uint32Array(buffer, 5 * 4 * n, n),
+    epoch: column(6),
+    offset: column(7),
+    doc_length: column(8),
   };
   const fileIndex = new Map<string, number>();
   let i = 0;
@@ -93,7 +96,7 @@ export function stepProvenance(loader: ServedRefs): StepProvenance {
 
 /** The buffers to transfer when a StepProvenance crosses threads. */
 export function provenanceBuffers(p: StepProvenance): ArrayBuffer[] {
-  return [p.rowStarts, p.row, p.col, p.length, p.domain, p.source, p.doc, p.epoch, p.offset, p.doc_length].map((a) => a.buffer as ArrayBuffer);
+  return [...new Set([p.rowStarts, p.row, p.col, p.length, p.domain, p.source, p.doc, p.epoch, p.offset, p.doc_length].map((a) => a.buffer as ArrayBuffer))];
 }
 
 /**

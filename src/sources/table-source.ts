@@ -217,8 +217,9 @@ export class TableSource implements AsyncSource {
   }
 
   locate(index: number): DocumentPlace {
-    const at = this.locateRow(index);
-    return { file: this.files[at.file].bytes.name, unit: "row", at: at.row };
+    if (!(index >= 0 && index < this.numDocuments)) throw new RangeError(`document ${index} out of range`);
+    const file = lastAtOrBelow(this.fileStarts, index);
+    return { file: this.files[file].bytes.name, unit: "row", at: index - this.fileStarts[file] };
   }
 
   /** (file, block, row in file) of document `index`: binary searches over files, then blocks. */
