@@ -76,6 +76,17 @@ describe("gym --synthetic", () => {
     expect(r.mixers.every((m) => m.errors.length === 0 && Number.isFinite(m.metrics.mean!.mean))).toBe(true);
   });
 
+  it("DoReMi lowers worst-domain excess below uniform's on the Brown laws (the oracle's check of a correct DoReMi)", () => {
+    const g = loadGymConfig(path.join(ROOT, "examples/configs/gym-brown.json"));
+    const r = runSynthetic(g, { mixers: ["uniform", "doremi"], seeds: 3 });
+    const doremi = r.mixers[1];
+    expect(doremi.vs_uniform!.objective).toBe("worst_excess");
+    expect(doremi.vs_uniform!.verdict).toBe("better");
+    expect(doremi.vs_uniform!.wins).toBe(3);
+    // the worst-excess oracle is the reference mix itself: nothing has negative excess
+    expect(r.oracle!.find((o) => o.objective === "worst_excess")!.value).toBeCloseTo(0, 3);
+  });
+
   it("needs laws for every domain", () => {
     expect(() => runSynthetic(gym({ laws: { a: law(2, 1, 0.3) } }), { mixers: ["uniform"] })).toThrow(/gym\.synthetic\.laws\.b/);
   });
