@@ -108,11 +108,13 @@ export class ServeProcess {
   constructor(
     readonly config: string,
     readonly extraArgs: string[] = [],
+    /** The subcommand: `serve`, or `leader` (test/serve/scaleout-harness.ts). */
+    readonly command: "serve" | "leader" = "serve",
   ) {}
 
   /** Start `mixload serve` as the README does (with SERVICE_NODE_FLAGS), resuming from `resume` if given, and wait until it listens. */
   async start(resume?: string): Promise<{ control: string }> {
-    const args = [...SERVICE_NODE_FLAGS, CLI, "serve", "--config", this.config, "--json", ...this.extraArgs, ...(resume ? ["--resume", resume] : [])];
+    const args = [...SERVICE_NODE_FLAGS, CLI, this.command, "--config", this.config, "--json", ...this.extraArgs, ...(resume ? ["--resume", resume] : [])];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.child = child;
     this.starts += 1;

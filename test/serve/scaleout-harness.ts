@@ -6,7 +6,6 @@
  * batch), then the trainer takes every node's state blob and keeps it. Hooks between steps
  * kill and restart nodes or the leader.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -46,53 +45,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export class LeaderProcess {
-  child: ChildProcess | null = null;
-  stderr = "";
-  private exited: Promise<number | null> = Promise.resolve(null);
-
+/** `mixload leader` as a child process: ServeProcess's start (waits for "listening"), kill -9 and stop. */
+export class LeaderProcess extends ServeProcess {
   constructor(
-    readonly config: string,
+    config: string,
     readonly nodes: number,
     readonly control: string,
     readonly weights: string,
     readonly runDir: string,
-  ) {}
+  ) {
+    super(config, ["--nodes", String(nodes), "--control", control, "--weights", weights, "--run-dir", runDir], "leader");
+  }
 
   get stateFile(): string {
     return path.join(this.runDir, "leader-state.bin");
-  }
-
-  async start(resume?: string): Promise<void> {
-    const args = [CLI, "leader", "--config", this.config, "--nodes", String(this.nodes), "--control", this.control, "--weights", this.weights];
-    args.push("--run-dir", this.runDir, "--json", ...(resume !== undefined ? ["--resume", resume] : []));
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
-    this.child = child;
-    let err = "";
-    child.stderr?.on("data", (d: Buffer) => {
-      err += d.toString();
-      this.stderr += d.toString();
-    });
-    this.exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
-    const end = Date.now() + 60_000;
-    while (!err.includes('"listening"')) {
-      if (child.exitCode !== null) throw new Error(`mixload leader exited before listening:\n${err}`);
-      if (Date.now() > end) throw new Error(`mixload leader did not listen within 60 s:\n${err}`);
-      await sleep(20);
-    }
-  }
-
-  async kill(): Promise<void> {
-    this.child?.kill("SIGKILL");
-    await this.exited;
-    this.child = null;
-  }
-
-  async stop(): Promise<number | null> {
-    this.child?.kill("SIGTERM");
-    const code = await this.exited;
-    this.child = null;
-    return code;
   }
 }
 
