@@ -29,7 +29,8 @@ import { CountMap } from "./count-map.js";
 import type { GymConfig } from "./config.js";
 import { readCorpus, tokenCount } from "./corpus.js";
 import { gymDefaults, type RunShape } from "./defaults.js";
-import { createLearner } from "./learners.js";
+import { createLearner, learnerNames } from "./learners.js";
+import { ConfigError } from "../util/errors.js";
 import type { Learner, LearnerSpec } from "./learner.js";
 import { objectives, perDomain, WeightTracker, type GymReport, type MixerResult } from "./report.js";
 import { StepSignals, targetVector } from "./signals.js";
@@ -87,6 +88,9 @@ export async function runGym(g: GymConfig, options: GymOptions): Promise<GymRepo
   const learnerKind = options.learner ?? g.gym.learner.kind;
   const names = config.domains.map((d) => d.name);
   const K = names.length;
+  // Before the corpus is tokenized: a wrong name should not cost the tokenization first.
+  if (!learnerNames().includes(learnerKind))
+    throw new ConfigError("gym.learner.kind", `unknown learner "${learnerKind}" (known: ${learnerNames().join(", ")})`);
   const started = Date.now();
   const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
   const pool = new TokenizerPool(
