@@ -13,12 +13,15 @@ import { openSource } from "../sources/index.js";
 import { badDocumentError, readDocuments } from "../sources/types.js";
 import type { TokenizerPool } from "../tokenize/pool.js";
 import { ConfigError } from "../util/errors.js";
+import { selectDomain } from "../select/domain-selection.js";
 
 export interface TokenizedDomain {
   readonly name: string;
   readonly docs: Int32Array[];
   /** Bad documents skipped under on_error = "skip". */
   readonly skipped: number;
+  /** With the domain's `select` policy: 1 where the selection keeps docs[j] (only the proxy's train part is filtered, split.ts). */
+  readonly kept?: Uint8Array;
 }
 
 export interface GymCorpus {
@@ -32,10 +35,13 @@ export interface GymCorpus {
 
 const BLOCK = 256;
 
-export async function readDomain(g: GymConfig, domain: DomainConfig, pool: TokenizerPool): Promise<TokenizedDomain> {
+export async function readDomain(g: GymConfig, domain: DomainConfig, pool: TokenizerPool, index?: number): Promise<TokenizedDomain> {
   const { config, baseDir } = g.loaded;
   const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
   const docs: Int32Array[] = [];
+  /** Each doc's id in the domain's index space (what a selection keeps). */
+  const ids: number[] = [];
+  let base = 0;
   let skipped = 0;
   for (const spec of domain.sources) {
     const source = await openSource(spec, { baseDir, cacheDir, vocabSize: pool.vocabSize });
@@ -49,24 +55,45 @@ export async function readDomain(g: GymConfig, domain: DomainConfig, pool: Token
         for (const doc of read) if (doc.kind === "text") texts.push(doc.text);
         const encoded = texts.length > 0 ? await pool.encode(texts) : [];
         let t = 0;
-        for (const doc of read) {
+        read.forEach((doc, k) => {
           if (doc.kind === "bad") {
             if (config.on_error === "fail") throw badDocumentError(doc);
             skipped += 1;
-          } else docs.push(doc.kind === "tokens" ? doc.tokens : encoded[t++]);
-        }
+            return;
+          }
+          docs.push(doc.kind === "tokens" ? doc.tokens : encoded[t++]);
+          ids.push(base + indices[k]);
+        });
       }
+      base += source.numDocuments;
     } finally {
       source.close();
     }
   }
   if (docs.length === 0) throw new ConfigError(`domain "${domain.name}"`, "has no documents");
-  return { name: domain.name, docs, skipped };
+  if (index === undefined || domain.select === undefined) return { name: domain.name, docs, skipped };
+  return { name: domain.name, docs, skipped, kept: await keptMask(g, domain, index, ids) };
+}
+
+/** The domain's `select` policy (select/domain-selection.ts, the loader's own) as a mask over the read documents. */
+async function keptMask(g: GymConfig, domain: DomainConfig, index: number, ids: readonly number[]): Promise<Uint8Array> {
+  const { config, baseDir } = g.loaded;
+  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+  const sources = [];
+  try {
+    for (const spec of domain.sources) sources.push(await openSource(spec, { baseDir, cacheDir }));
+    const selection = await selectDomain({ domain, index, seed: config.seed, onError: config.on_error, baseDir, sources });
+    const keep = new Uint8Array(sources.reduce((n, s) => n + s.numDocuments, 0));
+    for (const id of selection!.kept) keep[id] = 1;
+    return Uint8Array.from(ids, (id) => keep[id]);
+  } finally {
+    for (const s of sources) s.close();
+  }
 }
 
 export async function readCorpus(g: GymConfig, pool: TokenizerPool): Promise<GymCorpus> {
   const domains: TokenizedDomain[] = [];
-  for (const d of g.loaded.config.domains) domains.push(await readDomain(g, d, pool));
+  for (const [i, d] of g.loaded.config.domains.entries()) domains.push(await readDomain(g, d, pool, i));
   const heldout = new Map<string, TokenizedDomain>();
   for (const h of g.gym.heldout) heldout.set(h.name, await readDomain(g, h, pool));
   const target = g.gym.target ? await readDomain(g, g.gym.target, pool) : null;

@@ -95,6 +95,8 @@ export function splitForSeed(g: GymConfig, corpus: GymCorpus, seed: number, dir:
     const held: Int32Array[] = [];
     d.docs.forEach((tokens, doc) => {
       const part = partOf(seed, key, doc, fractions);
+      // A `select` policy thins what the proxy trains on; reference and held-out parts stay as drawn.
+      if (part === "train" && d.kept !== undefined && d.kept[doc] === 0) return;
       if (part === "heldout") held.push(tokens);
       else writers[part].add(tokens);
     });
