@@ -1,4 +1,5 @@
 /** `mixload pack-stats`: run the loader for N steps and report packing and mixing figures. */
+import type { LoaderStats } from "../loader/loader.js";
 import { openRun } from "./common.js";
 
 export interface PackStatsOptions {
@@ -8,22 +9,13 @@ export interface PackStatsOptions {
   workers?: number;
 }
 
-export interface PackStatsReport {
+/** The loader's served-data figures (its stats), plus the targets and the speed. */
+export interface PackStatsReport extends Omit<LoaderStats, "step" | "documents_by_domain" | "selection"> {
   steps: number;
   strategy: string;
-  documents: number;
-  tokens: number;
-  sequences: number;
-  fill_rate: number;
-  truncations: number;
-  min_truncations: number;
-  padding_tokens: number;
-  achieved: Record<string, number>;
   target: Record<string, number>;
   /** Σ_i |achieved_i − target_i| over served non-padding tokens. */
   l1_error: number;
-  skipped: Record<string, number>;
-  epochs: Record<string, number>;
   tokens_per_s: number;
   /** Tokens per CPU-second of this process (all threads): steadier than wall time on a busy machine. */
   tokens_per_cpu_s: number;
