@@ -16,6 +16,7 @@
  *   remote.*         bench/remote.ts: http:// sources from nginx over loopback vs the same files local
  *   select.*         bench/select.ts: serving throughput with selection (inverse-density sampling) and dedup on vs off, same pre-tokenized Brown
  *   dedup.*          bench/dedup.ts: dedup signatures and whole-pipeline documents/s, memory per document, near-dup recall/precision vs brute force
+ *   provenance.*     bench/provenance.ts: resolving every built step's segments to files and lines/rows, vs the step's build time
  *   scaleout.*       bench/scaleout.ts: leader CPU and bytes per folded step (8, 64 simulated nodes), weight propagation to 4 node processes, throughput per node with 1/2/4 node services
  *   gym.*            bench/gym.ts: the n-gram gym, all mixers × 5 seeds, vs the 10-minute budget (long: only with `--only gym`)
  *
@@ -36,6 +37,7 @@ import { benchRemote } from "./remote.js";
 import { benchParquet } from "./parquet.js";
 import { benchDedup } from "./dedup.js";
 import { benchSelect } from "./select.js";
+import { benchProvenance } from "./provenance.js";
 import { benchGym } from "./gym.js";
 import { benchScaleout } from "./scaleout.js";
 import { byValue, missingVerdicts, type Row } from "./row.js";
@@ -225,6 +227,10 @@ async function main(): Promise<void> {
   if (want("select")) {
     log("selection and dedup on vs off, pre-tokenized Brown");
     rows.push(...(await benchSelect({ offConfig: (await brownMegatronConfigs()).best_fit, cache: CACHE, repeats: REPEATS, log })));
+  }
+
+  if (want("provenance")) {
+    rows.push(...(await benchProvenance({ root: ROOT, cache: CACHE, log })));
   }
 
   if (want("serve")) {
