@@ -49,7 +49,7 @@ function config(dir: string): string {
       steps: 10,
       eval_every: 5,
       seeds: 1,
-      mixers: { aioli: { update_steps: 8, lp_rounds: 1, lp_steps: 2 } },
+      mixers: { aioli: { update_steps: 10, lp_rounds: 1, lp_steps: 2 } },
       learner: { kind: "torch", params: { seq_len: 64, batch_size: 8, d_model: 32, layers: 1, heads: 2, eval_tokens: 256, eval_every: 5, timeout_s: 280 } },
     },
   };
@@ -90,7 +90,7 @@ describePython("gym --learner torch (real serve + Python client)", { needsServic
         expect(aioli.weights.max[d]).toBeCloseTo(0.75, 12);
         expect(aioli.weights.min[d]).toBeLessThanOrEqual(0.125 + 1e-12);
       }
-      // Steps 8–9 use the round-0 update (folded at step 6, lag 2): not a probe mixture.
+      // Steps 0–5 probe, 6–9 exploit; the update folded at step 6 (lag 2) serves steps 8–9: no probe mixture.
       expect(Math.max(...Object.values(aioli.weights.end))).toBeLessThan(0.75);
       expect(fs.readFileSync(path.join(dir, "report.html"), "utf8")).toContain("aioli");
     } finally {
