@@ -41,7 +41,7 @@ export function formatReport(r: GymReport): string {
   );
   out.push("");
   const hasTarget = r.mixers.some((m) => m.metrics.target !== undefined);
-  const hasRegret = r.oracle !== undefined;
+  const hasRegret = r.mixers.some((m) => m.regret !== undefined);
   const head = ["mixer", "mean held-out", "worst excess"];
   if (hasTarget) head.push("target (OOD)");
   if (hasRegret) head.push("regret mean vs oracle", "regret worst-excess vs oracle");
@@ -55,6 +55,7 @@ export function formatReport(r: GymReport): string {
   for (const m of r.mixers) for (const e of m.errors) out.push(`${m.name}: ${e}`);
   if (r.oracle) {
     out.push("");
+    if (r.mode === "real") out.push("oracle mixtures of gym.synthetic's fitted laws (a guide for the weight trajectories, not this learner's optimum):");
     for (const o of r.oracle)
       out.push(
         `oracle (${o.objective}): ${f3(o.value)} with ${Object.entries(o.weights)

@@ -17,7 +17,7 @@ function weightSpec(r: GymReport): TopLevelSpec {
   for (const m of r.mixers) for (const p of m.curve) p.weights.forEach((w, i) => rows.push({ mixer: m.name, step: p.step, domain: r.domains[i], weight: w }));
   const guide = r.oracle?.find((o) => o.objective === "mean");
   const lines: object[] = [];
-  const guideName = guide ? "oracle (mean loss)" : "natural";
+  const guideName = guide ? (r.mode === "real" ? "oracle of the fitted laws (mean loss)" : "oracle (mean loss)") : "natural";
   if (guide) for (const m of r.mixers) for (const d of r.domains) lines.push({ mixer: m.name, domain: d, weight: guide.weights[d] });
   else
     for (const m of r.mixers)
@@ -103,7 +103,7 @@ function checksTable(r: GymReport): string {
 }
 
 function oracleTable(r: GymReport): string {
-  if (!r.oracle) return "";
+  if (!r.oracle || !r.mixers.some((m) => m.regret)) return "";
   const head = `<tr><th>mixer</th><th>regret mean vs oracle</th><th>regret mean vs uniform</th><th>regret worst excess vs oracle</th><th>regret worst excess vs uniform</th></tr>`;
   const rows = r.mixers.map(
     (m) =>

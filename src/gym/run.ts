@@ -32,7 +32,8 @@ import { gymDefaults, type RunShape } from "./defaults.js";
 import { createLearner, learnerNames } from "./learners.js";
 import { ConfigError } from "../util/errors.js";
 import type { Learner, LearnerSpec } from "./learner.js";
-import { objectives, perDomain, WeightTracker, type GymReport, type MixerResult } from "./report.js";
+import { oracleMean, staticLosses } from "./oracle.js";
+import { objectives, perDomain, WeightTracker, type GymReport, type MixerResult, type OracleMixture } from "./report.js";
 import { StepSignals, targetVector } from "./signals.js";
 import { capHeldout, splitForSeed, type SeedSplit } from "./split.js";
 import { meanInterval } from "./stats.js";
@@ -188,10 +189,25 @@ export async function runGym(g: GymConfig, options: GymOptions): Promise<GymRepo
         f.split.heldout.map((docs) => tokenCount(docs)),
       ),
     },
+    oracle: lawOracle(g, names, steps * tokensPerStep),
     tokenize_seconds: tokenizeSeconds,
     wall_seconds: (Date.now() - started) / 1000,
     mixers,
   };
+}
+
+/**
+ * With a gym.synthetic section (laws fitted on this corpus), the law model's best static mixture
+ * for mean loss, drawn under each mixer's real weight trajectory as a guide (oracle.ts); the
+ * n-gram learner's own optimum is not computable.
+ */
+function lawOracle(g: GymConfig, names: readonly string[], total: number): OracleMixture[] | undefined {
+  const s = g.gym.synthetic;
+  if (!s || names.some((n) => !s.laws[n])) return undefined;
+  const laws = names.map((n) => s.laws[n]);
+  const w = oracleMean({ laws, tau: s.transfer, offset: s.offset_tokens, total });
+  const l = staticLosses({ laws, tau: s.transfer, offset: s.offset_tokens, total }, w);
+  return [{ objective: "mean", weights: perDomain(names, w), value: l.reduce((a, b) => a + b, 0) / l.length }];
 }
 
 /** Domain names and token counts of the train parts (what mixers are built from). */
