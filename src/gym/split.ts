@@ -14,8 +14,10 @@
  * The parts are written once per seed as Megatron token files (already tokenized, so the
  * loader never tokenizes again) into a run directory under cache_dir, and the loader reads
  * them through ordinary `megatron` sources: the loader, its packing and its sampler are the
- * ones every other command uses, unchanged. (The alternative, a kept-document subset inside the
- * loader, does not exist yet; files need no loader change and the parts can be inspected.)
+ * ones every other command uses, unchanged. Why files rather than the loader's kept-document
+ * subsets (select, issue 12): a kept subset of a text source is still tokenized at every loader
+ * open — once per mixer per seed — while token files make "tokenize once" hold; they need no
+ * loader change, and a run's parts can be inspected.
  */
 import fs from "node:fs";
 import path from "node:path";
