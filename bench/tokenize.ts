@@ -7,7 +7,8 @@
  *   mixload.1thread mixload's tokenize stage (pre-token cache, batches of 64), one thread, fresh cache
  *   native.1thread  `encodeBatch` in a child process with TOKENIZERS_PARALLELISM=false, RAYON_NUM_THREADS=1
  *   native.2threads the same with RAYON_NUM_THREADS=2
- *   pool.N          mixload's worker pool with N workers (fresh workers and caches; start-up not timed)
+ *   pool.N          mixload's worker pool with N workers (fresh workers and caches, and for N ≥ 2 a fresh shared
+ *                   piece table; start-up not timed)
  *
  * Per-core figures are tokens per CPU-second of the whole process (process.cpuUsage covers every
  * thread: workers, rayon, GC), so a shared machine's other load does not count against us. Every
@@ -26,6 +27,8 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { Tokenizer as NativeTokenizer } from "@anush008/tokenizers";
 import { CachedEncoder } from "../src/tokenize/cached-encoder.js";
 import { TokenizerPool } from "../src/tokenize/pool.js";
+import { threadCpuSeconds } from "../src/tokenize/thread-cpu.js";
+import type { WorkerStats } from "../src/tokenize/worker.js";
 import { readTexts } from "../src/sources/text.js";
 import { benchTokenizerFamilies, type FamilyBenchResult } from "./tokenize-families.js";
 import { byRatio, type Row } from "./row.js";
@@ -45,6 +48,8 @@ export interface Throughput {
   readonly cpuS: number;
   /** CPU seconds of the calling thread alone (Linux), where the process's other threads do the work. */
   readonly mainCpuS?: number;
+  /** A pool's workers during the pass: each one's CPU seconds and cache lookups (local hits, shared-table hits, model runs). */
+  readonly workers?: WorkerStats[];
 }
 
 export interface TokenizeBenchRepeat {
@@ -87,6 +92,16 @@ export interface TokenizeBenchResult {
     readonly poolPerCoreVsNative: Record<number, number>;
     /** pool.N wall throughput / (N × pool.1 wall throughput). Needs N idle cores to mean anything. */
     readonly scaling: Record<number, number>;
+    /**
+     * The same from the workers' own CPU seconds: pool.1's worker / (N × pool.N's busiest worker),
+     * the scaling if each worker had a core to itself. Load on the machine barely moves it, while
+     * the wall-clock scaling tends to 1/N of this when other sessions keep the cores busy (Linux
+     * gives each session, not each thread, its share: sched_autogroup).
+     */
+    readonly workerCpuScaling: Record<number, number>;
+    readonly warmWorkerCpuScaling: Record<number, number>;
+    /** Per worker of pool.N's cold pass: the share of lookups answered by its own cache, by the shared table, and by the model. */
+    readonly workerLookups: Record<number, { own: number; shared: number; model: number }[]>;
     /** pool.N tokens per CPU-second / pool.1's: the work parallelism adds (cold caches per worker, messages). Robust to load. */
     readonly cpuEfficiency: Record<number, number>;
     readonly warmScaling: Record<number, number>;
@@ -107,29 +122,26 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-/** This thread's CPU seconds from /proc/thread-self/stat (utime + stime), or undefined off Linux. */
-function threadCpuS(): number | undefined {
-  try {
-    const stat = fs.readFileSync("/proc/thread-self/stat", "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
-  } catch {
-    return undefined;
-  }
-}
-
 async function timed(run: () => number | Promise<number>): Promise<Throughput> {
-  const main0 = threadCpuS();
+  const main0 = threadCpuSeconds();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const tokens = await run();
   const wallS = (performance.now() - t0) / 1e3;
   const cpu = process.cpuUsage(cpu0);
-  const main1 = threadCpuS();
+  const main1 = threadCpuSeconds();
   return { tokens, wallS, cpuS: (cpu.user + cpu.system) / 1e6, mainCpuS: main0 === undefined || main1 === undefined ? undefined : main1 - main0 };
 }
 
 const perCore = (t: Throughput) => t.tokens / t.cpuS;
+/** The CPU seconds of a pool pass's busiest worker: its wall time had every worker a core of its own. */
+const busiestCpuS = (t: Throughput) => Math.max(...(t.workers ?? []).map((w) => w.cpuS ?? NaN));
+function lookupShares(w: WorkerStats | undefined): { own: number; shared: number; model: number } {
+  const c = w?.cache;
+  if (c === null || c === undefined) return { own: NaN, shared: NaN, model: NaN };
+  const all = c.hits + c.shared + c.misses;
+  return { own: c.hits / all, shared: c.shared / all, model: c.misses / all };
+}
 const wall = (t: Throughput) => t.tokens / t.wallS;
 
 function batches(texts: readonly string[]): string[][] {
@@ -186,11 +198,25 @@ async function poolPasses(texts: string[], workers: number): Promise<{ cold: Thr
       for (const docs of replies) for (const d of docs) tokens += d.length - 1;
       return tokens;
     });
+  // Each worker's CPU seconds and lookups during a pass: the difference of its stats around it.
+  const withWorkers = async (run: () => Promise<Throughput>): Promise<Throughput> => {
+    const before = await pool.workerStats();
+    const throughput = await run();
+    const after = await pool.workerStats();
+    const delta = (a: WorkerStats, b: WorkerStats): WorkerStats => ({
+      cpuS: a.cpuS === undefined || b.cpuS === undefined ? undefined : a.cpuS - b.cpuS,
+      cache:
+        a.cache === null || b.cache === null
+          ? null
+          : { hits: a.cache.hits - b.cache.hits, shared: a.cache.shared - b.cache.shared, misses: a.cache.misses - b.cache.misses },
+    });
+    return { ...throughput, workers: after.map((a, w) => delta(a, before[w])) };
+  };
   try {
     // Start every worker (each parses the tokenizer once) before the clock starts.
     await Promise.all(Array.from({ length: workers }, () => pool.encode(["warm up"])));
-    const cold = await pass();
-    const warm = await pass();
+    const cold = await withWorkers(pass);
+    const warm = await withWorkers(pass);
     return { cold, warm };
   } finally {
     await pool.close();
@@ -244,7 +270,9 @@ export async function benchTokenize(
     const native2 = nativeInChild(2);
     const pool: Record<number, Throughput> = {};
     const poolWarm: Record<number, Throughput> = {};
-    for (const n of workerCounts) ({ cold: pool[n], warm: poolWarm[n] } = await poolPasses(texts, n));
+    // Every other repeat runs the worker counts in reverse: on a shared machine whose load drifts,
+    // a fixed order would favour one side of the scaling ratio in every repeat.
+    for (const n of r % 2 === 0 ? workerCounts : [...workerCounts].reverse()) ({ cold: pool[n], warm: poolWarm[n] } = await poolPasses(texts, n));
     const counts = {
       jsRaw: jsRaw.tokens,
       mixload: mixload.tokens,
@@ -294,6 +322,17 @@ export async function benchTokenize(
       cpuEfficiency: byWorkers((r, n) => perCore(r.pool[n]) / perCore(r.pool[base])),
       warmScaling: byWorkers((r, n) => wall(r.poolWarm[n]) / ((n / base) * wall(r.poolWarm[base]))),
       warmCpuEfficiency: byWorkers((r, n) => perCore(r.poolWarm[n]) / perCore(r.poolWarm[base])),
+      workerCpuScaling: byWorkers((r, n) => busiestCpuS(r.pool[base]) / ((n / base) * busiestCpuS(r.pool[n]))),
+      warmWorkerCpuScaling: byWorkers((r, n) => busiestCpuS(r.poolWarm[base]) / ((n / base) * busiestCpuS(r.poolWarm[n]))),
+      workerLookups: Object.fromEntries(
+        workerCounts.map((n) => [
+          n,
+          Array.from({ length: n }, (_, w) => {
+            const shares = runs.map((r) => lookupShares(r.pool[n].workers?.[w]));
+            return { own: median(shares.map((x) => x.own)), shared: median(shares.map((x) => x.shared)), model: median(shares.map((x) => x.model)) };
+          }),
+        ]),
+      ),
       load: { average: os.loadavg()[0], cores: os.availableParallelism() },
       cacheHitRate: hits / lookups,
       loadCpuS: { library: m((r) => r.loadCpuS.library), encoder: m((r) => r.loadCpuS.encoder), native: m((r) => r.loadCpuS.native) },
@@ -381,7 +420,7 @@ export function tokenizeRows(result: TokenizeBenchResult): TokenizeRow[] {
           value: x.scaling[n],
           unit: "of linear",
           target: "≥ 0.8",
-          note: `pool.${n} wall / (${n} × pool.1 wall), same repeat; warm ${x.warmScaling[n].toFixed(3)}; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores`,
+          note: `pool.${n} wall / (${n} × pool.1 wall), same repeat; warm ${x.warmScaling[n].toFixed(3)}; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores; from the workers' CPU seconds (a core each) ${x.workerCpuScaling[n].toFixed(3)} cold, ${x.warmWorkerCpuScaling[n].toFixed(3)} warm; cold lookups per worker (own cache / shared table / model) ${x.workerLookups[n].map((l) => [l.own, l.shared, l.model].map((v) => `${(100 * v).toFixed(1)}%`).join(" / ")).join(", ")}`,
         },
         { name: `pool.${base} wall × ${n}/${base} (linear), M tokens/s`, value: ((n / base) * x.poolWall[base]) / 1e6 },
         "≥",

@@ -6,8 +6,11 @@
  * stream never depends on the number of workers or their timing. With `workers: 0` the
  * tokenizer runs in the calling thread (same ids, no parallelism): useful for tests and tiny runs.
  *
- * Scheduling: requests go to a worker at once (least loaded first) and wait in that worker's own
- * queue, so a worker never idles while this thread is busy packing. Readers tokenize far ahead
+ * Scheduling: requests go to a worker at once (the one with the fewest characters queued) and wait
+ * in that worker's own queue, so a worker never idles while this thread is busy packing. Counting
+ * characters rather than requests keeps the workers' queues equally long in time when requests
+ * differ in size, so they finish together. Two or more workers share a table of encoded pieces
+ * (shared-cache.ts), so what one has encoded the others need not. Readers tokenize far ahead
  * of use (domain-reader.ts), so a queue can hold many blocks of other domains; a reader that is
  * actually waiting for a block calls `expedite`, and the worker runs that request next. This
  * changes only when a request runs, never its result.
@@ -16,7 +19,7 @@ import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { loadTokenizer, tokenizerInfo, type LoadedTokenizer, type TokenizerFiles, type TokenizerInfo } from "./tokenizer.js";
 import { SharedPieceCache } from "./shared-cache.js";
-import type { EncodeReply, WorkerRequest, WorkerSetup } from "./worker.js";
+import type { EncodeReply, StatsReply, WorkerRequest, WorkerSetup, WorkerStats } from "./worker.js";
 
 /** The compiled worker. Under vitest this module runs from src/*.ts, so point at dist/ (built by `npm test`). */
 function workerFile(): string {
@@ -54,9 +57,12 @@ export class TokenizerPool implements TokenizerInfo {
   private localTokenizer: LoadedTokenizer | undefined;
   private readonly workers: Worker[] = [];
   private readonly inFlight: number[] = [];
+  /** UTF-16 units of the texts each worker holds: what `submit` balances. */
+  private readonly queuedChars: number[] = [];
   private readonly pending = new Map<number, Pending>();
-  /** Which worker holds each unanswered request (for `expedite`). */
-  private readonly holder = new Map<number, number>();
+  private readonly statsPending = new Map<number, { resolve(stats: WorkerStats): void; reject(error: Error): void }>();
+  /** Which worker holds each unanswered request (for `expedite`), and its characters. */
+  private readonly holder = new Map<number, { worker: number; chars: number }>();
   private nextId = 0;
   private closed = false;
 
@@ -87,13 +93,14 @@ export class TokenizerPool implements TokenizerInfo {
     const setup: WorkerSetup = { files: this.files, shared: this.requestedWorkers > 1 ? SharedPieceCache.allocate() : undefined };
     for (let w = 0; w < this.requestedWorkers; w++) {
       const worker = new Worker(workerFile(), { workerData: setup });
-      worker.on("message", (reply: EncodeReply) => this.onReply(w, reply));
+      worker.on("message", (reply: EncodeReply | StatsReply) => ("stats" in reply ? this.onStats(w, reply) : this.onReply(w, reply)));
       worker.on("error", (error: unknown) => this.failAll(error instanceof Error ? error : new Error(String(error))));
       // A worker that exits (crash, or close() while requests are pending) must not leave a caller awaiting forever.
       worker.on("exit", (code) => this.failAll(new Error(`tokenizer worker exited (code ${code}) with requests pending`)));
       worker.unref();
       this.workers.push(worker);
       this.inFlight.push(0);
+      this.queuedChars.push(0);
     }
   }
 
@@ -111,13 +118,19 @@ export class TokenizerPool implements TokenizerInfo {
     if (this.closed) return { id: -1, done: Promise.reject(new Error("tokenizer pool is closed")) };
     if (this.requestedWorkers === 0 || texts.length === 0) return { id: -1, done: Promise.resolve(split(this.local.encodeBatch(texts))) };
     if (this.workers.length === 0) this.startWorkers();
-    // Least-loaded worker; ties to the lowest index. Only the speed depends on this choice.
+    // The worker with the fewest characters queued, then the fewest requests, then the lowest index. Only the speed depends on this choice.
     let w = 0;
-    for (let i = 1; i < this.workers.length; i++) if (this.inFlight[i] < this.inFlight[w]) w = i;
+    for (let i = 1; i < this.workers.length; i++) {
+      const fewer = this.queuedChars[i] - this.queuedChars[w] || this.inFlight[i] - this.inFlight[w];
+      if (fewer < 0) w = i;
+    }
+    let chars = 0;
+    for (const t of texts) chars += t.length;
     const id = this.nextId++;
     const done = new Promise<Int32Array[]>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.inFlight[w] += 1;
-    this.holder.set(id, w);
+    this.queuedChars[w] += chars;
+    this.holder.set(id, { worker: w, chars });
     this.workers[w].ref();
     this.workers[w].postMessage({ type: "encode", id, texts } satisfies WorkerRequest);
     return { id, done };
@@ -125,8 +138,29 @@ export class TokenizerPool implements TokenizerInfo {
 
   /** Have the worker holding this request run it next (someone is waiting on it). No-op once answered. */
   expedite(ticket: EncodeTicket): void {
-    const w = this.holder.get(ticket.id);
+    const w = this.holder.get(ticket.id)?.worker;
     if (w !== undefined && this.inFlight[w] > 1) this.workers[w].postMessage({ type: "expedite", id: ticket.id } satisfies WorkerRequest);
+  }
+
+  /** Each worker's cache lookups and CPU seconds so far (benchmarks, diagnostics); empty before the workers start. */
+  workerStats(): Promise<WorkerStats[]> {
+    return Promise.all(
+      this.workers.map(
+        (worker) =>
+          new Promise<WorkerStats>((resolve, reject) => {
+            const id = this.nextId++;
+            this.statsPending.set(id, { resolve, reject });
+            worker.ref();
+            worker.postMessage({ type: "stats", id } satisfies WorkerRequest);
+          }),
+      ),
+    );
+  }
+
+  private onStats(worker: number, reply: StatsReply): void {
+    if (this.inFlight[worker] === 0) this.workers[worker].unref();
+    this.statsPending.get(reply.id)?.resolve(reply.stats);
+    this.statsPending.delete(reply.id);
   }
 
   decode(ids: ArrayLike<number>): string {
@@ -135,6 +169,7 @@ export class TokenizerPool implements TokenizerInfo {
 
   private onReply(worker: number, reply: EncodeReply): void {
     this.inFlight[worker] -= 1;
+    this.queuedChars[worker] -= this.holder.get(reply.id)?.chars ?? 0;
     this.holder.delete(reply.id);
     if (this.inFlight[worker] === 0) this.workers[worker].unref();
     const waiter = this.pending.get(reply.id);
@@ -148,8 +183,9 @@ export class TokenizerPool implements TokenizerInfo {
   }
 
   private failAll(error: Error): void {
-    for (const waiter of this.pending.values()) waiter.reject(error);
+    for (const waiter of [...this.pending.values(), ...this.statsPending.values()]) waiter.reject(error);
     this.pending.clear();
+    this.statsPending.clear();
     this.holder.clear();
   }
 

@@ -5,9 +5,11 @@
  *
  * Requests wait in a queue here and run one per macrotask, so messages that arrive meanwhile
  * are seen between two requests: an `expedite` moves a queued request to the front (the pool
- * sends it when a reader is blocked on that request; see pool.ts).
+ * sends it when a reader is blocked on that request; see pool.ts). A `stats` request is answered
+ * at once, between two encodes: the cache's lookups so far and this thread's CPU seconds.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { threadCpuSeconds } from "./thread-cpu.js";
 import { loadTokenizer, type TokenizerFiles } from "./tokenizer.js";
 
 /** What a worker starts with: the tokenizer, and the pool's shared piece table (shared-cache.ts) if any. */
@@ -16,8 +18,17 @@ export interface WorkerSetup {
   readonly shared?: SharedArrayBuffer;
 }
 
+/** One worker's cache lookups (null on the plain library's path) and its thread's CPU seconds (undefined off Linux), since it started. */
+export interface WorkerStats {
+  readonly cache: { readonly hits: number; readonly shared: number; readonly misses: number } | null;
+  readonly cpuS: number | undefined;
+}
+
 export type WorkerRequest =
-  { readonly type: "encode"; readonly id: number; readonly texts: readonly string[] } | { readonly type: "expedite"; readonly id: number };
+  | { readonly type: "encode"; readonly id: number; readonly texts: readonly string[] }
+  | { readonly type: "expedite"; readonly id: number }
+  | { readonly type: "stats"; readonly id: number };
+export type StatsReply = { readonly id: number; readonly stats: WorkerStats };
 export type EncodeReply = { readonly id: number; readonly ids: Int32Array; readonly ends: Int32Array } | { readonly id: number; readonly error: string };
 
 const setup = workerData as WorkerSetup;
@@ -50,7 +61,9 @@ function schedule(): void {
 
 port.on("message", (request: WorkerRequest) => {
   if (request.type === "encode") queue.push({ id: request.id, texts: request.texts });
-  else {
+  else if (request.type === "stats") {
+    port.postMessage({ id: request.id, stats: { cache: tokenizer.cacheStats(), cpuS: threadCpuSeconds() } } satisfies StatsReply);
+  } else {
     const at = queue.findIndex((r) => r.id === request.id);
     if (at > 0) queue.unshift(...queue.splice(at, 1));
   }

@@ -1,4 +1,4 @@
-/** The pool's workers use the cache too: any worker count gives the plain library's ids, in request order. */
+/** The pool's workers use the cache too: any worker count gives the plain library's ids, in request order; two workers share encoded pieces. */
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { TokenizerPool } from "../../src/tokenize/pool.js";
@@ -23,11 +23,24 @@ describe("TokenizerPool", () => {
           replies.flat().map((ids) => Array.from(ids)),
           `${workers} workers`,
         ).toEqual(expected);
+        if (workers === 2) {
+          // The workers share one piece table: every piece either of them ran through the model is
+          // there, so once worker 0 has encoded new text, worker 1 encodes it without the model.
+          const fresh = await brownParagraphs("cc0[1-2]");
+          const before = await pool.workerStats();
+          const first = await pool.encode(fresh); // both idle: worker 0 takes it
+          // Worker 0 is busy with a request, so the next one goes to worker 1.
+          const [, again] = await Promise.all([pool.encode(fresh.map((t) => `${t} ${t}`)), pool.encode(fresh)]);
+          expect(again.map((ids) => Array.from(ids))).toEqual(first.map((ids) => Array.from(ids)));
+          const [, w1] = await pool.workerStats();
+          expect(w1.cache!.misses - before[1].cache!.misses).toBe(0);
+          expect(w1.cache!.shared - before[1].cache!.shared).toBeGreaterThan(0);
+        }
       } finally {
         await pool.close();
       }
     }
-  });
+  }, 180_000); // three pools load llama3 (about 1 s per thread when the machine is idle, many times that when it is not)
 
   it("expedite runs a queued request next, with the same ids", async () => {
     const texts = await brownParagraphs("c[ab]0[1-9]");
