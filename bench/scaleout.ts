@@ -27,7 +27,7 @@ import { decodeHeader, encodeHeader } from "../src/protocol/codec.js";
 import { partialOf, rankFeedback } from "../src/serve/feedback-book.js";
 import { ServeProcess, tempDir } from "../test/reliability/harness.js";
 import { freePort, LeaderProcess, nodeProcess } from "../test/serve/scaleout-harness.js";
-import { byRatio, byValue, type Row } from "./row.js";
+import { byValue, type Row } from "./row.js";
 
 export interface ScaleoutBenchOptions {
   root: string;
@@ -311,18 +311,13 @@ export async function benchScaleout(opt: ScaleoutBenchOptions): Promise<Row[]> {
     }
     for (const n of [8, 64]) {
       const c = cost[n];
-      rows.push(
-        byValue(
-          {
-            stage: `scaleout.leader.${n}nodes`,
-            value: c.usPerStep,
-            unit: "µs CPU/step",
-            note: `leader process CPU per folded step (receive ${n} reports, fold DoReMi, log, leader-state.bin fsynced, publish); ${(c.bytesPerStep / 1024).toFixed(1)} KiB/step at the leader (reports + replies + ${n} PUB copies); ${c.msPerStep.toFixed(2)} ms/step round trip`,
-          },
-          "≤",
-          10_000,
-        ),
-      );
+      // No target named (issue 13): the figures feed the model in docs/scale-out.md.
+      rows.push({
+        stage: `scaleout.leader.${n}nodes`,
+        value: c.usPerStep,
+        unit: "µs CPU/step",
+        note: `leader process CPU per folded step (receive ${n} reports, fold DoReMi, log, leader-state.bin fsynced, publish); ${(c.bytesPerStep / 1024).toFixed(1)} KiB/step at the leader (reports + replies + ${n} PUB copies); ${c.msPerStep.toFixed(2)} ms/step round trip`,
+      });
       rows.push({
         stage: `scaleout.leader.${n}nodes.bytes`,
         value: c.bytesPerStep,
@@ -353,20 +348,16 @@ export async function benchScaleout(opt: ScaleoutBenchOptions): Promise<Row[]> {
     const single = await throughput(opt.root, dir, 0, 8);
     for (const n of [1, 2, 4]) {
       const total = await throughput(opt.root, dir, n, 8);
-      rows.push(
-        byRatio(
-          {
-            stage: `scaleout.throughput.${n}node${n > 1 ? "s" : ""}`,
-            value: total / n,
-            unit: "tokens/s per node",
-            note: `${Math.round(total).toLocaleString("en")} tokens/s in all, world 4 × 8 × 256, Brown tokenized on the fly, DoReMi live; 2 cores cap the total (ratio: all nodes together vs one plain service)`,
-          },
-          { name: "one service (no leader), same config", value: single },
-          "≥",
-          n === 1 ? 0.8 : 0.5,
-          total / single,
-        ),
-      );
+      // No target (issue 13): on 2 cores N node processes share the same cores, so the figure is
+      // per node and the ratio to one plain service is shown, not judged.
+      rows.push({
+        stage: `scaleout.throughput.${n}node${n > 1 ? "s" : ""}`,
+        value: total / n,
+        unit: "tokens/s per node",
+        note: `${Math.round(total).toLocaleString("en")} tokens/s in all (${(total / single).toFixed(2)}× one plain service's ${Math.round(single).toLocaleString("en")} in the same run), world 4 × 8 × 256, Brown tokenized on the fly, DoReMi live; 2 cores cap the total`,
+        anchor: { name: "one service (no leader), same config, all nodes together vs it", value: single },
+        ratio: total / single,
+      });
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
