@@ -3,7 +3,7 @@ import type { GymReport, MixerSummary } from "./report.js";
 import type { Interval, Paired } from "./stats.js";
 
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "–");
-const sgn = (x: number) => (x >= 0 ? "+" : "") + f3(x);
+const sgn = (x: number, digits = 3) => (x >= 0 ? "+" : "") + (Number.isFinite(x) ? x.toFixed(digits) : "–");
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
 
 export function showInterval(i: Interval | undefined): string {
@@ -12,8 +12,10 @@ export function showInterval(i: Interval | undefined): string {
 }
 
 export function showPaired(p: Paired): string {
+  // Differences below 0.01 nats get a fourth decimal, so a consistent tiny gain does not print as "−0.000".
+  const d = Math.abs(p.delta) < 0.01 ? 4 : 3;
   const mark = p.verdict === "better" ? "BETTER" : p.verdict === "worse" ? "WORSE" : "tie";
-  return `${sgn(p.delta)} [${sgn(p.lo)}, ${sgn(p.hi)}] ${p.wins}W/${p.losses}L ${mark}`;
+  return `${sgn(p.delta, d)} [${sgn(p.lo, d)}, ${sgn(p.hi, d)}] ${p.wins}W/${p.losses}L ${mark}`;
 }
 
 function table(head: string[], rows: string[][]): string[] {
