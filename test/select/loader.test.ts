@@ -13,7 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { Loader } from "../../src/loader/loader.js";
+import { configFingerprint, Loader } from "../../src/loader/loader.js";
 import { batchDigest } from "../../src/batch/assemble.js";
 import { applyPlan, planSelection, selectSchema } from "../../src/select/policy.js";
 import { writeSidecar, sidecarPath } from "../../src/select/sidecar.js";
@@ -198,6 +198,23 @@ describe("selection in the loader", () => {
     } finally {
       await loader.close();
     }
+  });
+});
+
+describe("fingerprint", () => {
+  it("changes with the policy and with dedup, and is unchanged for configs without either", () => {
+    const fp = (c: Record<string, unknown>) => configFingerprint(loaded(c).config);
+    const plain = config({}, [null, null]);
+    expect(fp(plain)).toBe(fp(JSON.parse(JSON.stringify(plain))));
+    const prints = [
+      plain,
+      config(),
+      config({}, [{ ...NEWS_SELECT, top_fraction: 0.5 }, EDITORIAL_SELECT]),
+      config({ dedup: { exact: true } }, [null, null]),
+    ].map(fp);
+    expect(new Set(prints).size).toBe(4);
+    // No `select` key and no `dedup` key: the fingerprint input has neither (states saved before selection existed still resume).
+    expect(JSON.stringify(loaded(plain).config.domains)).not.toContain(`"select":`);
   });
 });
 
