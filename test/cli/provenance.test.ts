@@ -7,7 +7,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provenanceSegments, type ProvenanceSegment } from "../../src/protocol/provenance.js";
 import { readRunDir } from "../../src/replay/run-dir.js";
 import { formatStep, formatToken, stepReport, type StepReport, type TokenProvenance } from "../../src/cli/provenance.js";
@@ -26,6 +26,10 @@ beforeAll(async () => {
   run = await writeProvenanceRun("cli");
   ({ served, domains } = await serveAndCollect(run.config, STEPS));
 }, 120_000);
+
+afterAll(() => {
+  if (run !== undefined) fs.rmSync(run.dir, { recursive: true, force: true });
+});
 
 describe("mixload provenance", () => {
   it("rebuilt offline, every step's segments equal the live op's, rank by rank", async () => {

@@ -14,7 +14,7 @@ import { describePython, explain, runPython, startService, stopService, type Ser
 
 describePython("Python client provenance(step)", { needsService: true }, () => {
   let svc: Service | undefined;
-  let dir: string;
+  let dir: string | undefined;
   beforeAll(async () => {
     const run = await writeProvenanceRun("py");
     dir = run.dir;
@@ -22,10 +22,11 @@ describePython("Python client provenance(step)", { needsService: true }, () => {
   }, 180_000);
   afterAll(async () => {
     await stopService(svc);
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("answers every (step, rank) with the schema's arrays, equal to the offline rebuild", async () => {
-    const out = path.join(dir, "python-provenance.json");
+    const out = path.join(dir!, "python-provenance.json");
     const r = await runPython([path.join(import.meta.dirname, "check_provenance.py"), svc!.control, out], 180_000);
     expect(r.code, explain(r, svc)).toBe(0);
     for (const line of ["ok provenance of 10 steps x 2 ranks", "ok an evicted step is step_out_of_range", "ok unknown fields refused", "all checks passed"]) {

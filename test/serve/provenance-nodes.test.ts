@@ -4,6 +4,7 @@
  * for their rank exactly as one service serving both ranks does — same segments, same files and
  * lines or rows — and refuse a rank another node serves.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MixloadClient, MixloadError } from "../../src/client/client.js";
@@ -18,9 +19,11 @@ let nodes: ServeProcess[] = [];
 let single: { served: ServedStep[]; domains: string[] };
 let fromNodes: { segments: ReturnType<typeof provenanceSegments>; ids: Int32Array }[][];
 let wrongRank: unknown;
+let dir: string | undefined;
 
 beforeAll(async () => {
   const run = await writeProvenanceRun("nodes");
+  dir = run.dir;
   single = await serveAndCollect(run.config, STEPS);
   const control = `tcp://127.0.0.1:${await freePort()}`;
   leader = new LeaderProcess(run.config, 2, control, `tcp://127.0.0.1:${await freePort()}`, path.join(run.dir, "leader-run"));
@@ -51,6 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const n of nodes) await n.stop();
   await leader?.stop();
+  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe("provenance on node services", () => {

@@ -6,7 +6,8 @@
  * has the served token at the named offset; a step that left the window, or was never built, is
  * `step_out_of_range` saying which; a bad rank is `bad_request`.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import fs from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MixloadError } from "../../src/client/client.js";
 import { segmentAt } from "../../src/protocol/provenance.js";
 import { mulberry32 } from "../../src/util/hash.js";
@@ -15,9 +16,11 @@ import { BATCH, SEQ_LEN, SourceReader, WORLD, serveAndCollect, writeProvenanceRu
 const STEPS = 14;
 let served: ServedStep[];
 let errors: Record<string, unknown>;
+let dir: string | undefined;
 
 beforeAll(async () => {
   const run = await writeProvenanceRun("serve");
+  dir = run.dir;
   const got = await serveAndCollect(run.config, STEPS, async (client) => {
     const code = async (p: Promise<unknown>): Promise<unknown> => {
       try {
@@ -36,6 +39,10 @@ beforeAll(async () => {
   });
   served = got.served;
 }, 120_000);
+
+afterAll(() => {
+  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 describe("provenance op", () => {
   it("tiles every rank's non-padding tokens with segments of the served domains, in row and column order", () => {
