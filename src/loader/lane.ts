@@ -38,6 +38,13 @@ export interface LaneState {
   readers: DomainReaderState[];
   packer: PackerState;
   counters: LoaderCounters;
+  /**
+   * Per domain, 1 while the lane still draws from it (`on_exhausted: drop`). Not the same as
+   * "its reader is exhausted": a reader runs out when its last document is read, the lane learns
+   * it only when the sampler next picks that domain, and until then the domain's weight still
+   * counts in the renormalised weights. Absent in states from before it was saved.
+   */
+  eligible?: number[];
 }
 
 export interface LaneSetup {
@@ -236,6 +243,7 @@ export class Lane {
       readers: this.readers.map((r) => r.state()),
       packer: this.packer.state(),
       counters: structuredClone(this.counters),
+      eligible: Array.from(this.eligible),
     };
   }
 
@@ -244,7 +252,7 @@ export class Lane {
     this.servedOwed.set(state.servedOwed);
     state.readers.forEach((r, i) => {
       this.readers[i].restore(r);
-      this.eligible[i] = r.exhausted ? 0 : 1;
+      this.eligible[i] = state.eligible !== undefined ? state.eligible[i] : r.exhausted ? 0 : 1;
     });
     this.effective = null;
     this.counters = structuredClone(state.counters);
