@@ -30,8 +30,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 sys.path.insert(0, HERE)
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+try:
+    import torch  # noqa: E402
+    import torch.nn.functional as F  # noqa: E402
+except ImportError as e:  # a missing package is the user's to install, not a stack trace
+    sys.exit(f"gym_torch.py needs PyTorch ({e}): apt-get install python3-torch (Debian), or pip install torch; set MIXLOAD_PYTHON to another interpreter")
 
 from mixload_client import BatchPrefetcher, MixloadClient, feedback_from_losses, to_hf  # noqa: E402
 from train_gpt import GPT, lr_at, per_token_loss  # noqa: E402
