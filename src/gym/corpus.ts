@@ -11,7 +11,7 @@ import type { DomainConfig } from "../config/schema.js";
 import type { GymConfig } from "./config.js";
 import { openSource } from "../sources/index.js";
 import { badDocumentError, readDocuments } from "../sources/types.js";
-import type { TokenizerPool } from "../tokenize/pool.js";
+import { TokenizerPool } from "../tokenize/pool.js";
 import { ConfigError } from "../util/errors.js";
 import { selectDomain } from "../select/domain-selection.js";
 
@@ -98,6 +98,25 @@ export async function readCorpus(g: GymConfig, pool: TokenizerPool): Promise<Gym
   for (const h of g.gym.heldout) heldout.set(h.name, await readDomain(g, h, pool));
   const target = g.gym.target ? await readDomain(g, g.gym.target, pool) : null;
   return { domains, heldout, target };
+}
+
+/**
+ * The gym's corpus, read and tokenized once per run on a pool of its own (every mixer and seed
+ * then reuses it), with the tokenizer's vocabulary size and the cache folder the run writes to.
+ */
+export async function tokenizeCorpus(g: GymConfig, workers?: number): Promise<{ corpus: GymCorpus; vocab: number; cacheDir: string }> {
+  const { config } = g.loaded;
+  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+  const pool = new TokenizerPool(
+    { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
+    workers ?? config.tokenizer.workers,
+    cacheDir,
+  );
+  try {
+    return { corpus: await readCorpus(g, pool), vocab: pool.vocabSize, cacheDir };
+  } finally {
+    await pool.close();
+  }
 }
 
 export function tokenCount(docs: readonly Int32Array[]): number {

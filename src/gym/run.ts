@@ -14,11 +14,9 @@
  * (aggregate.ts) gives every metric's interval over seeds and the paired comparison with uniform.
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Loader } from "../loader/loader.js";
 import { WeightSchedule } from "../schedule/weight-schedule.js";
-import { TokenizerPool } from "../tokenize/pool.js";
 import { createMixer } from "../../mixers/registry.js";
 import { naturalWeights, uniformWeights } from "../../mixers/common.js";
 import type { DomainInfo } from "../../mixers/contract.js";
@@ -27,7 +25,7 @@ import { IGNORE_INDEX } from "../batch/assemble.js";
 import { summarise } from "./aggregate.js";
 import { CountMap } from "./count-map.js";
 import type { GymConfig } from "./config.js";
-import { readCorpus, tokenCount } from "./corpus.js";
+import { tokenCount, tokenizeCorpus } from "./corpus.js";
 import { gymDefaults, type RunShape } from "./defaults.js";
 import { createLearner, learnerNames } from "./learners.js";
 import { ConfigError } from "../util/errors.js";
@@ -93,19 +91,7 @@ export async function runGym(g: GymConfig, options: GymOptions): Promise<GymRepo
   if (!learnerNames().includes(learnerKind))
     throw new ConfigError("gym.learner.kind", `unknown learner "${learnerKind}" (known: ${learnerNames().join(", ")})`);
   const started = Date.now();
-  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
-  const pool = new TokenizerPool(
-    { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
-    options.workers ?? config.tokenizer.workers,
-    cacheDir,
-  );
-  let corpus;
-  try {
-    corpus = await readCorpus(g, pool);
-  } finally {
-    await pool.close();
-  }
-  const vocab = pool.vocabSize;
+  const { corpus, vocab, cacheDir } = await tokenizeCorpus(g, options.workers);
   const tokenizeSeconds = (Date.now() - started) / 1000;
   const skipped = corpus.domains.filter((d) => d.skipped > 0).map((d) => `${d.name} ${d.skipped}`);
   log(

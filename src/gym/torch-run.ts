@@ -28,15 +28,13 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { TokenizerPool } from "../tokenize/pool.js";
 import { ConfigError } from "../util/errors.js";
 import { summarise } from "./aggregate.js";
 import type { GymConfig } from "./config.js";
-import { readCorpus, tokenCount } from "./corpus.js";
+import { tokenCount, tokenizeCorpus } from "./corpus.js";
 import { gymDefaults, type RunShape } from "./defaults.js";
 import { objectives, perDomain, WeightTracker, type GymReport, type MixerResult } from "./report.js";
 import { failed, type GymOptions } from "./run.js";
@@ -262,19 +260,7 @@ export async function runTorchGym(g: GymConfig, options: GymOptions): Promise<Gy
   const names = config.domains.map((d) => d.name);
   const K = names.length;
   const started = Date.now();
-  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
-  const pool = new TokenizerPool(
-    { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
-    options.workers ?? config.tokenizer.workers,
-    cacheDir,
-  );
-  let corpus;
-  try {
-    corpus = await readCorpus(g, pool);
-  } finally {
-    await pool.close();
-  }
-  const vocab = pool.vocabSize;
+  const { corpus, vocab, cacheDir } = await tokenizeCorpus(g, options.workers);
   const seqLen = p.seq_len;
   const rows = p.batch_size;
   const evalEvery = p.eval_every ?? Math.max(g.gym.eval_every, Math.ceil(steps / 4));
