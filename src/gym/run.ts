@@ -134,11 +134,7 @@ export async function runGym(g: GymConfig, options: GymOptions): Promise<GymRepo
         for (const [m, name] of options.mixers.entries()) {
           const r = await runOne(ctx, name, domains, seed);
           runs[m].push(r);
-          log(
-            r.error
-              ? `seed ${seed} ${name}: failed: ${r.error}`
-              : `seed ${seed} ${name}: mean ${r.mean.toFixed(4)}, worst excess ${r.worst_excess.excess.toFixed(4)} (${r.worst_excess.domain}) in ${r.wall_seconds.toFixed(1)} s`,
-          );
+          log(runLine(r));
         }
       } finally {
         await ref.learner.close();
@@ -217,6 +213,13 @@ async function runOne(ctx: SeedContext, name: string, domains: DomainInfo[], see
   } catch (e) {
     return failed(name, seed, names, (e as Error).message, (Date.now() - started) / 1000);
   }
+}
+
+/** A mixer's run of one seed as one progress line. */
+export function runLine(r: MixerResult): string {
+  return r.error
+    ? `seed ${r.seed} ${r.name}: failed: ${r.error}`
+    : `seed ${r.seed} ${r.name}: mean ${r.mean.toFixed(4)}, worst excess ${r.worst_excess.excess.toFixed(4)} (${r.worst_excess.domain}) in ${r.wall_seconds.toFixed(1)} s`;
 }
 
 export function failed(name: string, seed: number, names: readonly string[], error: string, wall: number): MixerResult {

@@ -37,7 +37,7 @@ import type { GymConfig } from "./config.js";
 import { tokenCount, tokenizeCorpus } from "./corpus.js";
 import { gymDefaults, type RunShape } from "./defaults.js";
 import { objectives, perDomain, WeightTracker, type GymReport, type MixerResult } from "./report.js";
-import { failed, type GymOptions } from "./run.js";
+import { failed, runLine, type GymOptions } from "./run.js";
 import { splitForSeed, type SeedSplit } from "./split.js";
 import { meanInterval } from "./stats.js";
 
@@ -308,11 +308,7 @@ export async function runTorchGym(g: GymConfig, options: GymOptions): Promise<Gy
         }
         r.wall_seconds = (Date.now() - t1) / 1000;
         runs[m].push(r);
-        log(
-          r.error
-            ? `seed ${seed} ${name}: failed: ${r.error}`
-            : `seed ${seed} ${name}: mean ${r.mean.toFixed(4)}, worst excess ${r.worst_excess.excess.toFixed(4)} (${r.worst_excess.domain}) in ${r.wall_seconds.toFixed(1)} s`,
-        );
+        log(runLine(r));
       }
     }
   } finally {
