@@ -186,8 +186,20 @@ export function countDocs(b: ClientBatch, into: Map<number, number>): void {
   }
 }
 
+/** The skewed excess loss per token: `base + high` on every third (domain + step), `base + high·low` elsewhere. */
+export interface ExcessShape {
+  readonly base: number;
+  readonly high: number;
+  readonly low: number;
+}
+
 /** Feedback that is a pure function of the batch (so a replayed trainer sends the same), with a skewed excess loss so DoReMi moves. */
 export function feedbackFor(b: ClientBatch) {
+  return shapedFeedback(b, { base: 0.05, high: 0.4, low: 0.2 });
+}
+
+/** `feedbackFor` with another excess shape. */
+export function shapedFeedback(b: ClientBatch, shape: ExcessShape) {
   const tokens = [0, 0, 0];
   for (let i = 0; i < b.domain_ids.length; i++) if (b.domain_ids[i] >= 0 && b.targets[i] !== -100) tokens[b.domain_ids[i]] += 1;
   const domains: Record<string, { loss_sum: number; tokens: number }> = {};
@@ -195,7 +207,7 @@ export function feedbackFor(b: ClientBatch) {
   DOMAINS.forEach((name, k) => {
     if (tokens[k] === 0) return;
     domains[name] = { loss_sum: tokens[k] * (2 + k * 0.25), tokens: tokens[k] };
-    excess[name] = tokens[k] * (0.05 + 0.4 * ((k + b.step) % 3 === 0 ? 1 : 0.2));
+    excess[name] = tokens[k] * (shape.base + shape.high * ((k + b.step) % 3 === 0 ? 1 : shape.low));
   });
   return { step: b.step, rank: b.rank, domains, excess_loss_sum: excess, lr: 1e-3 };
 }

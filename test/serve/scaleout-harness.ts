@@ -11,9 +11,8 @@ import net from "node:net";
 import path from "node:path";
 import { MixloadClient, type ClientBatch } from "../../src/client/client.js";
 import { writeFileAtomic } from "../../src/util/atomic-file.js";
-import { CLI, countDocs, DOMAINS, globalDigest, ServeProcess, sleep } from "../reliability/harness.js";
+import { CLI, countDocs, globalDigest, ServeProcess, shapedFeedback, sleep } from "../reliability/harness.js";
 
-/** A free loopback TCP port (the leader must come back on the same one after a kill). */
 /**
  * Feedback that is a pure function of the batch with a skewed excess loss so DoReMi moves, in
  * dyadic values (multiples of 1/64): per-rank values then sum exactly however the rows are split
@@ -21,18 +20,10 @@ import { CLI, countDocs, DOMAINS, globalDigest, ServeProcess, sleep } from "../r
  * real trainer's would up to its own float noise, which the test must not confuse with ours.
  */
 export function dyadicFeedback(b: ClientBatch) {
-  const tokens = [0, 0, 0];
-  for (let i = 0; i < b.domain_ids.length; i++) if (b.domain_ids[i] >= 0 && b.targets[i] !== -100) tokens[b.domain_ids[i]] += 1;
-  const domains: Record<string, { loss_sum: number; tokens: number }> = {};
-  const excess: Record<string, number> = {};
-  DOMAINS.forEach((name, k) => {
-    if (tokens[k] === 0) return;
-    domains[name] = { loss_sum: tokens[k] * (2 + k * 0.25), tokens: tokens[k] };
-    excess[name] = tokens[k] * (0.046875 + 0.375 * ((k + b.step) % 3 === 0 ? 1 : 0.1875));
-  });
-  return { step: b.step, rank: b.rank, domains, excess_loss_sum: excess, lr: 1e-3 };
+  return shapedFeedback(b, { base: 0.046875, high: 0.375, low: 0.1875 });
 }
 
+/** A free loopback TCP port (the leader must come back on the same one after a kill). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
