@@ -28,7 +28,8 @@
  * is tested on Brown, mails and code for nine real tokenizers, and by property tests.
  */
 import { ByteLevelBpe, type BpeModelFields, type ByteLevelFields } from "./byte-level-bpe.js";
-import { pieceHash, type SharedPieceCache } from "./shared-cache.js";
+import { threadId } from "node:worker_threads";
+import { pieceHash, PieceTable } from "./piece-table.js";
 import { CharBpe, MarkerCuts, type CharBpeModelFields } from "./sentencepiece-bpe.js";
 import {
   internalsProblems,
@@ -48,10 +49,8 @@ export interface EncodedBatch {
 }
 
 export interface CachedEncoderOptions {
-  /** Entries kept before the cache is cleared and refilled. Default 2^18 (≈ 30 MB). */
-  readonly maxEntries?: number;
-  /** A table shared with the other workers of a pool: a local miss looks there before running the model. */
-  readonly shared?: SharedPieceCache;
+  /** The piece table (piece-table.ts), shared with the other workers of a pool; default a new one of default size for this encoder alone. */
+  readonly table?: PieceTable;
 }
 
 /** Pieces up to this many UTF-16 units are cached (the library's BPE cache uses the same bound). */
@@ -106,9 +105,10 @@ function advance(text: string, i: number): number {
 }
 
 export class CachedEncoder {
-  /** Pieces of step 1 → their ids: a number when the piece is one token (most are), else an array. */
-  private readonly caches: Map<string, number | Int32Array>[];
-  private readonly maxEntries: number;
+  /** Pieces → their ids (piece-table.ts), keyed also by a cache index: 1 for a section after the first when `keyBySection`, else 0. */
+  private readonly table: PieceTable;
+  /** Tags the entries this encoder stores, so that statistics can tell its own hits from other workers'. */
+  private readonly writer = nextWriter();
   /**
    * The leading regex Split steps with "Isolated" behaviour, run inline, one level per step: a
    * piece of step j is split by step j + 1 on its own (fact 1), and the pieces of the last of them
@@ -145,19 +145,16 @@ export class CachedEncoder {
   private lastUnk = false;
   private out: Int32Array<ArrayBuffer> = new Int32Array(1 << 16);
   private length = 0;
-  /** Lookups answered by the cache, by the shared table, and lookups that went to the model (for benchmarks and tests). */
+  /** Lookups answered by pieces this encoder stored, by pieces another worker stored, and lookups that ran the model (for benchmarks and tests). */
   hits = 0;
   sharedHits = 0;
   misses = 0;
-  /** The pool's table of pieces any worker has encoded (shared-cache.ts), or null. */
-  private readonly shared: SharedPieceCache | null;
 
   private constructor(
     private readonly t: TokenizerInternals,
     options: CachedEncoderOptions,
   ) {
-    this.maxEntries = options.maxEntries ?? 1 << 18;
-    this.shared = options.shared ?? null;
+    this.table = options.table ?? new PieceTable(PieceTable.allocate());
     const pre = t.pre_tokenizer;
     let steps: PreTokenizerStep[];
     if (pre === null) steps = [];
@@ -177,7 +174,6 @@ export class CachedEncoder {
     this.head = this.splits.length > 0 ? null : (steps[0] ?? null);
     this.tail = steps.slice(keyed);
     this.keyBySection = this.tail.some(containsMetaspace);
-    this.caches = this.keyBySection ? [new Map(), new Map()] : [new Map()];
     const bpe = t.model instanceof lib.BPE;
     const byteLevelHead = (this.splits.length > 0 ? null : this.head) as (PreTokenizerStep & ByteLevelFields & { pattern: RegExp }) | null;
     if (
@@ -228,11 +224,9 @@ export class CachedEncoder {
     return this.fastBpe === null && this.charBpe === null ? "library" : "ids";
   }
 
-  /** Number of cached pieces (all keys). */
+  /** Number of pieces in the table (with a pool's table, every worker's). */
   get size(): number {
-    let n = 0;
-    for (const c of this.caches) n += c.size;
-    return n;
+    return this.table.size;
   }
 
   /** Ids of one text, then `appendId` if given, as a fresh array of exactly that length. */
@@ -315,21 +309,24 @@ export class CachedEncoder {
   /** Pre-tokenizer step 1 on one section, then every piece through the cache. */
   private encodeSection(text: string, section_index: number): void {
     this.lastUnk = false;
-    const cache = this.caches[this.keyBySection && section_index !== 0 ? 1 : 0];
+    const cache = this.keyBySection && section_index !== 0 ? 1 : 0;
     if (this.byteLevelHead !== null)
       return this.encodeMatches(this.byteLevelHead.add_prefix_space && !text.startsWith(" ") ? " " + text : text, cache, section_index);
     if (this.splits.length === 0) {
       const pieces = this.head === null ? [text] : this.head.pre_tokenize_text(text, { section_index });
-      for (const piece of pieces) this.encodePiece(piece, cache, section_index);
+      for (const piece of pieces) this.encodePiece(piece, 0, piece.length, cache, section_index);
       return;
     }
     this.splitLevel(text, 0, cache, section_index);
   }
 
-  /** A piece of inline split step `level`: split further by the next step, or, after the last, through the cache. */
-  private emit(piece: string, level: number, cache: Map<string, number | Int32Array>, section_index: number): void {
-    if (level + 1 < this.splits.length) this.splitLevel(piece, level + 1, cache, section_index);
-    else this.encodePiece(piece, cache, section_index);
+  /**
+   * A piece text[start, end) of inline split step `level`: split further by the next step (as a
+   * string of its own, so that the next regex cannot look past it), or, after the last, through the cache.
+   */
+  private emit(text: string, start: number, end: number, level: number, cache: number, section_index: number): void {
+    if (level + 1 < this.splits.length) this.splitLevel(start === 0 && end === text.length ? text : text.slice(start, end), level + 1, cache, section_index);
+    else this.encodePiece(text, start, end, cache, section_index);
   }
 
   /**
@@ -338,7 +335,7 @@ export class CachedEncoder {
    * when there is none (a gap, or an empty match), the global search decides, exactly as
    * String.matchAll does.
    */
-  private splitLevel(text: string, level: number, cache: Map<string, number | Int32Array>, section_index: number): void {
+  private splitLevel(text: string, level: number, cache: number, section_index: number): void {
     const { global, sticky } = this.splits[level];
     const n = text.length;
     let pos = 0;
@@ -346,26 +343,26 @@ export class CachedEncoder {
       sticky.lastIndex = pos;
       if (sticky.test(text) && sticky.lastIndex > pos) {
         const end = sticky.lastIndex;
-        this.emit(pos === 0 && end === n ? text : text.slice(pos, end), level, cache, section_index);
+        this.emit(text, pos, end, level, cache, section_index);
         pos = end;
         continue;
       }
       global.lastIndex = pos;
       const m = global.exec(text);
       if (m === null) {
-        this.emit(pos === 0 ? text : text.slice(pos), level, cache, section_index); // the trailing gap
+        this.emit(text, pos, n, level, cache, section_index); // the trailing gap
         break;
       }
-      if (m.index > pos) this.emit(text.slice(pos, m.index), level, cache, section_index);
+      if (m.index > pos) this.emit(text, pos, m.index, level, cache, section_index);
       const len = m[0].length;
-      if (len > 0) this.emit(m[0], level, cache, section_index);
+      if (len > 0) this.emit(text, m.index, m.index + len, level, cache, section_index);
       // After an empty match regex_split's `prev` stays at m.index while the search moves on.
       pos = len > 0 ? m.index + len : this.resumeAfterEmpty(text, m.index, advance(text, m.index), level, cache, section_index);
     }
   }
 
   /** String.match(pattern) over the text, each match a piece (a lone ByteLevel step's split). */
-  private encodeMatches(text: string, cache: Map<string, number | Int32Array>, section_index: number): void {
+  private encodeMatches(text: string, cache: number, section_index: number): void {
     const sticky = this.sticky as RegExp;
     const global = this.global as RegExp;
     const n = text.length;
@@ -373,7 +370,7 @@ export class CachedEncoder {
       sticky.lastIndex = pos;
       if (sticky.test(text) && sticky.lastIndex > pos) {
         const end = sticky.lastIndex;
-        this.encodePiece(text.slice(pos, end), cache, section_index);
+        this.encodePiece(text, pos, end, cache, section_index);
         pos = end;
         continue;
       }
@@ -381,7 +378,7 @@ export class CachedEncoder {
       global.lastIndex = pos;
       const m = global.exec(text);
       if (m === null) return;
-      if (m[0].length > 0) this.encodePiece(m[0], cache, section_index); // an empty match's token is "": no ids
+      if (m[0].length > 0) this.encodePiece(text, m.index, m.index + m[0].length, cache, section_index); // an empty match's token is "": no ids
       pos = m[0].length > 0 ? m.index + m[0].length : advance(text, m.index);
     }
   }
@@ -390,23 +387,23 @@ export class CachedEncoder {
    * After an empty match at `from`, String.matchAll continues at `next`; the characters from
    * `from` up to the next non-empty match (or its next empty match) form one gap piece.
    */
-  private resumeAfterEmpty(text: string, from: number, next: number, level: number, cache: Map<string, number | Int32Array>, section_index: number): number {
+  private resumeAfterEmpty(text: string, from: number, next: number, level: number, cache: number, section_index: number): number {
     const global = this.splits[level].global;
     let search = next;
     for (;;) {
       if (search > text.length) {
-        if (from < text.length) this.emit(text.slice(from), level, cache, section_index);
+        if (from < text.length) this.emit(text, from, text.length, level, cache, section_index);
         return text.length;
       }
       global.lastIndex = search;
       const m = global.exec(text);
       if (m === null) {
-        if (from < text.length) this.emit(text.slice(from), level, cache, section_index);
+        if (from < text.length) this.emit(text, from, text.length, level, cache, section_index);
         return text.length;
       }
-      if (m.index > from) this.emit(text.slice(from, m.index), level, cache, section_index);
+      if (m.index > from) this.emit(text, from, m.index, level, cache, section_index);
       if (m[0].length > 0) {
-        this.emit(m[0], level, cache, section_index);
+        this.emit(text, m.index, m.index + m[0].length, level, cache, section_index);
         return m.index + m[0].length;
       }
       from = m.index;
@@ -414,83 +411,62 @@ export class CachedEncoder {
     }
   }
 
-  /** One model input: through the cache whole, or cut where no merge can cross (sentencepiece-bpe.ts). */
-  private encodePiece(piece: string, cache: Map<string, number | Int32Array>, section_index: number): void {
+  /** One model input, text[start, end): through the cache whole, or cut where no merge can cross (sentencepiece-bpe.ts). */
+  private encodePiece(text: string, start: number, end: number, cache: number, section_index: number): void {
     const cuts = this.cuts;
-    if (cuts === null) return this.encodeCached(piece, cache, section_index);
-    const n = piece.length;
-    for (let start = 0; start < n;) {
-      const end = cuts.next(piece, start);
-      if (end - start <= MAX_CACHED_LENGTH) this.encodeCached(start === 0 && end === n ? piece : piece.slice(start, end), cache, section_index);
+    if (cuts === null) return this.encodeCached(text, start, end, cache, section_index);
+    for (let from = start; from < end;) {
+      const to = Math.min(cuts.next(text, from), end);
+      if (to - from <= MAX_CACHED_LENGTH) this.encodeCached(text, from, to, cache, section_index);
       else {
         // Too long to cache or to merge fast: cut wherever no merge rule spans the two code points.
-        for (let from = start; from < end;) {
-          const to = cuts.nextAnywhere(piece, from, end);
-          this.encodeCached(piece.slice(from, to), cache, section_index);
-          from = to;
+        for (let at = from; at < to;) {
+          const next = cuts.nextAnywhere(text, at, to);
+          this.encodeCached(text, at, next, cache, section_index);
+          at = next;
         }
       }
-      start = end;
-    }
-  }
-
-  private encodeCached(piece: string, cache: Map<string, number | Int32Array>, section_index: number): void {
-    let ids = cache.get(piece);
-    if (ids !== undefined) this.hits++;
-    else ids = this.missIds(piece, cache, section_index);
-    if (this.unkId >= 0) this.appendFused(ids);
-    else if (typeof ids === "number") {
-      if (this.length === this.out.length) this.grow(1);
-      this.out[this.length++] = ids;
-    } else {
-      if (this.length + ids.length > this.out.length) this.grow(ids.length);
-      this.out.set(ids, this.length);
-      this.length += ids.length;
+      from = to;
     }
   }
 
   /**
-   * A piece the local cache lacks: the shared table's entry (another worker encoded it), or the
-   * model's ids, then stored there too. Kept locally unless long: a run of 10,000 letters is rare
-   * and would pin its text in memory.
+   * The ids of text[start, end): copied out of the piece table when it is there (no allocation),
+   * else the model's, stored in the table for every worker. A piece over 256 units is rare, and
+   * would fill the table with text: the model encodes it each time.
    */
-  private missIds(piece: string, cache: Map<string, number | Int32Array>, section_index: number): number | Int32Array {
-    const cacheable = piece.length <= MAX_CACHED_LENGTH;
-    const shared = cacheable ? this.shared : null;
-    const cacheIndex = cache === this.caches[0] ? 0 : 1;
-    const hash = shared === null ? 0 : pieceHash(piece, cacheIndex);
-    let ids = shared?.get(piece, cacheIndex, hash);
-    if (ids !== undefined) this.sharedHits++;
-    else {
-      this.misses++;
-      let model = this.modelIds(piece, section_index);
-      // fuse_unk within the piece here; across pieces in appendFused.
-      if (this.unkId >= 0) model = fuseRuns(model, this.unkId);
-      ids = model.length === 1 ? model[0] : model;
-      shared?.set(piece, cacheIndex, hash, ids);
+  private encodeCached(text: string, start: number, end: number, cache: number, section_index: number): void {
+    const table = this.table;
+    const cacheable = end - start <= MAX_CACHED_LENGTH;
+    const hash = cacheable ? pieceHash(text, cache, start, end) : 0;
+    const entry = cacheable ? table.find(text, start, end, cache, hash) : 0;
+    if (entry !== 0) {
+      if (table.writerOf(entry) === this.writer) this.hits++;
+      else this.sharedHits++;
+      return this.append(table.words, table.firstId(entry), table.idCount(entry));
     }
-    if (cacheable) {
-      if (cache.size >= this.maxEntries) cache.clear();
-      cache.set(piece, ids);
-    }
-    return ids;
+    this.misses++;
+    let ids = this.modelIds(start === 0 && end === text.length ? text : text.slice(start, end), section_index);
+    // fuse_unk within the piece here; across pieces in `append`.
+    if (this.unkId >= 0) ids = fuseRuns(ids, this.unkId);
+    if (cacheable) table.set(text, start, end, cache, hash, ids, this.writer);
+    this.append(ids, 0, ids.length);
   }
 
-  /** Append a piece's ids, joining an unk at its start to an unk that ended the previous piece. */
-  private appendFused(ids: number | Int32Array): void {
+  /** Append `count` ids from `source[from]`; with fuse_unk, an unk at their start joins an unk that ended the previous piece. */
+  private append(source: Int32Array, from: number, count: number): void {
+    if (count === 0) return;
     const unk = this.unkId;
-    if (typeof ids === "number") {
-      if (!(this.lastUnk && ids === unk)) this.push(ids);
-      this.lastUnk = ids === unk;
-      return;
+    if (unk >= 0) {
+      const skip = this.lastUnk && source[from] === unk ? 1 : 0;
+      this.lastUnk = source[from + count - 1] === unk;
+      from += skip;
+      count -= skip;
     }
-    if (ids.length === 0) return;
-    const skip = this.lastUnk && ids[0] === unk ? 1 : 0;
-    const count = ids.length - skip;
     if (this.length + count > this.out.length) this.grow(count);
-    this.out.set(skip === 0 ? ids : ids.subarray(1), this.length);
+    const out = this.out;
+    for (let k = 0; k < count; k++) out[this.length + k] = source[from + k];
     this.length += count;
-    this.lastUnk = ids[ids.length - 1] === unk;
   }
 
   /** The library's own steps 2..k, model and token → id mapping (Tokenizer.encode) for one piece. */
@@ -510,6 +486,12 @@ export class CachedEncoder {
     }
     return ids;
   }
+}
+
+/** A tag for each encoder's entries in the piece table, unique within the process (statistics only). */
+let encoders = 0;
+function nextWriter(): number {
+  return ((threadId & 0xfffff) << 9) | (encoders++ & 0x1ff);
 }
 
 /** A run of unk ids as one (the library's fuse_unk within one model call); the array itself when there is none. */

@@ -9,8 +9,8 @@
  * Scheduling: requests go to a worker at once (the one with the fewest characters queued) and wait
  * in that worker's own queue, so a worker never idles while this thread is busy packing. Counting
  * characters rather than requests keeps the workers' queues equally long in time when requests
- * differ in size, so they finish together. Two or more workers share a table of encoded pieces
- * (shared-cache.ts), so what one has encoded the others need not. Readers tokenize far ahead
+ * differ in size, so they finish together. The workers share one table of encoded pieces
+ * (piece-table.ts), so what one has encoded the others need not. Readers tokenize far ahead
  * of use (domain-reader.ts), so a queue can hold many blocks of other domains; a reader that is
  * actually waiting for a block calls `expedite`, and the worker runs that request next. This
  * changes only when a request runs, never its result.
@@ -18,7 +18,7 @@
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { loadTokenizer, tokenizerInfo, type LoadedTokenizer, type TokenizerFiles, type TokenizerInfo } from "./tokenizer.js";
-import { SharedPieceCache } from "./shared-cache.js";
+import { PieceTable } from "./piece-table.js";
 import type { EncodeReply, StatsReply, WorkerRequest, WorkerSetup, WorkerStats } from "./worker.js";
 
 /** The compiled worker. Under vitest this module runs from src/*.ts, so point at dist/ (built by `npm test`). */
@@ -88,9 +88,9 @@ export class TokenizerPool implements TokenizerInfo {
 
   /** Workers start on the first text to encode: a run over pre-tokenized data never pays for them. */
   private startWorkers(): void {
-    // Two or more workers share one table of encoded pieces (shared-cache.ts): otherwise each
-    // fills its own cache, and on a cold corpus that repeated work is what keeps the pool from scaling.
-    const setup: WorkerSetup = { files: this.files, shared: this.requestedWorkers > 1 ? SharedPieceCache.allocate() : undefined };
+    // The workers share one table of encoded pieces (piece-table.ts): otherwise each fills its own
+    // cache, and on a cold corpus that repeated work is what keeps the pool from scaling.
+    const setup: WorkerSetup = { files: this.files, pieceTable: PieceTable.allocate() };
     for (let w = 0; w < this.requestedWorkers; w++) {
       const worker = new Worker(workerFile(), { workerData: setup });
       worker.on("message", (reply: EncodeReply | StatsReply) => ("stats" in reply ? this.onStats(w, reply) : this.onReply(w, reply)));

@@ -17,7 +17,7 @@ import { writeFileAtomic } from "../util/atomic-file.js";
 import { ConfigError } from "../util/errors.js";
 import { VERSION } from "../version.js";
 import { CachedEncoder, type EncodedBatch } from "./cached-encoder.js";
-import { SharedPieceCache } from "./shared-cache.js";
+import { PieceTable } from "./piece-table.js";
 
 /** Where the tokenizer files are and which special tokens to use. Paths are absolute here. */
 export interface TokenizerFiles {
@@ -42,7 +42,7 @@ export interface LoadedTokenizer extends TokenizerInfo {
   encodeBatch(texts: readonly string[]): EncodedBatch;
   /** "cached", or why the plain library is used (the tokenizer's shape, or `cache: false`). */
   readonly encoder: string;
-  /** The cache's lookups so far (benchmarks): local hits, hits in a pool's shared table, model runs; null on the plain path. */
+  /** The cache's lookups so far (benchmarks): hits on pieces this thread stored, on pieces another worker stored, model runs; null on the plain path. */
   cacheStats(): { hits: number; shared: number; misses: number } | null;
   decode(ids: ArrayLike<number>): string;
 }
@@ -53,10 +53,10 @@ export interface LoadOptions {
   /** Parse the files anew instead of sharing this thread's copy and cache (benchmarks: a cold cache). */
   readonly fresh?: boolean;
   /**
-   * A pool's shared piece table (shared-cache.ts), used by this thread's cache when it is built
+   * A pool's piece table (piece-table.ts), the cache of this thread's encoder when it is built
    * here: workers encode each distinct piece about once between them instead of once each.
    */
-  readonly shared?: SharedArrayBuffer;
+  readonly pieceTable?: SharedArrayBuffer;
 }
 
 function readJson(file: string, field: string): Record<string, unknown> {
@@ -167,7 +167,7 @@ export function loadTokenizer(files: TokenizerFiles, options: LoadOptions = {}):
   let why: string | null | undefined;
   const reason = (): string | null => (why ??= options.cache === false ? "cache disabled" : CachedEncoder.unsupported(library(entry)));
   const cached = (): CachedEncoder =>
-    (entry.cached ??= CachedEncoder.create(library(entry), { shared: options.shared && new SharedPieceCache(options.shared) }) as CachedEncoder);
+    (entry.cached ??= CachedEncoder.create(library(entry), { table: options.pieceTable && new PieceTable(options.pieceTable) }) as CachedEncoder);
 
   return {
     vocabSize,

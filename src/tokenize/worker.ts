@@ -12,10 +12,10 @@ import { parentPort, workerData } from "node:worker_threads";
 import { threadCpuSeconds } from "./thread-cpu.js";
 import { loadTokenizer, type TokenizerFiles } from "./tokenizer.js";
 
-/** What a worker starts with: the tokenizer, and the pool's shared piece table (shared-cache.ts) if any. */
+/** What a worker starts with: the tokenizer, and the pool's piece table (piece-table.ts). */
 export interface WorkerSetup {
   readonly files: TokenizerFiles;
-  readonly shared?: SharedArrayBuffer;
+  readonly pieceTable?: SharedArrayBuffer;
 }
 
 /** One worker's cache lookups (null on the plain library's path) and its thread's CPU seconds (undefined off Linux), since it started. */
@@ -32,7 +32,7 @@ export type StatsReply = { readonly id: number; readonly stats: WorkerStats };
 export type EncodeReply = { readonly id: number; readonly ids: Int32Array; readonly ends: Int32Array } | { readonly id: number; readonly error: string };
 
 const setup = workerData as WorkerSetup;
-const tokenizer = loadTokenizer(setup.files, { shared: setup.shared });
+const tokenizer = loadTokenizer(setup.files, { pieceTable: setup.pieceTable });
 const port = parentPort;
 if (port === null) throw new Error("tokenizer worker must run in a worker thread");
 
