@@ -7,8 +7,13 @@
  *   mixload.1thread mixload's tokenize stage (pre-token cache, batches of 64), one thread, fresh cache
  *   native.1thread  `encodeBatch` in a child process with TOKENIZERS_PARALLELISM=false, RAYON_NUM_THREADS=1
  *   native.2threads the same with RAYON_NUM_THREADS=2
- *   pool.N          mixload's worker pool with N workers (fresh workers and caches, and for N ≥ 2 a fresh shared
- *                   piece table; start-up not timed)
+ *   pool.N          mixload's worker pool with N workers (fresh workers and a fresh piece table; start-up not timed)
+ *
+ * The pool's scaling is taken on a longer text, the mixed corpus: all of Brown, every Spam
+ * Assassin mail (headers, HTML, base64) and the source files (tokenize-corpus.ts), 39.5 M
+ * characters. On Brown alone a warm pass of two workers takes ~0.15 s, where the last request's
+ * tail, the messages and the machine's other load weigh as much as the encoding; those figures
+ * are in the scaling row's note.
  *
  * Per-core figures are tokens per CPU-second of the whole process (process.cpuUsage covers every
  * thread: workers, rayon, GC), so a shared machine's other load does not count against us. Every
@@ -31,6 +36,8 @@ import { threadCpuSeconds } from "../src/tokenize/thread-cpu.js";
 import type { WorkerStats } from "../src/tokenize/worker.js";
 import { readTexts } from "../src/sources/text.js";
 import { benchTokenizerFamilies, type FamilyBenchResult } from "./tokenize-families.js";
+import { codeTexts, spamTexts } from "./tokenize-corpus.js";
+import { lookaheadBlocks } from "../src/loader/domain-reader.js";
 import { byRatio, type Row } from "./row.js";
 import { mulberry32 } from "../src/util/hash.js";
 
@@ -49,7 +56,7 @@ export interface Throughput {
   readonly cpuS: number;
   /** CPU seconds of the calling thread alone (Linux), where the process's other threads do the work. */
   readonly mainCpuS?: number;
-  /** A pool's workers during the pass: each one's CPU seconds and cache lookups (local hits, shared-table hits, model runs). */
+  /** A pool's workers during the pass: each one's CPU seconds and cache lookups (hits on pieces it stored, on pieces another worker stored, model runs). */
   readonly workers?: WorkerStats[];
 }
 
@@ -65,6 +72,9 @@ export interface TokenizeBenchRepeat {
   /** First pass of fresh workers (cold caches), and a second pass of the same workers (warm). */
   readonly pool: Record<number, Throughput>;
   readonly poolWarm: Record<number, Throughput>;
+  /** The same over the mixed corpus (Brown, mails, code), with other fresh workers. */
+  readonly poolMixed: Record<number, Throughput>;
+  readonly poolMixedWarm: Record<number, Throughput>;
 }
 
 export interface TokenizeBenchResult {
@@ -72,6 +82,8 @@ export interface TokenizeBenchResult {
   readonly families?: FamilyBenchResult;
   readonly documents: number;
   readonly tokens: number;
+  /** The mixed corpus of the scaling rows. */
+  readonly mixed: { readonly documents: number; readonly characters: number; readonly tokens: number };
   readonly repeats: TokenizeBenchRepeat[];
   /** Medians over repeats; `*PerCore` in tokens per CPU-second, `*Wall` in tokens per second. */
   readonly median: {
@@ -91,8 +103,14 @@ export interface TokenizeBenchResult {
     readonly jsRawVsNative: number;
     readonly mixloadVsNative: number;
     readonly poolPerCoreVsNative: Record<number, number>;
-    /** pool.N wall throughput / (N × pool.1 wall throughput). Needs N idle cores to mean anything. */
+    /** pool.N wall throughput / (N × pool.1 wall throughput), mixed corpus. Needs N idle cores to mean anything. */
     readonly scaling: Record<number, number>;
+    /** pool.1's wall throughput on the mixed corpus, cold: the scaling's anchor. */
+    readonly mixedPoolWall: Record<number, number>;
+    readonly mixedPoolPerCore: Record<number, number>;
+    /** `scaling` and `warmScaling` on Brown alone (short passes; see the top of this file). */
+    readonly brownScaling: Record<number, number>;
+    readonly brownWarmScaling: Record<number, number>;
     /**
      * The same from the workers' own CPU seconds: pool.1's worker / (N × pool.N's busiest worker),
      * the scaling if each worker had a core to itself. Load on the machine barely moves it, while
@@ -101,7 +119,7 @@ export interface TokenizeBenchResult {
      */
     readonly workerCpuScaling: Record<number, number>;
     readonly warmWorkerCpuScaling: Record<number, number>;
-    /** Per worker of pool.N's cold pass: the share of lookups answered by its own cache, by the shared table, and by the model. */
+    /** Per worker of pool.N's cold pass (mixed corpus): the share of lookups answered by pieces it stored, by pieces another worker stored, and by the model. */
     readonly workerLookups: Record<number, { own: number; shared: number; model: number }[]>;
     /** pool.N tokens per CPU-second / pool.1's: the work parallelism adds (cold caches per worker, messages). Robust to load. */
     readonly cpuEfficiency: Record<number, number>;
@@ -189,35 +207,66 @@ function nativeInChild(threads: number): Throughput & { loadCpuS: number } {
 }
 
 /**
- * 400 documents of random 6–12-letter lower-case words, different per worker: enough encoding to
- * get V8's optimising compiler through the encoder, and (at 26^6 and up possible words) no piece
- * a Brown paragraph would look up.
+ * 400 documents of random text for V8's optimising compiler to go through the encoder before the
+ * clock starts: words of random letters (capitals, accented and Cyrillic letters among them),
+ * numbers, punctuation, <tags>, base64 lines and line breaks, so that the branches the corpus takes
+ * (the added-token splitter on "<", long model runs, two-byte strings) are compiled too. Different
+ * per worker, and random: with 26^3 and more possible words it shares with the corpus only short
+ * pieces such as "." or " (" that the corpus itself stores on first sight.
  */
 function jitWarmTexts(worker: number): string[] {
   const rand = mulberry32(0x5eed + worker);
+  const pick = (s: string) => s[Math.floor(rand() * s.length)];
+  const lower = "abcdefghijklmnopqrstuvwxyz";
+  const upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const other = "éüñçøßàèìòùäöЖДЯждяλμπ";
+  const base64 = `${lower}${upper}0123456789+/`;
+  const punctuation = ".,;:!?()[]{}<>\"'-_=*&%$#@/|";
+  const word = () => {
+    let w = "";
+    const n = 3 + Math.floor(rand() * 9);
+    for (let i = 0; i < n; i++) w += pick(rand() < 0.05 ? other : lower);
+    return rand() < 0.2 ? pick(upper) + w : w;
+  };
   const out: string[] = [];
   for (let d = 0; d < 400; d++) {
-    const words: string[] = [];
-    for (let k = 0; k < 40; k++) {
-      let word = "";
-      const n = 6 + Math.floor(rand() * 7);
-      for (let i = 0; i < n; i++) word += String.fromCharCode(97 + Math.floor(rand() * 26));
-      words.push(rand() < 0.1 ? `${word}.` : word);
+    let text = "";
+    for (let k = 0; k < 60; k++) {
+      const u = rand();
+      if (u < 0.6) text += word();
+      else if (u < 0.7) text += String(Math.floor(rand() * 1e6));
+      else if (u < 0.8) text += pick(punctuation) + word() + pick(punctuation);
+      else if (u < 0.85) text += Array.from({ length: 76 }, () => pick(base64)).join("") + "\n";
+      else if (u < 0.9) text += `<${word()}>`;
+      else text += word() + pick(punctuation);
+      text += rand() < 0.1 ? "\n" : rand() < 0.05 ? "  " : " ";
     }
-    out.push(words.join(" "));
+    out.push(text);
   }
   return out;
 }
+
+/**
+ * Blocks in flight during a pool pass: what the loader keeps tokenized ahead for four domains
+ * (domain-reader.ts). Submitting the whole corpus at once instead would hold all of it in the
+ * workers' heaps until its turn, and time the garbage collector's promotion of 40 MB of strings
+ * rather than tokenization.
+ */
+const POOL_IN_FLIGHT = 4 * lookaheadBlocks(4);
 
 /** Two passes of fresh workers over the texts: cold caches, then warm. */
 async function poolPasses(texts: string[], workers: number): Promise<{ cold: Throughput; warm: Throughput }> {
   const pool = new TokenizerPool({ path: TOKENIZER, configPath: TOKENIZER_CONFIG }, workers);
   const pass = () =>
     timed(async () => {
-      // The loader keeps a few requests in flight per worker; here all of them are.
-      const replies = await Promise.all(batches(texts).map((b) => pool.encode(b)));
+      // POOL_IN_FLIGHT blocks at a time, each next one submitted when one comes back, as readers do.
+      const blocks = batches(texts);
+      let next = 0;
       let tokens = 0;
-      for (const docs of replies) for (const d of docs) tokens += d.length - 1;
+      const submitter = async () => {
+        while (next < blocks.length) for (const d of await pool.encode(blocks[next++])) tokens += d.length - 1;
+      };
+      await Promise.all(Array.from({ length: POOL_IN_FLIGHT }, submitter));
       return tokens;
     });
   // Each worker's CPU seconds and lookups during a pass: the difference of its stats around it.
@@ -236,9 +285,9 @@ async function poolPasses(texts: string[], workers: number): Promise<{ cold: Thr
   };
   try {
     // Start every worker (each parses the tokenizer once) before the clock starts, and let V8
-    // compile the encoder's hot paths on text that shares no pieces with Brown: a cold pass is
-    // about 0.5 s, and on 2 cores the two workers' concurrent JIT compiles (background threads)
-    // otherwise take the cores the workers need. Caches stay cold for the corpus's pieces.
+    // compile the encoder's hot paths on random text (jitWarmTexts): on 2 cores two workers'
+    // concurrent JIT compiles (background threads) otherwise take the cores the workers need,
+    // while one worker's compiles run free on the idle core. The piece table stays cold for the corpus.
     await Promise.all(Array.from({ length: workers }, (_, w) => pool.encode(["warm up"]).then(() => pool.encode(jitWarmTexts(w)))));
     const cold = await withWorkers(pass);
     const warm = await withWorkers(pass);
@@ -257,6 +306,7 @@ export async function benchTokenize(
   const log = options.log ?? (() => {});
   const texts = await brownTexts();
   const groups = batches(texts);
+  const mixed = [...texts, ...spamTexts(1), ...codeTexts()];
 
   // JIT warm-up of both JS paths on a slice, so the first repeat is not the only one paying for it.
   {
@@ -297,7 +347,14 @@ export async function benchTokenize(
     const poolWarm: Record<number, Throughput> = {};
     // Every other repeat runs the worker counts in reverse: on a shared machine whose load drifts,
     // a fixed order would favour one side of the scaling ratio in every repeat.
-    for (const n of r % 2 === 0 ? workerCounts : [...workerCounts].reverse()) ({ cold: pool[n], warm: poolWarm[n] } = await poolPasses(texts, n));
+    const poolMixed: Record<number, Throughput> = {};
+    const poolMixedWarm: Record<number, Throughput> = {};
+    for (const n of r % 2 === 0 ? workerCounts : [...workerCounts].reverse()) {
+      ({ cold: pool[n], warm: poolWarm[n] } = await poolPasses(texts, n));
+      ({ cold: poolMixed[n], warm: poolMixedWarm[n] } = await poolPasses(mixed, n));
+    }
+    const mixedCounts = [...Object.values(poolMixed), ...Object.values(poolMixedWarm)].map((t) => t.tokens);
+    if (new Set(mixedCounts).size !== 1) throw new Error(`token counts differ on the mixed corpus: ${mixedCounts.join(", ")}`);
     const counts = {
       jsRaw: jsRaw.tokens,
       mixload: mixload.tokens,
@@ -317,6 +374,8 @@ export async function benchTokenize(
       native2,
       pool,
       poolWarm,
+      poolMixed,
+      poolMixedWarm,
     });
   }
 
@@ -327,6 +386,7 @@ export async function benchTokenize(
     families,
     documents: texts.length,
     tokens: runs[0].jsRaw.tokens,
+    mixed: { documents: mixed.length, characters: mixed.reduce((a, t) => a + t.length, 0), tokens: runs[0].poolMixed[workerCounts[0]].tokens },
     repeats: runs,
     median: {
       jsRawPerCore: m((r) => perCore(r.jsRaw)),
@@ -343,17 +403,21 @@ export async function benchTokenize(
       jsRawVsNative: m((r) => perCore(r.jsRaw) / perCore(r.native1)),
       mixloadVsNative: m((r) => perCore(r.mixload) / perCore(r.native1)),
       poolPerCoreVsNative: byWorkers((r, n) => perCore(r.pool[n]) / perCore(r.native1)),
-      scaling: byWorkers((r, n) => wall(r.pool[n]) / ((n / base) * wall(r.pool[base]))),
-      cpuEfficiency: byWorkers((r, n) => perCore(r.pool[n]) / perCore(r.pool[base])),
-      warmScaling: byWorkers((r, n) => wall(r.poolWarm[n]) / ((n / base) * wall(r.poolWarm[base]))),
-      warmCpuEfficiency: byWorkers((r, n) => perCore(r.poolWarm[n]) / perCore(r.poolWarm[base])),
-      workerCpuScaling: byWorkers((r, n) => busiestCpuS(r.pool[base]) / ((n / base) * busiestCpuS(r.pool[n]))),
-      warmWorkerCpuScaling: byWorkers((r, n) => busiestCpuS(r.poolWarm[base]) / ((n / base) * busiestCpuS(r.poolWarm[n]))),
+      scaling: byWorkers((r, n) => wall(r.poolMixed[n]) / ((n / base) * wall(r.poolMixed[base]))),
+      mixedPoolWall: byWorkers((r, n) => wall(r.poolMixed[n])),
+      mixedPoolPerCore: byWorkers((r, n) => perCore(r.poolMixed[n])),
+      brownScaling: byWorkers((r, n) => wall(r.pool[n]) / ((n / base) * wall(r.pool[base]))),
+      brownWarmScaling: byWorkers((r, n) => wall(r.poolWarm[n]) / ((n / base) * wall(r.poolWarm[base]))),
+      cpuEfficiency: byWorkers((r, n) => perCore(r.poolMixed[n]) / perCore(r.poolMixed[base])),
+      warmScaling: byWorkers((r, n) => wall(r.poolMixedWarm[n]) / ((n / base) * wall(r.poolMixedWarm[base]))),
+      warmCpuEfficiency: byWorkers((r, n) => perCore(r.poolMixedWarm[n]) / perCore(r.poolMixedWarm[base])),
+      workerCpuScaling: byWorkers((r, n) => busiestCpuS(r.poolMixed[base]) / ((n / base) * busiestCpuS(r.poolMixed[n]))),
+      warmWorkerCpuScaling: byWorkers((r, n) => busiestCpuS(r.poolMixedWarm[base]) / ((n / base) * busiestCpuS(r.poolMixedWarm[n]))),
       workerLookups: Object.fromEntries(
         workerCounts.map((n) => [
           n,
           Array.from({ length: n }, (_, w) => {
-            const shares = runs.map((r) => lookupShares(r.pool[n].workers?.[w]));
+            const shares = runs.map((r) => lookupShares(r.poolMixed[n].workers?.[w]));
             return { own: median(shares.map((x) => x.own)), shared: median(shares.map((x) => x.shared)), model: median(shares.map((x) => x.model)) };
           }),
         ]),
@@ -445,9 +509,9 @@ export function tokenizeRows(result: TokenizeBenchResult): TokenizeRow[] {
           value: x.scaling[n],
           unit: "of linear",
           target: "≥ 0.8",
-          note: `pool.${n} wall / (${n} × pool.1 wall), same repeat; warm ${x.warmScaling[n].toFixed(3)}; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores; from the workers' CPU seconds (a core each) ${x.workerCpuScaling[n].toFixed(3)} cold, ${x.warmWorkerCpuScaling[n].toFixed(3)} warm; cold lookups per worker (own cache / shared table / model) ${x.workerLookups[n].map((l) => [l.own, l.shared, l.model].map((v) => `${(100 * v).toFixed(1)}%`).join(" / ")).join(", ")}`,
+          note: `pool.${n} wall / (${n} × pool.1 wall), same repeat, cold caches, mixed corpus (${(result.mixed.characters / 1e6).toFixed(1)} M characters: Brown, mails, code; ${result.mixed.tokens} tokens); warm ${x.warmScaling[n].toFixed(3)}; Brown alone ${x.brownScaling[n].toFixed(3)} cold, ${x.brownWarmScaling[n].toFixed(3)} warm; load average ${x.load.average.toFixed(1)} on ${x.load.cores} cores; from the workers' CPU seconds (a core each) ${x.workerCpuScaling[n].toFixed(3)} cold, ${x.warmWorkerCpuScaling[n].toFixed(3)} warm; cold lookups per worker (its own entries / other workers' / model) ${x.workerLookups[n].map((l) => [l.own, l.shared, l.model].map((v) => `${(100 * v).toFixed(1)}%`).join(" / ")).join(", ")}`,
         },
-        { name: `pool.${base} wall × ${n}/${base} (linear), M tokens/s`, value: ((n / base) * x.poolWall[base]) / 1e6 },
+        { name: `pool.${base} wall × ${n}/${base} (linear), mixed corpus, M tokens/s`, value: ((n / base) * x.mixedPoolWall[base]) / 1e6 },
         "≥",
         0.8,
         x.scaling[n],
@@ -460,9 +524,9 @@ export function tokenizeRows(result: TokenizeBenchResult): TokenizeRow[] {
           value: x.cpuEfficiency[n],
           unit: "of 1 worker",
           target: "≥ 0.8",
-          note: `tokens per CPU-s with ${n} workers / with 1 (cold caches: each worker misses on its own); warm ${x.warmCpuEfficiency[n].toFixed(3)}`,
+          note: `tokens per CPU-s with ${n} workers / with 1, cold caches, mixed corpus; warm ${x.warmCpuEfficiency[n].toFixed(3)}`,
         },
-        { name: `pool.${base} worker${base > 1 ? "s" : ""}, M tokens/CPU-s`, value: x.poolPerCore[base] / 1e6 },
+        { name: `pool.${base} worker${base > 1 ? "s" : ""}, mixed corpus, M tokens/CPU-s`, value: x.mixedPoolPerCore[base] / 1e6 },
         "≥",
         0.8,
         x.cpuEfficiency[n],

@@ -8,8 +8,12 @@
  *
  * Scheduling: requests go to a worker at once (the one with the fewest characters queued) and wait
  * in that worker's own queue, so a worker never idles while this thread is busy packing. Counting
- * characters rather than requests keeps the workers' queues equally long in time when requests
- * differ in size, so they finish together. The workers share one table of encoded pieces
+ * characters rather than requests keeps the workers' queues about equally long in time. Characters
+ * are not time, though: a mail's base64 lines run the model for nearly every piece while prose
+ * hits the piece table, so queues of equal length can take 1.5× as long as each other. A worker
+ * about to run dry therefore takes work from the fullest queue: that worker hands back the back
+ * half of what it has not started (`release`), and this thread sends those requests on, as if
+ * newly submitted. The workers share one table of encoded pieces
  * (piece-table.ts), so what one has encoded the others need not. Readers tokenize far ahead
  * of use (domain-reader.ts), so a queue can hold many blocks of other domains; a reader that is
  * actually waiting for a block calls `expedite`, and the worker runs that request next. This
@@ -19,7 +23,7 @@ import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { loadTokenizer, tokenizerInfo, type LoadedTokenizer, type TokenizerFiles, type TokenizerInfo } from "./tokenizer.js";
 import { PieceTable } from "./piece-table.js";
-import type { EncodeReply, StatsReply, WorkerRequest, WorkerSetup, WorkerStats } from "./worker.js";
+import type { EncodeReply, ReleaseReply, StatsReply, WorkerRequest, WorkerSetup, WorkerStats } from "./worker.js";
 
 /** The compiled worker. Under vitest this module runs from src/*.ts, so point at dist/ (built by `npm test`). */
 function workerFile(): string {
@@ -61,8 +65,12 @@ export class TokenizerPool implements TokenizerInfo {
   private readonly queuedChars: number[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly statsPending = new Map<number, { resolve(stats: WorkerStats): void; reject(error: Error): void }>();
-  /** Which worker holds each unanswered request (for `expedite`), and its characters. */
-  private readonly holder = new Map<number, { worker: number; chars: number }>();
+  /** Which worker holds each unanswered request, its texts (to send on if released) and characters, and whether it was expedited. */
+  private readonly holder = new Map<number, { worker: number; chars: number; texts: readonly string[]; expedited: boolean }>();
+  /** Workers asked to release queued requests and not yet answered: one request each at a time. */
+  private readonly releasing = new Set<number>();
+  /** Requests moved from one worker's queue to another's so far (diagnostics, tests). */
+  moved = 0;
   private nextId = 0;
   private closed = false;
 
@@ -93,7 +101,9 @@ export class TokenizerPool implements TokenizerInfo {
     const setup: WorkerSetup = { files: this.files, pieceTable: PieceTable.allocate() };
     for (let w = 0; w < this.requestedWorkers; w++) {
       const worker = new Worker(workerFile(), { workerData: setup });
-      worker.on("message", (reply: EncodeReply | StatsReply) => ("stats" in reply ? this.onStats(w, reply) : this.onReply(w, reply)));
+      worker.on("message", (reply: EncodeReply | StatsReply | ReleaseReply) =>
+        "stats" in reply ? this.onStats(w, reply) : "released" in reply ? this.onReleased(w, reply) : this.onReply(w, reply),
+      );
       worker.on("error", (error: unknown) => this.failAll(error instanceof Error ? error : new Error(String(error))));
       // A worker that exits (crash, or close() while requests are pending) must not leave a caller awaiting forever.
       worker.on("exit", (code) => this.failAll(new Error(`tokenizer worker exited (code ${code}) with requests pending`)));
@@ -118,28 +128,65 @@ export class TokenizerPool implements TokenizerInfo {
     if (this.closed) return { id: -1, done: Promise.reject(new Error("tokenizer pool is closed")) };
     if (this.requestedWorkers === 0 || texts.length === 0) return { id: -1, done: Promise.resolve(split(this.local.encodeBatch(texts))) };
     if (this.workers.length === 0) this.startWorkers();
-    // The worker with the fewest characters queued, then the fewest requests, then the lowest index. Only the speed depends on this choice.
+    let chars = 0;
+    for (const t of texts) chars += t.length;
+    const id = this.nextId++;
+    const done = new Promise<Int32Array[]>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.send(id, { worker: -1, chars, texts, expedited: false });
+    return { id, done };
+  }
+
+  /** Post request `id` to the worker with the fewest characters queued, then the fewest requests, then the lowest index. Only the speed depends on this choice. */
+  private send(id: number, request: { worker: number; chars: number; texts: readonly string[]; expedited: boolean }): void {
     let w = 0;
     for (let i = 1; i < this.workers.length; i++) {
       const fewer = this.queuedChars[i] - this.queuedChars[w] || this.inFlight[i] - this.inFlight[w];
       if (fewer < 0) w = i;
     }
-    let chars = 0;
-    for (const t of texts) chars += t.length;
-    const id = this.nextId++;
-    const done = new Promise<Int32Array[]>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.inFlight[w] += 1;
-    this.queuedChars[w] += chars;
-    this.holder.set(id, { worker: w, chars });
+    this.queuedChars[w] += request.chars;
+    this.holder.set(id, { ...request, worker: w });
     this.workers[w].ref();
-    this.workers[w].postMessage({ type: "encode", id, texts } satisfies WorkerRequest);
-    return { id, done };
+    this.workers[w].postMessage({ type: "encode", id, texts: request.texts } satisfies WorkerRequest);
+    if (request.expedited && this.inFlight[w] > 1) this.workers[w].postMessage({ type: "expedite", id } satisfies WorkerRequest);
   }
 
   /** Have the worker holding this request run it next (someone is waiting on it). No-op once answered. */
   expedite(ticket: EncodeTicket): void {
-    const w = this.holder.get(ticket.id)?.worker;
-    if (w !== undefined && this.inFlight[w] > 1) this.workers[w].postMessage({ type: "expedite", id: ticket.id } satisfies WorkerRequest);
+    const held = this.holder.get(ticket.id);
+    if (held === undefined) return;
+    held.expedited = true;
+    if (this.inFlight[held.worker] > 1) this.workers[held.worker].postMessage({ type: "expedite", id: ticket.id } satisfies WorkerRequest);
+  }
+
+  /**
+   * Worker `idle` has at most the request it is running: ask the worker with the most characters
+   * queued behind its running one (at least two requests) to release the back half of them.
+   */
+  private rebalance(idle: number): void {
+    if (this.inFlight[idle] > 1 || this.closed) return;
+    let from = -1;
+    for (let i = 0; i < this.workers.length; i++) {
+      if (i === idle || this.inFlight[i] < 3 || this.releasing.has(i)) continue;
+      if (from < 0 || this.queuedChars[i] > this.queuedChars[from]) from = i;
+    }
+    if (from < 0) return;
+    this.releasing.add(from);
+    this.workers[from].postMessage({ type: "release", id: this.nextId++ } satisfies WorkerRequest);
+  }
+
+  /** Requests a worker took off its queue unstarted: each goes to the worker with the least queued now. */
+  private onReleased(worker: number, reply: ReleaseReply): void {
+    this.releasing.delete(worker);
+    for (const id of reply.released) {
+      const held = this.holder.get(id);
+      if (held === undefined) continue; // not ours (cannot happen): nothing to send on
+      this.inFlight[worker] -= 1;
+      this.queuedChars[worker] -= held.chars;
+      this.moved += 1;
+      this.send(id, held);
+    }
+    if (this.inFlight[worker] === 0) this.workers[worker].unref();
   }
 
   /** Each worker's cache lookups and CPU seconds so far (benchmarks, diagnostics); empty before the workers start. */
@@ -172,6 +219,7 @@ export class TokenizerPool implements TokenizerInfo {
     this.queuedChars[worker] -= this.holder.get(reply.id)?.chars ?? 0;
     this.holder.delete(reply.id);
     if (this.inFlight[worker] === 0) this.workers[worker].unref();
+    this.rebalance(worker);
     const waiter = this.pending.get(reply.id);
     if (waiter === undefined) return;
     this.pending.delete(reply.id);

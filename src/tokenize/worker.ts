@@ -5,8 +5,10 @@
  *
  * Requests wait in a queue here and run one per macrotask, so messages that arrive meanwhile
  * are seen between two requests: an `expedite` moves a queued request to the front (the pool
- * sends it when a reader is blocked on that request; see pool.ts). A `stats` request is answered
- * at once, between two encodes: the cache's lookups so far and this thread's CPU seconds.
+ * sends it when a reader is blocked on that request; see pool.ts). A `release` takes the back half
+ * of the queue off it and gives those requests' ids back, unstarted, for another worker to run
+ * (pool.ts sends it when another worker is running dry). A `stats` request is answered at once,
+ * between two encodes: the cache's lookups so far and this thread's CPU seconds.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { threadCpuSeconds } from "./thread-cpu.js";
@@ -27,8 +29,11 @@ export interface WorkerStats {
 export type WorkerRequest =
   | { readonly type: "encode"; readonly id: number; readonly texts: readonly string[] }
   | { readonly type: "expedite"; readonly id: number }
+  | { readonly type: "release"; readonly id: number }
   | { readonly type: "stats"; readonly id: number };
 export type StatsReply = { readonly id: number; readonly stats: WorkerStats };
+/** The requests a `release` took off the queue, in queue order: this worker will not answer them. */
+export type ReleaseReply = { readonly id: number; readonly released: number[] };
 export type EncodeReply = { readonly id: number; readonly ids: Int32Array; readonly ends: Int32Array } | { readonly id: number; readonly error: string };
 
 const setup = workerData as WorkerSetup;
@@ -63,6 +68,9 @@ port.on("message", (request: WorkerRequest) => {
   if (request.type === "encode") queue.push({ id: request.id, texts: request.texts });
   else if (request.type === "stats") {
     port.postMessage({ id: request.id, stats: { cache: tokenizer.cacheStats(), cpuS: threadCpuSeconds() } } satisfies StatsReply);
+  } else if (request.type === "release") {
+    const released = queue.splice(Math.ceil(queue.length / 2)).map((r) => r.id);
+    port.postMessage({ id: request.id, released } satisfies ReleaseReply);
   } else {
     const at = queue.findIndex((r) => r.id === request.id);
     if (at > 0) queue.unshift(...queue.splice(at, 1));

@@ -25,7 +25,9 @@ function plainIds(tokenizer: Tokenizer, text: string): number[] {
 
 /** `slots`: a small piece table that fills up early, so that later pieces take the model each time. */
 function cachedEncoder(tokenizer: Tokenizer, slots?: number): CachedEncoder {
-  const encoder = CachedEncoder.create(tokenizer, { table: slots === undefined ? undefined : new PieceTable(PieceTable.allocate({ slots, arenaBytes: 1 << 16 })) });
+  const encoder = CachedEncoder.create(tokenizer, {
+    table: slots === undefined ? undefined : new PieceTable(PieceTable.allocate({ slots, arenaBytes: 1 << 16 })),
+  });
   if (typeof encoder === "string") throw new Error(`no cache: ${encoder}`);
   return encoder;
 }

@@ -59,19 +59,25 @@ describe("PieceTable", () => {
 
   it("a piece is found as a range of any text holding it, and its hash is the range's", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "binary", minLength: 1, maxLength: 12 }), fc.string({ unit: "binary" }), fc.integer({ min: 0, max: 1 }), (before, piece, after, c) => {
-        const table = new PieceTable(PieceTable.allocate({ slots: 64, arenaBytes: 1 << 12 }));
-        const text = before + piece + after;
-        const [start, end] = [before.length, before.length + piece.length];
-        expect(pieceHash(text, c, start, end)).toBe(pieceHash(piece, c));
-        table.set(text, start, end, c, pieceHash(piece, c), [7, 8], 5);
-        const entry = table.find(piece, 0, piece.length, c, pieceHash(piece, c));
-        expect(entry).not.toBe(0);
-        expect(table.writerOf(entry)).toBe(5);
-        expect(Array.from(table.words.subarray(table.firstId(entry), table.firstId(entry) + table.idCount(entry)))).toEqual([7, 8]);
-        expect(table.find(text, start, end, c, pieceHash(piece, c))).toBe(entry);
-        if (after.length > 0) expect(table.find(text, start, end + 1, c, pieceHash(text, c, start, end + 1))).toBe(0);
-      }),
+      fc.property(
+        fc.string({ unit: "binary" }),
+        fc.string({ unit: "binary", minLength: 1, maxLength: 12 }),
+        fc.string({ unit: "binary" }),
+        fc.integer({ min: 0, max: 1 }),
+        (before, piece, after, c) => {
+          const table = new PieceTable(PieceTable.allocate({ slots: 64, arenaBytes: 1 << 12 }));
+          const text = before + piece + after;
+          const [start, end] = [before.length, before.length + piece.length];
+          expect(pieceHash(text, c, start, end)).toBe(pieceHash(piece, c));
+          table.set(text, start, end, c, pieceHash(piece, c), [7, 8], 5);
+          const entry = table.find(piece, 0, piece.length, c, pieceHash(piece, c));
+          expect(entry).not.toBe(0);
+          expect(table.writerOf(entry)).toBe(5);
+          expect(Array.from(table.words.subarray(table.firstId(entry), table.firstId(entry) + table.idCount(entry)))).toEqual([7, 8]);
+          expect(table.find(text, start, end, c, pieceHash(piece, c))).toBe(entry);
+          if (after.length > 0) expect(table.find(text, start, end + 1, c, pieceHash(text, c, start, end + 1))).toBe(0);
+        },
+      ),
       { numRuns: 300 },
     );
   });

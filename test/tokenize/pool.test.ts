@@ -42,6 +42,30 @@ describe("TokenizerPool", () => {
     }
   }, 180_000); // three pools load llama3 (about 1 s per thread when the machine is idle, many times that when it is not)
 
+  it("a worker that runs dry takes unstarted requests from another's queue, with the same ids", async () => {
+    // Equal characters, unequal work: random base64 runs the model for nearly every piece, a
+    // repeated sentence hits the piece table. Submitted alternately, the slow ones all queue on
+    // worker 0 (ties go to the lower index) and the fast ones on worker 1, which soon runs dry.
+    let seed = 7;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / (1 << 24);
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const base64 = (n: number) => Array.from({ length: n }, (_, i) => (i % 77 === 76 ? "\n" : alphabet[Math.floor(rand() * 64)])).join("");
+    const sentence = "The quick brown fox jumps over the lazy dog. ";
+    const batches: string[][] = [];
+    for (let i = 0; i < 24; i++) batches.push(i % 2 === 0 ? [base64(40_000)] : [sentence.repeat(Math.ceil(40_000 / sentence.length)).slice(0, 40_000)]);
+    const plain = loadTokenizer(files, { cache: false });
+    const expected = batches.map((b) => b.map((t) => Array.from(plain.encode(t))));
+    const pool = new TokenizerPool(files, 2);
+    try {
+      await Promise.all([pool.encode(["warm up"]), pool.encode(["warm up"])]); // both started
+      const replies = await Promise.all(batches.map((b) => pool.encode(b)));
+      expect(replies.map((r) => r.map((ids) => Array.from(ids)))).toEqual(expected);
+      expect(pool.moved).toBeGreaterThan(0);
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
   it("expedite runs a queued request next, with the same ids", async () => {
     const texts = await brownParagraphs("c[ab]0[1-9]");
     const pool = new TokenizerPool(files, 1);
