@@ -75,6 +75,12 @@ export interface TokenizeBenchRepeat {
   /** The same over the mixed corpus (Brown, mails, code), with other fresh workers. */
   readonly poolMixed: Record<number, Throughput>;
   readonly poolMixedWarm: Record<number, Throughput>;
+  /**
+   * The passes above, then the same once more with the worker counts in the other order: the
+   * scaling rows take their medians over both (each pass is a few seconds on a machine whose
+   * speed drifts by a third between seconds, so twice the samples for half a minute more).
+   */
+  readonly scalingSamples: PoolPasses[];
 }
 
 export interface TokenizeBenchResult {
@@ -198,6 +204,36 @@ async function nativePass(texts: string[]): Promise<Throughput & { loadCpuS: num
   return { ...throughput, loadCpuS };
 }
 
+/** The scaling rows' corpus: Brown, then every Spam Assassin mail, then the source files (tokenize-corpus.ts). */
+function mixedCorpus(brown: string[]): string[] {
+  return [...brown, ...spamTexts(1), ...codeTexts()];
+}
+
+type PoolPasses = Pick<TokenizeBenchRepeat, "pool" | "poolWarm" | "poolMixed" | "poolMixedWarm">;
+
+/** Child side of `poolInChild`: fresh pools with each worker count, on Brown and on the mixed corpus. */
+async function poolPassesHere(workerCounts: number[]): Promise<PoolPasses> {
+  const texts = await brownTexts();
+  const mixed = mixedCorpus(texts);
+  const out: PoolPasses = { pool: {}, poolWarm: {}, poolMixed: {}, poolMixedWarm: {} };
+  for (const n of workerCounts) {
+    ({ cold: out.pool[n], warm: out.poolWarm[n] } = await poolPasses(texts, n));
+    ({ cold: out.poolMixed[n], warm: out.poolMixedWarm[n] } = await poolPasses(mixed, n));
+  }
+  return out;
+}
+
+/**
+ * The pool passes of one repeat, in a child process: on 2 cores, the collections of this process's
+ * own heap (seven families' tokenizers, the corpora, the passes above) would otherwise run on the
+ * cores two workers share, and only one worker leaves a core free for them.
+ */
+function poolInChild(workerCounts: number[]): PoolPasses {
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--pool-child", workerCounts.join(",")], { encoding: "utf8", maxBuffer: 1 << 24 });
+  if (child.status !== 0) throw new Error(`pool bench child failed (${child.status}): ${child.stderr}`);
+  return JSON.parse(child.stdout) as PoolPasses;
+}
+
 /** Native in a child process, where the rayon pool's size can be set before it starts. */
 function nativeInChild(threads: number): Throughput & { loadCpuS: number } {
   const env = { ...process.env, RAYON_NUM_THREADS: String(threads), TOKENIZERS_PARALLELISM: threads > 1 ? "true" : "false" };
@@ -306,7 +342,7 @@ export async function benchTokenize(
   const log = options.log ?? (() => {});
   const texts = await brownTexts();
   const groups = batches(texts);
-  const mixed = [...texts, ...spamTexts(1), ...codeTexts()];
+  const mixed = mixedCorpus(texts);
 
   // JIT warm-up of both JS paths on a slice, so the first repeat is not the only one paying for it.
   {
@@ -342,18 +378,14 @@ export async function benchTokenize(
     lookups += encoder.hits + encoder.misses;
     const mixloadWarm = await timed(pass);
     const native1 = nativeInChild(1);
+    log(`tokenize: repeat ${r + 1}/${repeats}, pool passes`);
     const native2 = nativeInChild(2);
-    const pool: Record<number, Throughput> = {};
-    const poolWarm: Record<number, Throughput> = {};
     // Every other repeat runs the worker counts in reverse: on a shared machine whose load drifts,
     // a fixed order would favour one side of the scaling ratio in every repeat.
-    const poolMixed: Record<number, Throughput> = {};
-    const poolMixedWarm: Record<number, Throughput> = {};
-    for (const n of r % 2 === 0 ? workerCounts : [...workerCounts].reverse()) {
-      ({ cold: pool[n], warm: poolWarm[n] } = await poolPasses(texts, n));
-      ({ cold: poolMixed[n], warm: poolMixedWarm[n] } = await poolPasses(mixed, n));
-    }
-    const mixedCounts = [...Object.values(poolMixed), ...Object.values(poolMixedWarm)].map((t) => t.tokens);
+    const order = r % 2 === 0 ? workerCounts : [...workerCounts].reverse();
+    const scalingSamples = [poolInChild(order), poolInChild([...order].reverse())];
+    const { pool, poolWarm, poolMixed, poolMixedWarm } = scalingSamples[0];
+    const mixedCounts = scalingSamples.flatMap((p) => [...Object.values(p.poolMixed), ...Object.values(p.poolMixedWarm)]).map((t) => t.tokens);
     if (new Set(mixedCounts).size !== 1) throw new Error(`token counts differ on the mixed corpus: ${mixedCounts.join(", ")}`);
     const counts = {
       jsRaw: jsRaw.tokens,
@@ -376,11 +408,15 @@ export async function benchTokenize(
       poolWarm,
       poolMixed,
       poolMixedWarm,
+      scalingSamples,
     });
   }
 
   const m = (f: (r: TokenizeBenchRepeat) => number) => median(runs.map(f));
   const byWorkers = (f: (r: TokenizeBenchRepeat, n: number) => number) => Object.fromEntries(workerCounts.map((n) => [n, m((r) => f(r, n))]));
+  // The scaling figures: medians over every repeat's samples.
+  const bySamples = (f: (p: PoolPasses, n: number) => number) =>
+    Object.fromEntries(workerCounts.map((n) => [n, median(runs.flatMap((r) => r.scalingSamples.map((p) => f(p, n))))]));
   const base = workerCounts[0];
   return {
     families,
@@ -403,21 +439,21 @@ export async function benchTokenize(
       jsRawVsNative: m((r) => perCore(r.jsRaw) / perCore(r.native1)),
       mixloadVsNative: m((r) => perCore(r.mixload) / perCore(r.native1)),
       poolPerCoreVsNative: byWorkers((r, n) => perCore(r.pool[n]) / perCore(r.native1)),
-      scaling: byWorkers((r, n) => wall(r.poolMixed[n]) / ((n / base) * wall(r.poolMixed[base]))),
-      mixedPoolWall: byWorkers((r, n) => wall(r.poolMixed[n])),
-      mixedPoolPerCore: byWorkers((r, n) => perCore(r.poolMixed[n])),
-      brownScaling: byWorkers((r, n) => wall(r.pool[n]) / ((n / base) * wall(r.pool[base]))),
-      brownWarmScaling: byWorkers((r, n) => wall(r.poolWarm[n]) / ((n / base) * wall(r.poolWarm[base]))),
-      cpuEfficiency: byWorkers((r, n) => perCore(r.poolMixed[n]) / perCore(r.poolMixed[base])),
-      warmScaling: byWorkers((r, n) => wall(r.poolMixedWarm[n]) / ((n / base) * wall(r.poolMixedWarm[base]))),
-      warmCpuEfficiency: byWorkers((r, n) => perCore(r.poolMixedWarm[n]) / perCore(r.poolMixedWarm[base])),
-      workerCpuScaling: byWorkers((r, n) => busiestCpuS(r.poolMixed[base]) / ((n / base) * busiestCpuS(r.poolMixed[n]))),
-      warmWorkerCpuScaling: byWorkers((r, n) => busiestCpuS(r.poolMixedWarm[base]) / ((n / base) * busiestCpuS(r.poolMixedWarm[n]))),
+      scaling: bySamples((r, n) => wall(r.poolMixed[n]) / ((n / base) * wall(r.poolMixed[base]))),
+      mixedPoolWall: bySamples((r, n) => wall(r.poolMixed[n])),
+      mixedPoolPerCore: bySamples((r, n) => perCore(r.poolMixed[n])),
+      brownScaling: bySamples((r, n) => wall(r.pool[n]) / ((n / base) * wall(r.pool[base]))),
+      brownWarmScaling: bySamples((r, n) => wall(r.poolWarm[n]) / ((n / base) * wall(r.poolWarm[base]))),
+      cpuEfficiency: bySamples((r, n) => perCore(r.poolMixed[n]) / perCore(r.poolMixed[base])),
+      warmScaling: bySamples((r, n) => wall(r.poolMixedWarm[n]) / ((n / base) * wall(r.poolMixedWarm[base]))),
+      warmCpuEfficiency: bySamples((r, n) => perCore(r.poolMixedWarm[n]) / perCore(r.poolMixedWarm[base])),
+      workerCpuScaling: bySamples((r, n) => busiestCpuS(r.poolMixed[base]) / ((n / base) * busiestCpuS(r.poolMixed[n]))),
+      warmWorkerCpuScaling: bySamples((r, n) => busiestCpuS(r.poolMixedWarm[base]) / ((n / base) * busiestCpuS(r.poolMixedWarm[n]))),
       workerLookups: Object.fromEntries(
         workerCounts.map((n) => [
           n,
           Array.from({ length: n }, (_, w) => {
-            const shares = runs.map((r) => lookupShares(r.poolMixed[n].workers?.[w]));
+            const shares = runs.flatMap((r) => r.scalingSamples.map((p) => lookupShares(p.poolMixed[n].workers?.[w])));
             return { own: median(shares.map((x) => x.own)), shared: median(shares.map((x) => x.shared)), model: median(shares.map((x) => x.model)) };
           }),
         ]),
@@ -537,6 +573,11 @@ export function tokenizeRows(result: TokenizeBenchResult): TokenizeRow[] {
 }
 
 async function main(): Promise<void> {
+  const poolChild = process.argv.indexOf("--pool-child");
+  if (poolChild >= 0) {
+    process.stdout.write(JSON.stringify(await poolPassesHere(process.argv[poolChild + 1].split(",").map(Number))));
+    return;
+  }
   if (process.argv.includes("--native-child")) {
     process.stdout.write(JSON.stringify(await nativePass(await brownTexts())));
     return;
