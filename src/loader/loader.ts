@@ -365,11 +365,7 @@ export class Loader {
       for (const lane of this.lanes) for (const [reason, n] of Object.entries(lane.readers[i].skippedCounts())) skipped[reason] = (skipped[reason] ?? 0) + n;
     });
     const total = c.tokens + c.paddingTokens;
-    const selection = selectionStats(
-      this.domains,
-      this.selections,
-      this.sources.map((list) => list.reduce((n, s) => n + s.numDocuments, 0)),
-    );
+    const selection = this.selectionStats();
     return {
       step: this.stepIndex,
       documents: c.domainDocuments.reduce((a, b) => a + b, 0),
@@ -385,6 +381,15 @@ export class Loader {
       skipped,
       ...(selection === undefined ? {} : { selection }),
     };
+  }
+
+  /** Per domain, documents kept and dropped by selection and dedup (fixed at open); undefined when no domain selects. */
+  selectionStats(): Record<string, SelectionStats> | undefined {
+    return selectionStats(
+      this.domains,
+      this.selections,
+      this.sources.map((list) => list.reduce((n, s) => n + s.numDocuments, 0)),
+    );
   }
 
   /** Documents read and current epoch per domain, as fresh arrays (the cheap part of stats()). */

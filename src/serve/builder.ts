@@ -23,6 +23,7 @@ import type { LoadedConfig } from "../config/load.js";
 import type { Loader, LoaderState } from "../loader/loader.js";
 import { ConfigError, DataError } from "../util/errors.js";
 import type { DomainInfo } from "../../mixers/contract.js";
+import type { SelectionStats } from "../select/open.js";
 import { provenanceBuffers, stepProvenance, type StepProvenance } from "./provenance.js";
 
 export type BuilderMode = "worker" | "inline";
@@ -35,6 +36,8 @@ export interface BuilderInfo {
   eosId: number;
   padId: number;
   domainInfo: DomainInfo[];
+  /** Documents kept and dropped per domain by selection and dedup (fixed at open), when any domain selects. */
+  selection?: Record<string, SelectionStats>;
 }
 
 /**
@@ -149,6 +152,7 @@ export async function buildStep(loader: Loader, weights: readonly number[], worl
 
 export async function loaderInfo(loader: Loader): Promise<BuilderInfo> {
   const tk = loader.tokenizer;
+  const selection = loader.selectionStats();
   return {
     domains: [...loader.domains],
     seqLen: loader.seqLen,
@@ -156,6 +160,7 @@ export async function loaderInfo(loader: Loader): Promise<BuilderInfo> {
     eosId: tk.eosId,
     padId: tk.padId,
     domainInfo: await loader.domainInfo(),
+    ...(selection === undefined ? {} : { selection }),
   };
 }
 

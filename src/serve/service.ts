@@ -878,6 +878,7 @@ export class MixloadService {
       steps_served: this.frontier(),
       rank_batches_served: c.rankBatches,
       uptime_s: (Date.now() - this.startedAt) / 1000,
+      ...(this.builder.info.selection === undefined ? {} : { selection: this.builder.info.selection }),
     };
   }
 
