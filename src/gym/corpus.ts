@@ -13,14 +13,15 @@ import { openSource } from "../sources/index.js";
 import { badDocumentError, readDocuments } from "../sources/types.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { ConfigError } from "../util/errors.js";
-import { selectDomain } from "../select/domain-selection.js";
+import { openSelections } from "../select/open.js";
+import type { DocumentSource } from "../sources/types.js";
 
 export interface TokenizedDomain {
   readonly name: string;
   readonly docs: Int32Array[];
   /** Bad documents skipped under on_error = "skip". */
   readonly skipped: number;
-  /** With the domain's `select` policy: 1 where the selection keeps docs[j] (only the proxy's train part is filtered, split.ts). */
+  /** With the domain's `select` policy or top-level `dedup`: 1 where the selection keeps docs[j] (only the proxy's train part is filtered, split.ts). */
   readonly kept?: Uint8Array;
 }
 
@@ -35,7 +36,8 @@ export interface GymCorpus {
 
 const BLOCK = 256;
 
-export async function readDomain(g: GymConfig, domain: DomainConfig, pool: TokenizerPool, index?: number): Promise<TokenizedDomain> {
+/** `keep`: the loader's selection of this domain (`keptMasks`) over its document ids, or undefined for all. */
+export async function readDomain(g: GymConfig, domain: DomainConfig, pool: TokenizerPool, keep?: Uint8Array): Promise<TokenizedDomain> {
   const { config, baseDir } = g.loaded;
   const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
   const docs: Int32Array[] = [];
@@ -71,29 +73,43 @@ export async function readDomain(g: GymConfig, domain: DomainConfig, pool: Token
     }
   }
   if (docs.length === 0) throw new ConfigError(`domain "${domain.name}"`, "has no documents");
-  if (index === undefined || domain.select === undefined) return { name: domain.name, docs, skipped };
-  return { name: domain.name, docs, skipped, kept: await keptMask(g, domain, index, ids) };
+  if (keep === undefined) return { name: domain.name, docs, skipped };
+  return { name: domain.name, docs, skipped, kept: Uint8Array.from(ids, (id) => keep[id]) };
 }
 
-/** The domain's `select` policy (select/domain-selection.ts, the loader's own) as a mask over the read documents. */
-async function keptMask(g: GymConfig, domain: DomainConfig, index: number, ids: readonly number[]): Promise<Uint8Array> {
+/**
+ * What the loader would serve of each training domain: its `select` policy and the top-level
+ * `dedup` across all domains, through the loader's own `openSelections` (so the same cached dedup
+ * result and the same keep decisions), as a 0/1 mask over the domain's document ids; undefined
+ * for a domain that keeps everything.
+ */
+async function keptMasks(g: GymConfig, vocabSize: number): Promise<(Uint8Array | undefined)[]> {
   const { config, baseDir } = g.loaded;
+  if (config.dedup === undefined && config.domains.every((d) => d.select === undefined)) return config.domains.map(() => undefined);
   const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
-  const sources = [];
+  const sources: DocumentSource[][] = [];
   try {
-    for (const spec of domain.sources) sources.push(await openSource(spec, { baseDir, cacheDir }));
-    const selection = await selectDomain({ domain, index, seed: config.seed, onError: config.on_error, baseDir, sources });
-    const keep = new Uint8Array(sources.reduce((n, s) => n + s.numDocuments, 0));
-    for (const id of selection!.kept) keep[id] = 1;
-    return Uint8Array.from(ids, (id) => keep[id]);
+    for (const d of config.domains) {
+      const list: DocumentSource[] = [];
+      sources.push(list);
+      for (const spec of d.sources) list.push(await openSource(spec, { baseDir, cacheDir, vocabSize }));
+    }
+    const selections = await openSelections(g.loaded, sources);
+    return selections.map((selection, i) => {
+      if (selection === null) return undefined;
+      const keep = new Uint8Array(sources[i].reduce((n, s) => n + s.numDocuments, 0));
+      for (const id of selection.kept) keep[id] = 1;
+      return keep;
+    });
   } finally {
-    for (const s of sources) s.close();
+    for (const list of sources) for (const s of list) s.close();
   }
 }
 
 export async function readCorpus(g: GymConfig, pool: TokenizerPool): Promise<GymCorpus> {
   const domains: TokenizedDomain[] = [];
-  for (const [i, d] of g.loaded.config.domains.entries()) domains.push(await readDomain(g, d, pool, i));
+  const masks = await keptMasks(g, pool.vocabSize);
+  for (const [i, d] of g.loaded.config.domains.entries()) domains.push(await readDomain(g, d, pool, masks[i]));
   const heldout = new Map<string, TokenizedDomain>();
   for (const h of g.gym.heldout) heldout.set(h.name, await readDomain(g, h, pool));
   const target = g.gym.target ? await readDomain(g, g.gym.target, pool) : null;

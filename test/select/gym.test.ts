@@ -25,10 +25,12 @@ beforeAll(async () => {
   file = writeJsonl(news, path.join(dir, "news.jsonl"));
 });
 
-function gymConfig(select?: unknown) {
+function gymConfig(select?: unknown, extra: { domains?: unknown[]; dedup?: unknown } = {}) {
   const tokenizer = { path: path.join(BROWN_4K, "tokenizer.json"), config: path.join(BROWN_4K, "tokenizer_config.json"), workers: 0 };
   const domain = { name: "news", sources: [{ type: "jsonl", path: file, metadata: ["score"] }], ...(select ? { select } : {}) };
-  return parseGymConfig({ seed: 3, seq_len: 128, batch_size: 2, cache_dir: path.join(dir, "cache"), tokenizer, domains: [domain] }, dir);
+  const domains = [domain, ...(extra.domains ?? [])];
+  const dedup = extra.dedup === undefined ? {} : { dedup: extra.dedup };
+  return parseGymConfig({ seed: 3, seq_len: 128, batch_size: 2, cache_dir: path.join(dir, "cache"), tokenizer, domains, ...dedup }, dir);
 }
 
 describe("gym with select", () => {
@@ -49,6 +51,28 @@ describe("gym with select", () => {
       expect(sa.counts.train[0]).toBe(drawnTrain.filter(Boolean).length);
       expect(sb.counts.train[0]).toBe(news.filter((d, id) => drawnTrain[id] && d.score >= 2.5).length);
       expect(sb.counts.train[0]).toBeLessThan(sa.counts.train[0]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("top-level dedup thins the train part as the loader does: a later domain's copies of news are dropped, news keeps its own", async () => {
+    const pool = new TokenizerPool({ path: path.join(BROWN_4K, "tokenizer.json"), configPath: path.join(BROWN_4K, "tokenizer_config.json") }, 0);
+    try {
+      // `mixed`: ten of news's paragraphs again, then the paragraphs of another file.
+      const own = await brownDocs("cb01");
+      const mixedDocs = [...news.slice(0, 10).map((d, i) => ({ ...d, id: `copy-${i}` })), ...own];
+      const mixedFile = writeJsonl(mixedDocs, path.join(dir, "mixed.jsonl"));
+      const g = gymConfig(undefined, { domains: [{ name: "mixed", sources: [{ type: "jsonl", path: mixedFile }] }], dedup: { exact: true, near: false } });
+      const corpus = await readCorpus(g, pool);
+      const [newsKept, mixedKept] = corpus.domains.map((d) => d.kept!);
+      // Repeats inside one Brown file are rare; whatever news drops, it keeps the first copy of each.
+      expect(newsKept.filter((k) => k === 1).length).toBeGreaterThan(news.length - 3);
+      expect([...mixedKept.subarray(0, 10)]).toEqual(new Array(10).fill(0));
+      expect(mixedKept.subarray(10).every((k) => k === 1)).toBe(true);
+      const split = splitForSeed(g, corpus, 7, path.join(dir, "dedup"), pool.vocabSize);
+      const drawnTrain = mixedDocs.map((_, id) => partOf(7, nameKey("mixed"), id, g.gym.split) === "train");
+      expect(split.counts.train[1]).toBe(drawnTrain.filter((t, id) => t && id >= 10).length);
     } finally {
       await pool.close();
     }
