@@ -521,34 +521,55 @@ function starts(splitter: Splitter): string[] | null {
 function splitOnAddedTokens(splitter: Splitter, firsts: string[] | null, text: string): string[] {
   if (firsts === null) return splitter.split(text);
   const n = text.length;
+  const candidates = new NextCandidate(text, firsts);
   const result: string[] = [];
   let start = 0;
-  for (let i = nextCandidate(text, firsts, 0); i < n;) {
+  for (let i = candidates.from(0); i < n;) {
     let node: Record<string, unknown> | undefined = splitter.trie;
     let match: string | null = null;
     for (let j = i; j < n && (node = node[text[j]] as Record<string, unknown> | undefined) !== undefined; j++) if (node.end) match = node.end as string;
     if (match === null) {
-      i = nextCandidate(text, firsts, i + 1);
+      i = candidates.from(i + 1);
       continue;
     }
     if (i > start) result.push(text.slice(start, i));
     result.push(match);
     i += match.length;
     start = i;
-    i = nextCandidate(text, firsts, i);
+    i = candidates.from(i);
   }
   if (start < n) result.push(start === 0 ? text : text.slice(start));
   return result;
 }
 
-/** The first position ≥ from holding one of `firsts`, or text.length. */
-function nextCandidate(text: string, firsts: string[], from: number): number {
-  let next = text.length;
-  for (const c of firsts) {
-    const at = text.indexOf(c, from);
-    if (at >= 0 && at < next) next = at;
+/**
+ * The next position holding one of `firsts`. Each first unit's next occurrence is remembered and
+ * searched again only once passed, so a text is scanned once per first unit in all, however many
+ * candidates it has (a unit that never occurs is not searched for again at every other one's).
+ */
+class NextCandidate {
+  private readonly at: number[];
+
+  constructor(
+    private readonly text: string,
+    private readonly firsts: string[],
+  ) {
+    this.at = firsts.map(() => -1);
   }
-  return next;
+
+  /** The first position ≥ from holding one of `firsts`, or text.length; `from` never decreases between calls. */
+  from(from: number): number {
+    const n = this.text.length;
+    let next = n;
+    for (let k = 0; k < this.firsts.length; k++) {
+      if (this.at[k] < from) {
+        const found = this.text.indexOf(this.firsts[k], from);
+        this.at[k] = found < 0 ? n : found;
+      }
+      if (this.at[k] < next) next = this.at[k];
+    }
+    return next;
+  }
 }
 
 function mayContain(text: string, firsts: string[] | null): boolean {
