@@ -9,12 +9,11 @@
  * the defaults.
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../config/load.js";
-import { openSource } from "../sources/index.js";
-import type { DocumentSource } from "../sources/types.js";
+import { closeDomainSources, openDomainSources } from "../sources/index.js";
 import { cachedSidecar, computeDedup, configuredSidecar, defaultDedupConfig, sidecarKey, writeSidecar, type DedupResult } from "../select/dedup/index.js";
+import { cacheDirOf } from "../sources/decompress-cache.js";
 
 export interface DedupCommandOptions {
   config: string;
@@ -43,14 +42,9 @@ export async function dedup(options: DedupCommandOptions): Promise<DedupReport> 
   const loaded = loadConfig(options.config);
   const { config, baseDir } = loaded;
   const settings = config.dedup ?? defaultDedupConfig();
-  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
-  const sources: DocumentSource[][] = [];
+  const cacheDir = cacheDirOf(config);
+  const sources = await openDomainSources(config.domains, { baseDir, cacheDir });
   try {
-    for (const domain of config.domains) {
-      const opened: DocumentSource[] = [];
-      sources.push(opened);
-      for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir }));
-    }
     const result = await computeDedup(config, settings, sources);
     const key = sidecarKey(config, settings, sources);
     const file = options.out !== undefined ? path.resolve(options.out, "dedup.bin") : (configuredSidecar(loaded) ?? cachedSidecar(key, cacheDir));
@@ -79,7 +73,7 @@ export async function dedup(options: DedupCommandOptions): Promise<DedupReport> 
       matrix: { domains: result.domains.map((d) => d.name), exact: result.matrix.exact, near: result.matrix.near },
     };
   } finally {
-    for (const list of sources) for (const s of list) s.close();
+    closeDomainSources(sources);
   }
 }
 

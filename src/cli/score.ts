@@ -9,10 +9,9 @@
  *   embeddings, per domain; field "density", higher is more redundant.
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { parseConfig, type LoadedConfig } from "../config/load.js";
-import { openSource } from "../sources/index.js";
+import { closeDomainSources, openDomainSources } from "../sources/index.js";
 import type { DocumentSource } from "../sources/types.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { KneserNeyTrigram } from "../gym/ngram.js";
@@ -21,6 +20,7 @@ import { forEachTokenized } from "../select/documents.js";
 import { perplexity, trainOnDocument } from "../select/perplexity.js";
 import { DEFAULT_DENSITY, DensitySketch } from "../select/density.js";
 import { sidecarPath, writeSidecar } from "../select/sidecar.js";
+import { cacheDirOf } from "../sources/decompress-cache.js";
 
 export interface ScoreOptions {
   config: string;
@@ -67,19 +67,15 @@ export async function scoreCommand(options: ScoreOptions): Promise<ScoreSummary>
       throw new ConfigError("--reference", `perplexity needs the domain its language model is trained on (one of ${names.join(", ")})`);
     if (!names.includes(options.reference)) throw new ConfigError("--reference", `"${options.reference}" is not a domain (${names.join(", ")})`);
   }
-  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+  const cacheDir = cacheDirOf(config);
   const pool = new TokenizerPool(
     { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
     options.workers ?? config.tokenizer.workers,
     cacheDir,
   );
-  const opened: DocumentSource[][] = [];
+  let opened: DocumentSource[][] = [];
   try {
-    for (const d of config.domains) {
-      const list: DocumentSource[] = [];
-      opened.push(list);
-      for (const spec of d.sources) list.push(await openSource(spec, { baseDir, cacheDir, vocabSize: pool.vocabSize }));
-    }
+    opened = await openDomainSources(config.domains, { baseDir, cacheDir, vocabSize: pool.vocabSize });
     const field = options.method;
     let scoreDomain: (i: number) => Promise<Float64Array>;
     let params: Record<string, unknown>;
@@ -121,7 +117,7 @@ export async function scoreCommand(options: ScoreOptions): Promise<ScoreSummary>
     }
     return summary;
   } finally {
-    for (const list of opened) for (const s of list) s.close();
+    closeDomainSources(opened);
     await pool.close();
   }
 }

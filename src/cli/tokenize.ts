@@ -5,7 +5,6 @@
  * exact token counts and a `domains` config fragment pointing at the new files.
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../config/load.js";
 import { openSource, MegatronWriter } from "../sources/index.js";
@@ -13,6 +12,7 @@ import { badDocumentError, readDocuments, type DocumentSource } from "../sources
 import { TokenizerPool } from "../tokenize/pool.js";
 import { DataError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
+import { cacheDirOf } from "../sources/decompress-cache.js";
 
 /** Documents per tokenizer request, and requests kept in flight (enough to keep every worker busy). */
 const BLOCK = 256;
@@ -42,7 +42,7 @@ export async function tokenizeCommand(options: { config: string; out: string; wo
       const writer = new MegatronWriter(prefix, { vocabSize: pool.vocabSize });
       const entry = { name: domain.name, documents: 0, tokens: 0, skipped: {} as Record<string, number>, prefix: path.basename(prefix) };
       for (const spec of domain.sources) {
-        const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+        const cacheDir = cacheDirOf(config);
         const source = await openSource(spec, { baseDir, cacheDir, vocabSize: pool.vocabSize });
         try {
           await tokenizeSource(

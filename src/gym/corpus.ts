@@ -5,16 +5,14 @@
  * training). Mixers and seeds then reuse these ids: a seed only re-splits them (split.ts).
  * Bad documents follow `on_error` (fail, or skip and count).
  */
-import os from "node:os";
-import path from "node:path";
 import type { DomainConfig } from "../config/schema.js";
 import type { GymConfig } from "./config.js";
-import { openSource } from "../sources/index.js";
+import { closeDomainSources, openDomainSources, openSource } from "../sources/index.js";
+import { cacheDirOf } from "../sources/decompress-cache.js";
 import { badDocumentError, readDocuments } from "../sources/types.js";
 import { TokenizerPool } from "../tokenize/pool.js";
 import { ConfigError } from "../util/errors.js";
 import { openSelections } from "../select/open.js";
-import type { DocumentSource } from "../sources/types.js";
 
 export interface TokenizedDomain {
   readonly name: string;
@@ -39,7 +37,7 @@ const BLOCK = 256;
 /** `keep`: the loader's selection of this domain (`keptMasks`) over its document ids, or undefined for all. */
 export async function readDomain(g: GymConfig, domain: DomainConfig, pool: TokenizerPool, keep?: Uint8Array): Promise<TokenizedDomain> {
   const { config, baseDir } = g.loaded;
-  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+  const cacheDir = cacheDirOf(config);
   const docs: Int32Array[] = [];
   /** Each doc's id in the domain's index space (what a selection keeps). */
   const ids: number[] = [];
@@ -86,14 +84,8 @@ export async function readDomain(g: GymConfig, domain: DomainConfig, pool: Token
 async function keptMasks(g: GymConfig, vocabSize: number): Promise<(Uint8Array | undefined)[]> {
   const { config, baseDir } = g.loaded;
   if (config.dedup === undefined && config.domains.every((d) => d.select === undefined)) return config.domains.map(() => undefined);
-  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
-  const sources: DocumentSource[][] = [];
+  const sources = await openDomainSources(config.domains, { baseDir, cacheDir: cacheDirOf(config), vocabSize });
   try {
-    for (const d of config.domains) {
-      const list: DocumentSource[] = [];
-      sources.push(list);
-      for (const spec of d.sources) list.push(await openSource(spec, { baseDir, cacheDir, vocabSize }));
-    }
     const selections = await openSelections(g.loaded, sources);
     return selections.map((selection, i) => {
       if (selection === null) return undefined;
@@ -102,7 +94,7 @@ async function keptMasks(g: GymConfig, vocabSize: number): Promise<(Uint8Array |
       return keep;
     });
   } finally {
-    for (const list of sources) for (const s of list) s.close();
+    closeDomainSources(sources);
   }
 }
 
@@ -122,7 +114,7 @@ export async function readCorpus(g: GymConfig, pool: TokenizerPool): Promise<Gym
  */
 export async function tokenizeCorpus(g: GymConfig, workers?: number): Promise<{ corpus: GymCorpus; vocab: number; cacheDir: string }> {
   const { config } = g.loaded;
-  const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+  const cacheDir = cacheDirOf(config);
   const pool = new TokenizerPool(
     { path: config.tokenizer.path, configPath: config.tokenizer.config, eos: config.tokenizer.eos, pad: config.tokenizer.pad },
     workers ?? config.tokenizer.workers,

@@ -10,11 +10,10 @@
  * bounded by the buffer size, and `restore()` continues with identical bytes.
  */
 import { createHash } from "node:crypto";
-import os from "node:os";
 import path from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
-import { openSource } from "../sources/index.js";
+import { closeDomainSources, openDomainSources } from "../sources/index.js";
 import { BlockTiers } from "../sources/block-tiers.js";
 import type { BlockReadCounters, DocumentSource, FileProblem, SourceInfo } from "../sources/types.js";
 import { identityMismatch, sourceIdentities } from "../sources/identity.js";
@@ -27,6 +26,7 @@ import { Lane, sumCounters, type LaneState, type LoaderCounters } from "./lane.j
 import { laneRange, type LaneRange } from "./lanes.js";
 import { ResumeMismatchError } from "./state-blob.js";
 import { openSelections, selectionDigests, selectionMismatch, selectionStats, type DomainSelection, type SelectionStats } from "../select/open.js";
+import { cacheDirOf } from "../sources/decompress-cache.js";
 
 export type { LaneState, LoaderCounters } from "./lane.js";
 
@@ -209,7 +209,7 @@ export class Loader {
   static async open(loaded: LoadedConfig, options: LoaderOptions = {}): Promise<Loader> {
     const { config, baseDir } = loaded;
     const range = laneRange(config, options.lanes);
-    const cacheDir = config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache");
+    const cacheDir = cacheDirOf(config);
     // One place for all domains' decoded Parquet/Arrow blocks, so the budgets are the run's, not per domain.
     const blockTiers = new BlockTiers({ memoryBytes: config.source_cache_mb * 2 ** 20, diskBytes: config.source_spill_mb * 2 ** 20, cacheDir });
     // The pool first: pre-tokenized sources check their ids against its vocabulary size as they
@@ -220,13 +220,9 @@ export class Loader {
       options.workers ?? config.tokenizer.workers,
       cacheDir,
     );
-    const sources: DocumentSource[][] = [];
+    let sources: DocumentSource[][] = [];
     try {
-      for (const domain of config.domains) {
-        const opened: DocumentSource[] = [];
-        sources.push(opened);
-        for (const spec of domain.sources) opened.push(await openSource(spec, { baseDir, cacheDir, vocabSize: tokenizer.vocabSize, blockTiers }));
-      }
+      sources = await openDomainSources(config.domains, { baseDir, cacheDir, vocabSize: tokenizer.vocabSize, blockTiers });
       // Selection and dedup before any order exists: every lane's share is of the kept documents.
       const selections = await openSelections(loaded, sources);
       // Every lane reads the same sources (one open, one block cache); each has its own readers.
@@ -241,7 +237,7 @@ export class Loader {
       const lanes = Array.from({ length: range.count }, (_, k) => new Lane(range.first + k, config.lanes, setup));
       return new Loader(config, sources, tokenizer, lanes, range, blockTiers, selections);
     } catch (e) {
-      for (const list of sources) for (const s of list) s.close();
+      closeDomainSources(sources);
       blockTiers.close();
       await tokenizer.close();
       throw e;

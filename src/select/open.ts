@@ -4,20 +4,19 @@
  * digests the resume state keeps so a state never resumes over another selection (new scores,
  * a recomputed dedup sidecar: the config and the sources may be unchanged while the kept set is not).
  */
-import os from "node:os";
-import path from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { DocumentSource } from "../sources/types.js";
 import { loadOrComputeDedup } from "./dedup/index.js";
 import { selectDomain, type DomainSelection } from "./domain-selection.js";
 import { emptyDropCounts, type DropCounts } from "./policy.js";
+import { cacheDirOf } from "../sources/decompress-cache.js";
 
 export type { DomainSelection } from "./domain-selection.js";
 
 /** Per domain: its selection, or null when it serves every document. */
 export async function openSelections(loaded: LoadedConfig, sources: readonly (readonly DocumentSource[])[]): Promise<(DomainSelection | null)[]> {
   const { config, baseDir } = loaded;
-  const dedup = await loadOrComputeDedup(loaded, sources, config.cache_dir ?? path.join(os.tmpdir(), "mixload-cache"));
+  const dedup = await loadOrComputeDedup(loaded, sources, cacheDirOf(config));
   const out: (DomainSelection | null)[] = [];
   for (const [index, domain] of config.domains.entries()) {
     out.push(

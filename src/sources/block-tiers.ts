@@ -16,7 +16,7 @@
  * directories left by processes that no longer exist (SIGKILL) are removed on first use.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
+import { defaultCacheDir } from "./decompress-cache.js";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { BlockCache, DEFAULT_BLOCK_CACHE_BYTES, type CachedBlock } from "./block-cache.js";
@@ -91,7 +91,7 @@ export class BlockTiers {
   constructor(options: BlockTiersOptions = {}) {
     if (options.memoryBytes !== undefined) this.memory.setBudget(options.memoryBytes);
     if (options.diskBytes !== undefined) this.disk.setBudget(options.diskBytes);
-    this.cacheDir = options.cacheDir ?? path.join(os.tmpdir(), "mixload-cache");
+    this.cacheDir = options.cacheDir ?? defaultCacheDir();
   }
 
   /** Forget every block and delete the spill directory. */

@@ -31,6 +31,11 @@ export function defaultCacheDir(): string {
   return path.join(os.tmpdir(), "mixload-cache");
 }
 
+/** A config's `cache_dir`, or the default. */
+export function cacheDirOf(config: { readonly cache_dir?: string }): string {
+  return config.cache_dir ?? defaultCacheDir();
+}
+
 /**
  * Path of the uncompressed copy of `file` (codec from its extension), creating it if it is not
  * cached yet. Bad compressed data is `DataError("bad_format")` naming `file`; I/O trouble

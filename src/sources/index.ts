@@ -144,6 +144,33 @@ export async function openSource(spec: SourceSpec, options: OpenSourceOptions): 
   }
 }
 
+/**
+ * Every domain's sources, in config order (what the loader, `score`, `dedup` and the gym's
+ * selection read). When one cannot be opened, those already open are closed before the error
+ * goes on; otherwise the caller closes them (`closeDomainSources`).
+ */
+export async function openDomainSources(
+  domains: readonly { readonly sources: readonly SourceSpec[] }[],
+  options: OpenSourceOptions,
+): Promise<DocumentSource[][]> {
+  const opened: DocumentSource[][] = [];
+  try {
+    for (const domain of domains) {
+      const list: DocumentSource[] = [];
+      opened.push(list);
+      for (const spec of domain.sources) list.push(await openSource(spec, options));
+    }
+    return opened;
+  } catch (e) {
+    closeDomainSources(opened);
+    throw e;
+  }
+}
+
+export function closeDomainSources(sources: readonly (readonly DocumentSource[])[]): void {
+  for (const list of sources) for (const s of list) s.close();
+}
+
 export type { BadDocument, DocumentSource, RawDocument } from "./types.js";
 export { MegatronWriter } from "./megatron.js";
 export { openJsonl, openMegatron, openNanoGpt, openText };
