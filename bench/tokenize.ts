@@ -67,18 +67,23 @@ export interface TokenizeBenchRepeat {
   readonly mixloadWarm: Throughput;
   readonly native1: Throughput;
   readonly native2: Throughput;
-  /** First pass of fresh workers (cold caches), and a second pass of the same workers (warm). */
+  /**
+   * The pool passes, twice, the second time with the worker counts in the other order: the scaling
+   * rows take their medians over both (each pass is a few seconds on a machine whose speed drifts
+   * by a third between seconds, so twice the samples for half a minute more); the per-core rows
+   * take the first.
+   */
+  readonly scalingSamples: PoolPasses[];
+}
+
+/** One child's pool passes (`poolInChild`), by worker count. */
+export interface PoolPasses {
+  /** First pass of fresh workers over Brown (cold caches), and a second pass of the same workers (warm). */
   readonly pool: Record<number, Throughput>;
   readonly poolWarm: Record<number, Throughput>;
   /** The same over the mixed corpus (Brown, mails, code), with other fresh workers. */
   readonly poolMixed: Record<number, Throughput>;
   readonly poolMixedWarm: Record<number, Throughput>;
-  /**
-   * The passes above, then the same once more with the worker counts in the other order: the
-   * scaling rows take their medians over both (each pass is a few seconds on a machine whose
-   * speed drifts by a third between seconds, so twice the samples for half a minute more).
-   */
-  readonly scalingSamples: PoolPasses[];
 }
 
 export interface TokenizeBenchResult {
@@ -202,8 +207,6 @@ async function nativePass(texts: string[]): Promise<Throughput & { loadCpuS: num
 function mixedCorpus(brown: string[]): string[] {
   return [...brown, ...spamTexts(1), ...codeTexts()];
 }
-
-type PoolPasses = Pick<TokenizeBenchRepeat, "pool" | "poolWarm" | "poolMixed" | "poolMixedWarm">;
 
 /** Child side of `poolInChild`: fresh pools with each worker count, on Brown and on the mixed corpus. */
 async function poolPassesHere(workerCounts: number[]): Promise<PoolPasses> {
@@ -378,7 +381,7 @@ export async function benchTokenize(
     // a fixed order would favour one side of the scaling ratio in every repeat.
     const order = r % 2 === 0 ? workerCounts : [...workerCounts].reverse();
     const scalingSamples = [poolInChild(order), poolInChild([...order].reverse())];
-    const { pool, poolWarm, poolMixed, poolMixedWarm } = scalingSamples[0];
+    const { pool, poolWarm } = scalingSamples[0];
     const mixedCounts = scalingSamples.flatMap((p) => [...Object.values(p.poolMixed), ...Object.values(p.poolMixedWarm)]).map((t) => t.tokens);
     if (new Set(mixedCounts).size !== 1) throw new Error(`token counts differ on the mixed corpus: ${mixedCounts.join(", ")}`);
     const counts = {
@@ -398,16 +401,13 @@ export async function benchTokenize(
       mixloadWarm,
       native1,
       native2,
-      pool,
-      poolWarm,
-      poolMixed,
-      poolMixedWarm,
       scalingSamples,
     });
   }
 
   const m = (f: (r: TokenizeBenchRepeat) => number) => median(runs.map(f));
   const byWorkers = (f: (r: TokenizeBenchRepeat, n: number) => number) => Object.fromEntries(workerCounts.map((n) => [n, m((r) => f(r, n))]));
+  const first = (r: TokenizeBenchRepeat) => r.scalingSamples[0];
   // The scaling figures: medians over every repeat's samples.
   const bySamples = (f: (p: PoolPasses, n: number) => number) =>
     Object.fromEntries(workerCounts.map((n) => [n, median(runs.flatMap((r) => r.scalingSamples.map((p) => f(p, n))))]));
@@ -416,7 +416,11 @@ export async function benchTokenize(
     families,
     documents: texts.length,
     tokens: runs[0].jsRaw.tokens,
-    mixed: { documents: mixed.length, characters: mixed.reduce((a, t) => a + t.length, 0), tokens: runs[0].poolMixed[workerCounts[0]].tokens },
+    mixed: {
+      documents: mixed.length,
+      characters: mixed.reduce((a, t) => a + t.length, 0),
+      tokens: runs[0].scalingSamples[0].poolMixed[workerCounts[0]].tokens,
+    },
     repeats: runs,
     median: {
       jsRawPerCore: m((r) => perCore(r.jsRaw)),
@@ -425,14 +429,14 @@ export async function benchTokenize(
       native1PerCore: m((r) => perCore(r.native1)),
       native2Wall: m((r) => wall(r.native2)),
       native2PerCore: m((r) => perCore(r.native2)),
-      poolWall: byWorkers((r, n) => wall(r.pool[n])),
-      poolPerCore: byWorkers((r, n) => perCore(r.pool[n])),
-      poolWarmWall: byWorkers((r, n) => wall(r.poolWarm[n])),
-      poolWarmPerCore: byWorkers((r, n) => perCore(r.poolWarm[n])),
-      poolMainShare: byWorkers((r, n) => (r.pool[n].mainCpuS ?? NaN) / r.pool[n].cpuS),
+      poolWall: byWorkers((r, n) => wall(first(r).pool[n])),
+      poolPerCore: byWorkers((r, n) => perCore(first(r).pool[n])),
+      poolWarmWall: byWorkers((r, n) => wall(first(r).poolWarm[n])),
+      poolWarmPerCore: byWorkers((r, n) => perCore(first(r).poolWarm[n])),
+      poolMainShare: byWorkers((r, n) => (first(r).pool[n].mainCpuS ?? NaN) / first(r).pool[n].cpuS),
       jsRawVsNative: m((r) => perCore(r.jsRaw) / perCore(r.native1)),
       mixloadVsNative: m((r) => perCore(r.mixload) / perCore(r.native1)),
-      poolPerCoreVsNative: byWorkers((r, n) => perCore(r.pool[n]) / perCore(r.native1)),
+      poolPerCoreVsNative: byWorkers((r, n) => perCore(first(r).pool[n]) / perCore(r.native1)),
       scaling: bySamples((r, n) => wall(r.poolMixed[n]) / ((n / base) * wall(r.poolMixed[base]))),
       mixedPoolWall: bySamples((r, n) => wall(r.poolMixed[n])),
       mixedPoolPerCore: bySamples((r, n) => perCore(r.poolMixed[n])),
